@@ -1,0 +1,123 @@
+"""One hierarchy of errors, rooted in PolicyHistoryError; each carries the data that explains it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+
+class PolicyHistoryError(Exception):
+    """Base of every error policyhistory raises on purpose."""
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with one input: where it is, which field, what was expected and what arrived."""
+
+    file: str | None
+    line: int | None
+    record: str | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = ":".join(str(part) for part in (self.file, self.line) if part is not None)
+        parts = [where] if where else []
+        if self.record:
+            parts.append(f"record {self.record!r}")
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        prefix = ", ".join(parts)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class NaiveDatetimeError(PolicyHistoryError, ValueError):
+    """An instant arrived without a UTC offset, so it cannot be placed on the time line."""
+
+    def __init__(self, field: str, value: object) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(
+            f"{field}: expected an aware instant (with a UTC offset, e.g. 2018-06-15T00:00:00Z) "
+            f"or a date, got naive {value!r}"
+        )
+
+
+class InstantParseError(PolicyHistoryError, ValueError):
+    """A value could not be read as an instant or a date."""
+
+    def __init__(self, field: str, value: object) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(
+            f"{field}: expected an ISO 8601 instant with offset, a date, or an aware datetime, got {value!r}"
+        )
+
+
+class InvalidRecordsError(PolicyHistoryError, ValueError):
+    """A load found problems; nothing was written. Every problem found is listed, not only the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s), nothing was written:\n{lines}")
+
+
+class AppendOnlyError(PolicyHistoryError, ValueError):
+    """A record with an existing id arrived with other content; history is never rewritten."""
+
+    def __init__(self, record_id: str, file: str | None = None) -> None:
+        self.record_id = record_id
+        self.file = file
+        super().__init__(
+            f"{file + ': ' if file else ''}record {record_id!r} already exists with other content: "
+            "history is append-only: add a new version"
+        )
+
+
+class NoPolicyInForceError(PolicyHistoryError, LookupError):
+    """A rule needed a policy that was not in force at the instant asked, as known at that time."""
+
+    def __init__(self, key: str, as_of: object, known_at: object) -> None:
+        self.key = key
+        self.as_of = as_of
+        self.known_at = known_at
+        super().__init__(f"no policy in force for {key!r} at {as_of} as known at {known_at}")
+
+
+class UnknownPolicyKeyError(PolicyHistoryError, LookupError):
+    """No version of the asked policy key exists in the store."""
+
+    def __init__(self, key: str, known: Sequence[str]) -> None:
+        self.key = key
+        super().__init__(f"no policy key {key!r}; known keys: {', '.join(sorted(known))}")
+
+
+class TamperedRowError(PolicyHistoryError, ValueError):
+    """A stored row's hash no longer matches its content or its predecessor."""
+
+    def __init__(self, table: str, seq: int, record_id: str, reason: str) -> None:
+        self.table = table
+        self.seq = seq
+        self.record_id = record_id
+        super().__init__(f"{table} row {seq} ({record_id}): {reason}")
+
+
+class UnknownTenantError(PolicyHistoryError, LookupError):
+    """The call's tenant has no facts in force at the call's instant."""
+
+    def __init__(self, tenant_id: str, at: object) -> None:
+        self.tenant_id = tenant_id
+        self.at = at
+        super().__init__(f"no tenant facts for {tenant_id!r} in force at {at}")
+
+
+class InvalidCallError(PolicyHistoryError, ValueError):
+    """A call record has a field that cannot be read."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"field {field!r}: expected {expected}, got {value!r}")

@@ -1,0 +1,50 @@
+"""The time edge: every instant entering policyhistory becomes a UTC pendulum DateTime here, or is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+
+from ._errors import InstantParseError, NaiveDatetimeError
+
+Instant = pendulum.DateTime
+
+UTC = pendulum.UTC
+
+
+def to_instant(value: object, field: str = "instant") -> Instant:
+    """Read an aware datetime, an ISO 8601 string with offset, or a date (midnight UTC) as a UTC instant.
+
+    A naive datetime, or a string with a time but no offset, is refused: we cannot guess its zone.
+    """
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise NaiveDatetimeError(field, value)
+        return pendulum.instance(value).in_timezone(UTC)
+    if isinstance(value, dt.date):
+        return pendulum.datetime(value.year, value.month, value.day, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = pendulum.parse(text, tz=None, exact=True)
+        except (ValueError, TypeError) as error:
+            raise InstantParseError(field, value) from error
+        if isinstance(parsed, dt.datetime):
+            if parsed.tzinfo is None:
+                raise NaiveDatetimeError(field, value)
+            return pendulum.instance(parsed).in_timezone(UTC)
+        if isinstance(parsed, dt.date):
+            return pendulum.datetime(parsed.year, parsed.month, parsed.day, tz=UTC)
+        raise InstantParseError(field, value)
+    raise InstantParseError(field, value)
+
+
+def format_instant(value: Instant) -> str:
+    """ISO 8601 in UTC with a Z, the one form instants take in SQLite, JSON and the CLI."""
+    return value.in_timezone(UTC).to_iso8601_string()
+
+
+def month_of(value: Instant) -> str:
+    """The UTC calendar month of an instant, as YYYY-MM: the period minute pools reset on."""
+    return f"{value.year:04d}-{value.month:02d}"
