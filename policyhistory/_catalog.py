@@ -205,19 +205,22 @@ def check_versions(new: Sequence[LocatedVersion], existing: Iterable[PolicyVersi
             )
         by_id.setdefault(item.version.id, item)
     known = {version.id: version for version in existing}
-    pool = [LocatedVersion(version) for version in known.values()]
-    pool += [item for item in by_id.values() if item.version.id not in known]
-    for index, item in enumerate(pool):
-        for other in pool[index + 1:]:
-            a, b = item.version, other.version
-            if a.key == b.key and a.recorded_at == b.recorded_at and _overlap(a, b):
-                place = other if other.file else item
-                clash = item if place is other else other
-                problems.append(
-                    Problem(place.file, place.line, place.version.id, "valid_from",
-                            f"overlaps {clash.version.id!r} ({clash.version.interval_text()}), another version of "
-                            f"{a.key!r} recorded at the same instant {format_instant(a.recorded_at)}: which one holds is ambiguous")
-                )
+    same_instant: dict[tuple[str, object], list[LocatedVersion]] = {}
+    for item in [LocatedVersion(version) for version in known.values()] + [
+        item for item in by_id.values() if item.version.id not in known
+    ]:
+        same_instant.setdefault((item.version.key, item.version.recorded_at), []).append(item)
+    for group in same_instant.values():
+        for index, item in enumerate(group):
+            for other in group[index + 1:]:
+                if _overlap(item.version, other.version):
+                    place, clash = (other, item) if other.file else (item, other)
+                    problems.append(Problem(
+                        place.file, place.line, place.version.id, "valid_from",
+                        f"overlaps {clash.version.id!r} ({clash.version.interval_text()}), another version of "
+                        f"{place.version.key!r} recorded at the same instant "
+                        f"{format_instant(place.version.recorded_at)}: which one holds is ambiguous",
+                    ))
     return problems
 
 

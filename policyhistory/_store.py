@@ -103,7 +103,7 @@ CHAINED_TABLES: list[ChainedTable] = [
 def _ensure_schema(db: sqlite_utils.Database) -> None:
     for spec in CHAINED_TABLES:
         if not db[spec.name].exists():
-            db[spec.name].create(spec.columns, pk="seq", not_null={"row_hash", "prev_hash"})
+            db.table(spec.name).create(spec.columns, pk="seq", not_null={"row_hash", "prev_hash"})
         for action in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS {spec.name}_no_{action.lower()} BEFORE {action} ON {spec.name} "
@@ -214,7 +214,7 @@ class Store:
         previous = last[0] if last else GENESIS
         for row in rows:
             digest = row_hash(previous, [row.get(column) for column in spec.content])
-            self.db[spec.name].insert({**row, "prev_hash": previous, "row_hash": digest})
+            self.db.table(spec.name).insert({**row, "prev_hash": previous, "row_hash": digest})
             previous = digest
 
     # ---- reading ---------------------------------------------------------------------------------------
@@ -277,6 +277,6 @@ class Store:
         return VerifyReport(checked, None)
 
 
-def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True) -> Store:  # noqa: A001
+def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True) -> Store:
     """A store with the bundled catalog: in memory when `path` is None, else the SQLite file at `path`."""
     return Store.open(path, clock=clock, bundled=bundled)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from policyhistory.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = sorted(cli.commands)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_cli_every_command_has_help_and_a_readme_section(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert 0 == result.exit_code
+    assert len(cli.commands[command].get_short_help_str()) > 20
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(rf"policyhistory {command}\b", readme), f"README does not mention `policyhistory {command}`"
+
+
+def test_cli_default_db_is_created_with_the_catalog(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLICYHISTORY_DB", raising=False)
+    result = CliRunner().invoke(cli, ["policies", "--as-of", "2018-06-15", "--known-at", "2018-06-01", "--json"])
+    assert 0 == result.exit_code, result.output
+    assert (tmp_path / "policyhistory.db").exists()
+    ids = [record["id"] for record in json.loads(result.output)["policies"]]
+    assert ["complimentary-dial-out-2018-first-belief", "communications-credits-standard-terms-2018",
+            "minute-rounding-up-per-call", "zone-a-2018"] == ids
+
+
+def test_cli_db_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLICYHISTORY_DB", str(tmp_path / "env.db"))
+    assert 0 == CliRunner().invoke(cli, ["verify"]).exit_code
+    assert (tmp_path / "env.db").exists()
+
+
+def test_cli_load_bad_file_names_line_and_field(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[version]]\nid = "x"\nkey = "k"\nkind = "zone"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "load", str(bad)])
+    assert 1 == result.exit_code
+    assert f"{bad}:1, record 'x', field 'kind': unknown policy kind 'zone'" in result.output
+    assert "field 'valid_from': required field is missing" in result.output
+
+
+def test_cli_load_is_idempotent_on_the_bundled_catalog(tmp_path):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "load"])
+    assert "added 0 version(s), 20 already stored" == result.output.strip()
+
+
+def test_cli_naive_as_of_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "policies", "--as-of", "2018-06-15T10:00"])
+    assert 2 == result.exit_code
+    assert "expected an aware instant" in result.output
+
+
+def test_cli_unknown_history_key(tmp_path):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "history", "nope"])
+    assert 1 == result.exit_code
+    assert "no policy key 'nope'" in result.output
