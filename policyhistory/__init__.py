@@ -4,7 +4,7 @@ from ._catalog import LocatedVersion, bundled_catalog_path, read_catalog
 from ._errors import (
     AppendOnlyError,
     InstantParseError,
-    InvalidCallError,
+    InvalidFieldError,
     InvalidRecordsError,
     NaiveDatetimeError,
     NoPolicyInForceError,
@@ -24,7 +24,7 @@ __all__ = [
     "AppendOnlyError",
     "HistoryEntry",
     "InstantParseError",
-    "InvalidCallError",
+    "InvalidFieldError",
     "InvalidRecordsError",
     "LoadReport",
     "LocatedVersion",

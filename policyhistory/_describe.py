@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._convert import converter
+from ._rating import Rating
 from ._instant import format_instant
 from ._policy import (
     CallingPlanParams,
@@ -104,3 +105,13 @@ def catalog_markdown(versions: list[PolicyVersion]) -> str:
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def rating_record(rating: Rating) -> dict[str, Any]:
+    """A rating as plain JSON-ready data, the pool flattened to what an auditor reads."""
+    record: dict[str, Any] = converter.unstructure(rating)
+    if rating.pool is not None:
+        pool = record.pop("pool")
+        record["pool"] = {"name": rating.pool.key.pool, "month": rating.pool.key.month,
+                          "counter": rating.pool.key.counter, **{k: v for k, v in pool.items() if k != "key"}}
+    return record

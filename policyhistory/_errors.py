@@ -113,11 +113,20 @@ class UnknownTenantError(PolicyHistoryError, LookupError):
         super().__init__(f"no tenant facts for {tenant_id!r} in force at {at}")
 
 
-class InvalidCallError(PolicyHistoryError, ValueError):
-    """A call record has a field that cannot be read."""
+class InvalidFieldError(PolicyHistoryError, ValueError):
+    """One field of one input row (a call, a tenant fact, a license) could not be read."""
 
     def __init__(self, field: str, value: object, expected: str) -> None:
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"field {field!r}: expected {expected}, got {value!r}")
+        super().__init__(f"expected {expected}, got {value!r}")
+
+
+class DuplicateCallError(PolicyHistoryError, ValueError):
+    """A call was offered twice to one pool state: drawing its minutes again would charge the pool twice."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        super().__init__(f"call {call_id!r} has already drawn on this pool state; rating it again would charge "
+                         "its pool twice (use a fresh PoolState to re-rate)")

@@ -15,14 +15,20 @@ import sqlite_utils
 from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
 from ._chain import GENESIS, row_hash
 from ._convert import converter
+from ._calls import Call, call_from_mapping
 from ._errors import AppendOnlyError, InvalidRecordsError, UnknownPolicyKeyError
 from ._instant import format_instant, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
+from ._rating import PoolState, Rating
+from ._rules import rate_call
+from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts
 from ._timeline import PolicySet, Timeline
 
 Clock = Callable[[], pendulum.DateTime]
 
 POLICY_TABLE = "policy_versions"
+TENANT_TABLE = "tenant_facts"
+LICENSE_TABLE = "licenses"
 POLICY_CONTENT = ("id", "key", "kind", "valid_from", "valid_to", "recorded_at", "params", "source", "notes",
                   "in_force")
 """The columns whose values make a version what it is: equal values, same version (idempotent load)."""
@@ -97,13 +103,33 @@ CHAINED_TABLES: list[ChainedTable] = [
         (*POLICY_CONTENT, "loaded_at"),
         "id",
     ),
+    ChainedTable(
+        TENANT_TABLE,
+        {"seq": int, "tenant_id": str, "valid_from": str, "country": str, "communications_credits": int,
+         "loaded_at": str, "prev_hash": str, "row_hash": str},
+        ("tenant_id", "valid_from", "country", "communications_credits", "loaded_at"),
+        "tenant_id",
+    ),
+    ChainedTable(
+        LICENSE_TABLE,
+        {"seq": int, "tenant_id": str, "valid_from": str, "sku": str, "usage_location": str, "purchased": int,
+         "assigned": int, "loaded_at": str, "prev_hash": str, "row_hash": str},
+        ("tenant_id", "valid_from", "sku", "usage_location", "purchased", "assigned", "loaded_at"),
+        "tenant_id",
+    ),
 ]
+TENANT_IDENTITY = ("tenant_id", "valid_from")
+LICENSE_IDENTITY = ("tenant_id", "sku", "usage_location", "valid_from")
 
 
 def _ensure_schema(db: sqlite_utils.Database) -> None:
+    if not db["tenants"].exists():
+        db.table("tenants").create({"tenant_id": str}, pk="tenant_id")
     for spec in CHAINED_TABLES:
         if not db[spec.name].exists():
-            db.table(spec.name).create(spec.columns, pk="seq", not_null={"row_hash", "prev_hash"})
+            foreign_keys = [("tenant_id", "tenants", "tenant_id")] if "tenant_id" in spec.columns else None
+            db.table(spec.name).create(spec.columns, pk="seq", not_null={"row_hash", "prev_hash"},
+                                       foreign_keys=foreign_keys)
         for action in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS {spec.name}_no_{action.lower()} BEFORE {action} ON {spec.name} "
@@ -157,6 +183,7 @@ class Store:
         with db.atomic():
             _ensure_schema(db)
         self._timeline: Timeline | None = None
+        self._tenant_index: TenantIndex | None = None
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True) -> Store:
@@ -217,6 +244,71 @@ class Store:
             self.db.table(spec.name).insert({**row, "prev_hash": previous, "row_hash": digest})
             previous = digest
 
+    def load_tenant_facts(self, tenants: str | Path | None = None, licenses: str | Path | None = None) -> LoadReport:
+        """Load a tenants file and/or a licenses file (CSV or JSON) in one transaction; all or nothing."""
+        tenant_facts = read_facts(Path(tenants), "tenants") if tenants else []
+        license_facts = read_facts(Path(licenses), "licenses") if licenses else []
+        return self.add_tenant_facts(tenant_facts, license_facts)  # type: ignore[arg-type]
+
+    def add_tenant_facts(self, tenants: Iterable[TenantFact] = (), licenses: Iterable[LicenseFact] = ()) -> LoadReport:
+        """Append tenant facts and licenses; identical rows are skipped, a changed row is refused."""
+        tenant_rows = [{"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "country": f.country,
+                        "communications_credits": int(f.communications_credits)} for f in tenants]
+        license_rows = [{"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "sku": f.sku,
+                         "usage_location": f.usage_location, "purchased": f.purchased, "assigned": f.assigned}
+                        for f in licenses]
+        added: list[str] = []
+        unchanged: list[str] = []
+        fresh: dict[str, list[dict[str, Any]]] = {}
+        for spec, rows, identity in ((CHAINED_TABLES[1], tenant_rows, TENANT_IDENTITY),
+                                     (CHAINED_TABLES[2], license_rows, LICENSE_IDENTITY)):
+            content = [column for column in spec.content if column != "loaded_at"]
+            stored = {tuple(row[c] for c in identity): {c: row[c] for c in content}
+                      for row in self.db.query(f"SELECT * FROM {spec.name}")}
+            for row in rows:
+                label = f"{spec.name} " + "/".join(str(row[c]) for c in identity)
+                existing = stored.get(tuple(row[c] for c in identity))
+                if existing is not None:
+                    if existing != row:
+                        raise AppendOnlyError(label)
+                    unchanged.append(label)
+                    continue
+                stored[tuple(row[c] for c in identity)] = row
+                fresh.setdefault(spec.name, []).append(row)
+                added.append(label)
+        loaded_at = format_instant(self.now())
+        with self.db.atomic():
+            new_tenants = {row["tenant_id"] for rows in fresh.values() for row in rows}
+            self.db.table("tenants").insert_all(({"tenant_id": t} for t in sorted(new_tenants)), ignore=True)
+            for spec in CHAINED_TABLES[1:]:
+                self._append(spec, [{**row, "loaded_at": loaded_at} for row in fresh.get(spec.name, [])])
+        self._tenant_index = None
+        return LoadReport(tuple(added), tuple(unchanged))
+
+    @property
+    def tenant_index(self) -> TenantIndex:
+        if self._tenant_index is None:
+            tenants = [TenantFact(r["tenant_id"], r["valid_from"], r["country"], bool(r["communications_credits"]))
+                       for r in self.db.query(f"SELECT * FROM {TENANT_TABLE} ORDER BY seq")]
+            licenses = [LicenseFact(r["tenant_id"], r["valid_from"], r["sku"], r["usage_location"], r["purchased"],
+                                    r["assigned"]) for r in self.db.query(f"SELECT * FROM {LICENSE_TABLE} ORDER BY seq")]
+            self._tenant_index = TenantIndex(tenants, licenses)
+        return self._tenant_index
+
+    # ---- rating ----------------------------------------------------------------------------------------
+
+    def rater(self, as_of: object = None, known_at: object = None, pool_state: PoolState | None = None) -> Rater:
+        """A Rater over this store's policies and tenant facts, as known at `known_at` (default: now)."""
+        return Rater(self.timeline, self.tenant_index,
+                     known_at=self.now() if known_at is None else to_instant(known_at, "known_at"),
+                     as_of=None if as_of is None else to_instant(as_of, "as_of"), pool_state=pool_state)
+
+    def rate(self, call: Call | dict[str, Any], as_of: object = None, known_at: object = None,
+             pool_state: PoolState | None = None) -> Rating:
+        """Rate one call: by default under the rules in force at its start, as known now. A given `pool_state`
+        is read and then charged with this call's draw (a call can be charged once)."""
+        return self.rater(as_of, known_at, pool_state).rate(call)
+
     # ---- reading ---------------------------------------------------------------------------------------
 
     def versions(self) -> tuple[PolicyVersion, ...]:
@@ -275,6 +367,41 @@ class Store:
                 previous = row["row_hash"]
             checked[spec.name] = count
         return VerifyReport(checked, None)
+
+
+class Rater:
+    """Rates calls one after another, carrying pool state between them; `rate_all` takes them in start order.
+
+    The policy set for each call is resolved at `as_of` (default: the call's own start) as known at
+    `known_at`; tenant facts and pool months are always those of the call's start.
+    """
+
+    def __init__(self, timeline: Timeline, tenants: TenantIndex, *, known_at: pendulum.DateTime,
+                 as_of: pendulum.DateTime | None = None, pool_state: PoolState | None = None) -> None:
+        self.timeline = timeline
+        self.tenants = tenants
+        self.known_at = known_at
+        self.as_of = as_of
+        self.pool_state = PoolState() if pool_state is None else pool_state
+
+    def rate(self, call: Call | dict[str, Any]) -> Rating:
+        if not isinstance(call, Call):
+            call = call_from_mapping(call)
+        at = self.as_of or call.start
+        policies = self.timeline.policy_set(at, self.known_at)
+        tenant = self.tenants.snapshot(call.tenant_id, call.start)
+        rating = rate_call(call, policies, tenant, self.pool_state.used, as_of=at, known_at=self.known_at)
+        self.pool_state.apply(call.tenant_id, rating)
+        return rating
+
+    def rate_all(self, calls: Sequence[Call]) -> list[Rating]:
+        """Rate calls in start order (ties by call id), whatever their order here; ratings come back in
+        the order the calls were given."""
+        order = sorted(range(len(calls)), key=lambda i: (calls[i].start, calls[i].call_id))
+        ratings: list[Rating | None] = [None] * len(calls)
+        for index in order:
+            ratings[index] = self.rate(calls[index])
+        return [rating for rating in ratings if rating is not None]
 
 
 def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True) -> Store:

@@ -13,7 +13,7 @@ import click
 import tabulate
 
 from ._catalog import bundled_catalog_path, read_catalog
-from ._describe import catalog_markdown, describe_params, source_text, version_record
+from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
 from ._errors import PolicyHistoryError
 from ._instant import format_instant, to_instant
 from ._store import Store
@@ -74,20 +74,36 @@ def cli(ctx: click.Context, db: Path) -> None:
     ctx.obj = {"db": db}
 
 
+def tenant_options(function: F) -> F:
+    """--tenants / --licenses: tenant fact files (CSV or JSON), shared by the commands that rate calls."""
+    function = click.option("--licenses", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                            help="Licenses file: tenant_id,valid_from,sku,usage_location,purchased,assigned.")(function)
+    function = click.option("--tenants", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                            help="Tenants file: tenant_id,valid_from,country,communications_credits.")(function)
+    return function
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@tenant_options
 @click.pass_context
-def load(ctx: click.Context, paths: tuple[Path, ...]) -> None:
-    """Append catalog files (TOML) or folders of them; with no PATH, the bundled catalog.
+def load(ctx: click.Context, paths: tuple[Path, ...], tenants: Path | None, licenses: Path | None) -> None:
+    """Append catalog files (TOML) or folders, or tenant facts with --tenants/--licenses (CSV or JSON).
 
-    All or nothing: a file with any problem changes nothing, and every problem is listed.
+    With neither, loads the bundled catalog. All or nothing: a file with any problem changes nothing, and
+    every problem is listed with its file, line and field.
     """
     store = open_store(ctx)
     with library_errors():
-        report = store.load(paths)
-    click.echo(f"added {len(report.added)} version(s), {len(report.unchanged)} already stored")
-    for version_id in report.added:
-        click.echo(f"  + {version_id}")
+        if tenants or licenses:
+            report = store.load_tenant_facts(tenants, licenses)
+            if paths:
+                store.load(paths)
+        else:
+            report = store.load(paths)
+    click.echo(f"added {len(report.added)} record(s), {len(report.unchanged)} already stored")
+    for label in report.added:
+        click.echo(f"  + {label}")
 
 
 @cli.command()
@@ -138,6 +154,45 @@ def history(ctx: click.Context, key: str, fmt: str) -> None:
         rows.append((v.id, v.interval_text(), format_instant(v.recorded_at), describe_params(v), overridden,
                      source_text(v)))
     emit(fmt, records, rows, ("version", "valid", "recorded", "decides", "overridden by", "source"))
+
+
+@cli.command()
+@click.option("--call", "call_text", required=True,
+              help="The call as JSON, or @FILE to read it from a file (- for standard input).")
+@tenant_options
+@click.option("--as-of", help="Rate under the rules of this instant instead of the call's start (what-if).")
+@click.option("--known-at", help="Rate with what was known at this instant (default: now).")
+@output_options
+@click.pass_context
+def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Path | None, as_of: str | None,
+         known_at: str | None, fmt: str) -> None:
+    """Rate one call given as JSON and print the rating with its trace.
+
+    Tenant facts come from the store, after loading any --tenants/--licenses given.
+    """
+    store = open_store(ctx)
+    if call_text.startswith("@"):
+        name = call_text[1:]
+        call_text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    try:
+        call = json.loads(call_text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not valid JSON: {error.msg} (line {error.lineno})", param_hint="--call") from error
+    with library_errors():
+        if tenants or licenses:
+            store.load_tenant_facts(tenants, licenses)
+        rating = store.rate(call, as_of=instant_option(as_of, "as_of"), known_at=instant_option(known_at, "known_at"))
+    record = rating_record(rating)
+    if fmt == "json":
+        emit(fmt, record, [], [])
+        return
+    summary = [(name, value) for name, value in record.items() if name not in ("trace", "pool")]
+    if rating.pool is not None:
+        summary += [(f"pool.{name}", value) for name, value in record["pool"].items()]
+    emit(fmt, record, summary, ("field", "value"))
+    click.echo("")
+    emit(fmt, record, [(s.rule, s.policy_version or "-", s.fact, s.decision) for s in rating.trace],
+         ("rule", "policy version", "fact", "decision"))
 
 
 @cli.command()

@@ -1,0 +1,158 @@
+"""A call as the evaluator sees it, and the destination a dialed number names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import attrs
+import pendulum
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from ._errors import InvalidFieldError
+from ._instant import to_instant
+from ._tenants import country_code, normalise_sku
+
+CallType = Literal["conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound"]
+CALL_TYPES: tuple[CallType, ...] = ("conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound")
+
+CALL_TYPE_ALIASES: dict[str, CallType] = {
+    # The Teams PSTN usage report's Call Type values (reference file).
+    "conf_out": "conference_dial_out",
+    "ucap_out_conf": "conference_dial_out",
+    "user_out_conf": "conference_dial_out",
+    "user_out": "pstn_outbound",
+    "user_out_transfer": "pstn_outbound",
+    "user_out_forwarding": "pstn_outbound",
+    "ucap_out": "pstn_outbound",
+    "emergency_out": "pstn_outbound",
+    "fmc_out": "pstn_outbound",
+    "conf_in": "conference_dial_in",
+    "user_in": "pstn_inbound",
+    "ucap_in": "pstn_inbound",
+    "emergency_in": "pstn_inbound",
+    "fmc_in": "pstn_inbound",
+    "unassigned_in": "pstn_inbound",
+}
+
+NUMBER_TYPES = {
+    PhoneNumberType.FIXED_LINE: "fixed_line",
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal_number",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+
+_COUNTRY_ONLY = re.compile(r"^[A-Za-z]{2}$")
+_DIAL_NOISE = re.compile(r"[\s().\-]")
+
+
+def call_type(value: str) -> CallType:
+    text = value.strip().lower()
+    if text in CALL_TYPES:
+        return text  # type: ignore[return-value]
+    if text in CALL_TYPE_ALIASES:
+        return CALL_TYPE_ALIASES[text]
+    raise InvalidFieldError("call_type", value, f"one of {', '.join(CALL_TYPES)} or {', '.join(CALL_TYPE_ALIASES)}")
+
+
+@attrs.frozen
+class Destination:
+    """Where a call went: the country (ISO alpha-2) and the kind of number, read from the number dialed."""
+
+    country: str
+    number_type: str
+    number: str | None = None
+
+
+def classify_destination(value: str) -> Destination:
+    """An E.164 number (phonenumbers tells its country and type), or a bare country code (type unknown)."""
+    text = value.strip()
+    if _COUNTRY_ONLY.match(text):
+        return Destination(country_code(text, "destination"), "unknown")
+    digits = _DIAL_NOISE.sub("", text)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif not digits.startswith("+") and digits.isdigit():
+        digits = "+" + digits  # the usage report writes E.164 numbers without their plus
+    try:
+        number = phonenumbers.parse(digits, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidFieldError("destination", value, "an E.164 number such as +33142685300, or a country code") from None
+    region = phonenumbers.region_code_for_number(number)
+    if not region or region == "001":
+        raise InvalidFieldError("destination", value, "a number in a country's numbering plan")
+    return Destination(region, NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown"),
+                       phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _instant(value: object) -> pendulum.DateTime:
+    return to_instant(value, "start")
+
+
+def _duration(value: object) -> int:
+    try:
+        seconds = int(float(str(value).strip()))
+    except ValueError:
+        raise InvalidFieldError("duration_seconds", value, "a whole number of seconds") from None
+    if seconds < 0:
+        raise InvalidFieldError("duration_seconds", value, "0 seconds or more")
+    return seconds
+
+
+def _skus(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[;,]", value) if part.strip()]
+    return tuple(sorted({normalise_sku(str(part)) for part in value or ()}))
+
+
+def _optional_country(value: object) -> str | None:
+    return None if value in (None, "") else country_code(value, "usage_location")
+
+
+@attrs.frozen
+class Call:
+    """One call: who placed it under which licenses, when, for how long, and which number it reached.
+
+    `user_id` is the meeting organizer for conference calls and the calling user otherwise;
+    `usage_location` and `licenses` are theirs. Normalised at construction (UTC start, our SKU names).
+    """
+
+    call_id: str
+    tenant_id: str
+    start: pendulum.DateTime = attrs.field(converter=_instant)
+    duration_seconds: int = attrs.field(converter=_duration)
+    call_type: CallType = attrs.field(converter=call_type)
+    destination: str
+    user_id: str = ""
+    usage_location: str | None = attrs.field(default=None, converter=_optional_country)
+    licenses: tuple[str, ...] = attrs.field(default=(), converter=_skus)
+
+
+CALL_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination")
+
+
+def call_from_mapping(data: dict[str, Any]) -> Call:
+    """A Call from JSON-like data; accepts our field names and organizer_* synonyms."""
+    for name in CALL_FIELDS:
+        if data.get(name) in (None, ""):
+            raise InvalidFieldError(name, data.get(name), "a value (the field is required)")
+    return Call(
+        call_id=str(data["call_id"]),
+        tenant_id=str(data["tenant_id"]),
+        start=data["start"],
+        duration_seconds=data["duration_seconds"],
+        call_type=str(data["call_type"]),
+        destination=str(data["destination"]),
+        user_id=str(data.get("user_id") or data.get("organizer_id") or ""),
+        usage_location=data.get("usage_location", data.get("organizer_usage_location")),
+        licenses=data.get("licenses", data.get("organizer_licenses")) or (),
+    )

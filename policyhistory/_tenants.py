@@ -1,0 +1,232 @@
+"""Tenant facts: a tenant's country and Communications Credits set-up, and its licenses, effective-dated.
+
+A row holds from its valid_from until the next row for the same tenant (tenant facts) or the same
+(tenant, sku, usage_location) (licenses). Resolution is by valid time: tenant facts describe the customer,
+not Microsoft's documentation, so they have no second, knowledge time.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pendulum
+import phonenumbers
+
+from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnknownTenantError
+from ._instant import to_instant
+from ._rows import read_rows
+from ._timeline import micros
+
+SKUS = (
+    "audio_conferencing",
+    "audio_conferencing_ppm",
+    "us_ca_dial_out",
+    "communications_credits",
+    "calling_plan_domestic",
+    "calling_plan_domestic_120",
+    "calling_plan_domestic_240",
+    "calling_plan_international",
+)
+
+SKU_ALIASES = {
+    # Microsoft's service plan and capability names (the usage report's Capability column).
+    "MCOMEETADV": "audio_conferencing",
+    "MCOMEETADD": "audio_conferencing",
+    "MCOMEETACPEA": "audio_conferencing_ppm",
+    "MCOMEETADD_DIALOUT_US": "us_ca_dial_out",
+    "MCOPSTNC": "communications_credits",
+    "MCOPSTNPP": "communications_credits",
+    "MCOPSTN1": "calling_plan_domestic",
+    "MCOPSTN2": "calling_plan_international",
+    "MCOPSTN5": "calling_plan_domestic_120",
+    "MCOPSTN6": "calling_plan_domestic_240",
+}
+
+COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n", ""}
+
+
+def normalise_sku(value: str) -> str:
+    """Our SKU name for one of ours or one of Microsoft's aliases, or an error listing both."""
+    text = value.strip()
+    if text.lower() in SKUS:
+        return text.lower()
+    if text.upper() in SKU_ALIASES:
+        return SKU_ALIASES[text.upper()]
+    raise InvalidFieldError("sku", value, f"one of {', '.join(SKUS)} or {', '.join(sorted(SKU_ALIASES))}")
+
+
+def country_code(value: object, field: str = "country") -> str:
+    text = str(value or "").strip().upper()
+    if text not in COUNTRIES:
+        raise InvalidFieldError(field, value, "an ISO 3166 alpha-2 country code such as US, GB or ZW")
+    return text
+
+
+def boolean(value: object, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidFieldError(field, value, "true or false")
+
+
+def count(value: object, field: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidFieldError(field, value, "a whole number of licenses") from None
+    if number < 0:
+        raise InvalidFieldError(field, value, "a number of licenses, 0 or more")
+    return number
+
+
+def _instant(value: object) -> pendulum.DateTime:
+    return to_instant(value, "valid_from")
+
+
+@attrs.frozen
+class TenantFact:
+    """A tenant's country (where it was set up) and whether Communications Credits are set up and funded."""
+
+    tenant_id: str
+    valid_from: pendulum.DateTime = attrs.field(converter=_instant)
+    country: str
+    communications_credits: bool
+
+
+@attrs.frozen
+class LicenseFact:
+    """How many licenses of one SKU a tenant purchased and assigned in one usage location, from valid_from."""
+
+    tenant_id: str
+    valid_from: pendulum.DateTime = attrs.field(converter=_instant)
+    sku: str
+    usage_location: str
+    purchased: int
+    assigned: int
+
+
+@attrs.frozen
+class TenantSnapshot:
+    """A tenant's facts in force at one instant: what the evaluator sees."""
+
+    tenant: TenantFact
+    licenses: tuple[LicenseFact, ...]
+
+    def licensed(self, skus: Sequence[str], basis: str, locations: Sequence[str] | None = None) -> int:
+        """Licenses of `skus` counted on `basis` ("assigned" or "purchased"), optionally in some locations."""
+        return sum(
+            getattr(fact, basis)
+            for fact in self.licenses
+            if fact.sku in skus and (locations is None or fact.usage_location in locations)
+        )
+
+
+TENANT_FIELDS = ("tenant_id", "valid_from", "country", "communications_credits")
+LICENSE_FIELDS = ("tenant_id", "valid_from", "sku", "usage_location", "purchased", "assigned")
+
+
+def _field(row: dict[str, Any], name: str) -> Any:
+    value = row.get(name)
+    if value is None or (isinstance(value, str) and not value.strip() and name != "communications_credits"):
+        raise InvalidFieldError(name, value, "a value (the column is required)")
+    return value
+
+
+def tenant_from_row(row: dict[str, Any]) -> TenantFact:
+    return TenantFact(
+        tenant_id=str(_field(row, "tenant_id")).strip(),
+        valid_from=_field(row, "valid_from"),
+        country=country_code(_field(row, "country")),
+        communications_credits=boolean(row.get("communications_credits", ""), "communications_credits"),
+    )
+
+
+def license_from_row(row: dict[str, Any]) -> LicenseFact:
+    return LicenseFact(
+        tenant_id=str(_field(row, "tenant_id")).strip(),
+        valid_from=_field(row, "valid_from"),
+        sku=normalise_sku(str(_field(row, "sku"))),
+        usage_location=country_code(_field(row, "usage_location"), "usage_location"),
+        purchased=count(_field(row, "purchased"), "purchased"),
+        assigned=count(_field(row, "assigned"), "assigned"),
+    )
+
+
+def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
+    """Read a tenants or licenses file (CSV or JSON); every bad row is reported before anything is kept."""
+    build = tenant_from_row if kind == "tenants" else license_from_row
+    expected = TENANT_FIELDS if kind == "tenants" else LICENSE_FIELDS
+    facts: list[Any] = []
+    problems: list[Problem] = []
+    for line, row in read_rows(path):
+        missing = [name for name in expected if name not in row]
+        if missing:
+            problems.append(Problem(str(path), line, None, ", ".join(missing), "required column is missing"))
+            continue
+        try:
+            facts.append(build(row))
+        except PolicyHistoryError as error:
+            field = getattr(error, "field", None)
+            message = str(error).split(": ", 1)[1] if field and str(error).startswith(f"{field}:") else str(error)
+            problems.append(Problem(str(path), line, row.get("tenant_id"), field, message))
+    if problems:
+        raise InvalidRecordsError(problems)
+    return facts
+
+
+class TenantIndex:
+    """Tenant facts in memory, each series sorted by valid_from, so a snapshot is a few binary searches."""
+
+    def __init__(self, tenants: Iterable[TenantFact], licenses: Iterable[LicenseFact]) -> None:
+        self._tenants: dict[str, tuple[list[int], list[TenantFact]]] = {}
+        for fact in sorted(tenants, key=lambda f: (f.tenant_id, f.valid_from)):
+            points, facts = self._tenants.setdefault(fact.tenant_id, ([], []))
+            points.append(micros(fact.valid_from))
+            facts.append(fact)
+        self._licenses: dict[str, dict[tuple[str, str], tuple[list[int], list[LicenseFact]]]] = {}
+        for lic in sorted(licenses, key=lambda f: (f.tenant_id, f.sku, f.usage_location, f.valid_from)):
+            series = self._licenses.setdefault(lic.tenant_id, {}).setdefault((lic.sku, lic.usage_location), ([], []))
+            series[0].append(micros(lic.valid_from))
+            series[1].append(lic)
+        self._snapshots: dict[tuple[str, int], TenantSnapshot] = {}
+        self._changes: dict[str, list[int]] = {
+            tenant: sorted(set(points) | {p for series in self._licenses.get(tenant, {}).values() for p in series[0]})
+            for tenant, (points, _) in self._tenants.items()
+        }
+
+    def tenant_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self._tenants))
+
+    def snapshot(self, tenant_id: str, at: pendulum.DateTime) -> TenantSnapshot:
+        return self.snapshot_us(tenant_id, micros(at), at)
+
+    def snapshot_us(self, tenant_id: str, at_us: int, at: object = None) -> TenantSnapshot:
+        changes = self._changes.get(tenant_id)
+        if changes is None:
+            raise UnknownTenantError(tenant_id, at if at is not None else at_us)
+        segment = bisect.bisect_right(changes, at_us)
+        cached = self._snapshots.get((tenant_id, segment))
+        if cached is not None:
+            return cached
+        points, facts = self._tenants[tenant_id]
+        index = bisect.bisect_right(points, at_us) - 1
+        if index < 0:
+            raise UnknownTenantError(tenant_id, at if at is not None else at_us)
+        licenses = []
+        for lic_points, lic_facts in self._licenses.get(tenant_id, {}).values():
+            lic_index = bisect.bisect_right(lic_points, at_us) - 1
+            if lic_index >= 0:
+                licenses.append(lic_facts[lic_index])
+        snapshot = TenantSnapshot(facts[index], tuple(licenses))
+        self._snapshots[(tenant_id, segment)] = snapshot
+        return snapshot
