@@ -1,8 +1,10 @@
 """policyhistory: the effective-dated, bitemporal history of Teams / Skype for Business PSTN billing policies."""
 
+from ._calls import Call, Destination, call_from_mapping, classify_destination
 from ._catalog import LocatedVersion, bundled_catalog_path, read_catalog
 from ._errors import (
     AppendOnlyError,
+    DuplicateCallError,
     InstantParseError,
     InvalidFieldError,
     InvalidRecordsError,
@@ -16,16 +18,26 @@ from ._errors import (
 )
 from ._instant import format_instant, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
-from ._store import HistoryEntry, LoadReport, Override, Store, VerifyReport, open
+from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
+from ._rules import pool_capacity, rate_call
+from ._store import HistoryEntry, LoadReport, Override, Rater, Store, VerifyReport, open
+from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, Timeline, resolve_by_scan
 
 __all__ = [
+    "OUTCOMES",
     "PARAMS_BY_KIND",
+    "SKUS",
+    "SKU_ALIASES",
     "AppendOnlyError",
+    "Call",
+    "Destination",
+    "DuplicateCallError",
     "HistoryEntry",
     "InstantParseError",
     "InvalidFieldError",
     "InvalidRecordsError",
+    "LicenseFact",
     "LoadReport",
     "LocatedVersion",
     "NaiveDatetimeError",
@@ -34,17 +46,30 @@ __all__ = [
     "PolicyHistoryError",
     "PolicySet",
     "PolicyVersion",
+    "PoolKey",
+    "PoolState",
+    "PoolUse",
     "Problem",
+    "Rater",
+    "Rating",
     "Source",
     "Store",
     "TamperedRowError",
+    "TenantFact",
+    "TenantIndex",
+    "TenantSnapshot",
     "Timeline",
+    "TraceStep",
     "UnknownPolicyKeyError",
     "UnknownTenantError",
     "VerifyReport",
     "bundled_catalog_path",
+    "call_from_mapping",
+    "classify_destination",
     "format_instant",
     "open",
+    "pool_capacity",
+    "rate_call",
     "read_catalog",
     "resolve_by_scan",
     "to_instant",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import attrs
@@ -86,7 +87,8 @@ def classify_destination(value: str) -> Destination:
     try:
         number = phonenumbers.parse(digits, None)
     except phonenumbers.NumberParseException:
-        raise InvalidFieldError("destination", value, "an E.164 number such as +33142685300, or a country code") from None
+        expected = "an E.164 number such as +33142685300, or a country code"
+        raise InvalidFieldError("destination", value, expected) from None
     region = phonenumbers.region_code_for_number(number)
     if not region or region == "001":
         raise InvalidFieldError("destination", value, "a number in a country's numbering plan")
@@ -109,9 +111,14 @@ def _duration(value: object) -> int:
 
 
 def _skus(value: object) -> tuple[str, ...]:
+    parts: Iterable[object]
     if isinstance(value, str):
-        value = [part for part in re.split(r"[;,]", value) if part.strip()]
-    return tuple(sorted({normalise_sku(str(part)) for part in value or ()}))
+        parts = [part for part in re.split(r"[;,]", value) if part.strip()]
+    elif isinstance(value, Iterable):
+        parts = value
+    else:
+        raise InvalidFieldError("licenses", value, "a list of SKUs, or SKUs separated by ';'")
+    return tuple(sorted({normalise_sku(part) for part in parts}))
 
 
 def _optional_country(value: object) -> str | None:

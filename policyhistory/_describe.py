@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ._convert import converter
-from ._rating import Rating
 from ._instant import format_instant
 from ._policy import (
     CallingPlanParams,
@@ -21,6 +20,7 @@ from ._policy import (
     RatingBasisParams,
     UsCaDialOutParams,
 )
+from ._rating import Rating
 
 
 def _premium(allowed: bool) -> str:

@@ -120,7 +120,11 @@ class InvalidFieldError(PolicyHistoryError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"expected {expected}, got {value!r}")
+        super().__init__(f"field {field!r}: {self.reason}")
+
+    @property
+    def reason(self) -> str:
+        return f"expected {self.expected}, got {self.value!r}"
 
 
 class DuplicateCallError(PolicyHistoryError, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import attrs
@@ -77,8 +78,9 @@ class PoolState:
     same call twice would charge its pool twice, and is refused.
     """
 
-    def __init__(self) -> None:
-        self._used: dict[PoolKey, int] = {}
+    def __init__(self, used: Mapping[PoolKey, int] | None = None) -> None:
+        """`used`: minutes already used before the first call rated here (for a month begun elsewhere)."""
+        self._used: dict[PoolKey, int] = dict(used or {})
         self._applied: set[tuple[str, str]] = set()
 
     def used(self, key: PoolKey) -> int:

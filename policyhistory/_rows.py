@@ -28,9 +28,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     records = json.load(handle)
                 except json.JSONDecodeError as error:
-                    raise InvalidRecordsError([Problem(name, error.lineno, None, None, f"not valid JSON: {error.msg}")])
-                for index, record in enumerate(records, start=1):
-                    yield index, record
+                    problem = Problem(name, error.lineno, None, None, f"not valid JSON: {error.msg}")
+                    raise InvalidRecordsError([problem]) from None
+                yield from enumerate(records, start=1)
             elif stripped.startswith("{"):
                 for number, text in enumerate(handle, start=1):
                     if not text.strip():
@@ -44,4 +44,5 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 for row in reader:
                     yield reader.line_num, {key.strip(): value for key, value in row.items() if key is not None}
     except OSError as error:
-        raise InvalidRecordsError([Problem(name, None, None, None, f"cannot read the file: {error.strerror}")]) from error
+        problem = Problem(name, None, None, None, f"cannot read the file: {error.strerror}")
+        raise InvalidRecordsError([problem]) from error

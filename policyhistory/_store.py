@@ -12,10 +12,10 @@ import attrs
 import pendulum
 import sqlite_utils
 
+from ._calls import Call, call_from_mapping
 from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
 from ._chain import GENESIS, row_hash
 from ._convert import converter
-from ._calls import Call, call_from_mapping
 from ._errors import AppendOnlyError, InvalidRecordsError, UnknownPolicyKeyError
 from ._instant import format_instant, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
@@ -290,8 +290,9 @@ class Store:
         if self._tenant_index is None:
             tenants = [TenantFact(r["tenant_id"], r["valid_from"], r["country"], bool(r["communications_credits"]))
                        for r in self.db.query(f"SELECT * FROM {TENANT_TABLE} ORDER BY seq")]
+            rows = self.db.query(f"SELECT * FROM {LICENSE_TABLE} ORDER BY seq")
             licenses = [LicenseFact(r["tenant_id"], r["valid_from"], r["sku"], r["usage_location"], r["purchased"],
-                                    r["assigned"]) for r in self.db.query(f"SELECT * FROM {LICENSE_TABLE} ORDER BY seq")]
+                                    r["assigned"]) for r in rows]
             self._tenant_index = TenantIndex(tenants, licenses)
         return self._tenant_index
 

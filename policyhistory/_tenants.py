@@ -51,9 +51,9 @@ _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 
 
-def normalise_sku(value: str) -> str:
+def normalise_sku(value: object) -> str:
     """Our SKU name for one of ours or one of Microsoft's aliases, or an error listing both."""
-    text = value.strip()
+    text = str(value).strip()
     if text.lower() in SKUS:
         return text.lower()
     if text.upper() in SKU_ALIASES:
@@ -93,14 +93,30 @@ def _instant(value: object) -> pendulum.DateTime:
     return to_instant(value, "valid_from")
 
 
+def _credits(value: object) -> bool:
+    return boolean(value, "communications_credits")
+
+
+def _usage_location(value: object) -> str:
+    return country_code(value, "usage_location")
+
+
+def _purchased(value: object) -> int:
+    return count(value, "purchased")
+
+
+def _assigned(value: object) -> int:
+    return count(value, "assigned")
+
+
 @attrs.frozen
 class TenantFact:
     """A tenant's country (where it was set up) and whether Communications Credits are set up and funded."""
 
     tenant_id: str
     valid_from: pendulum.DateTime = attrs.field(converter=_instant)
-    country: str
-    communications_credits: bool
+    country: str = attrs.field(converter=country_code)
+    communications_credits: bool = attrs.field(converter=_credits)
 
 
 @attrs.frozen
@@ -109,10 +125,10 @@ class LicenseFact:
 
     tenant_id: str
     valid_from: pendulum.DateTime = attrs.field(converter=_instant)
-    sku: str
-    usage_location: str
-    purchased: int
-    assigned: int
+    sku: str = attrs.field(converter=normalise_sku)
+    usage_location: str = attrs.field(converter=_usage_location)
+    purchased: int = attrs.field(converter=_purchased)
+    assigned: int = attrs.field(converter=_assigned)
 
 
 @attrs.frozen
@@ -146,8 +162,8 @@ def tenant_from_row(row: dict[str, Any]) -> TenantFact:
     return TenantFact(
         tenant_id=str(_field(row, "tenant_id")).strip(),
         valid_from=_field(row, "valid_from"),
-        country=country_code(_field(row, "country")),
-        communications_credits=boolean(row.get("communications_credits", ""), "communications_credits"),
+        country=_field(row, "country"),
+        communications_credits=row.get("communications_credits", ""),
     )
 
 
@@ -155,10 +171,10 @@ def license_from_row(row: dict[str, Any]) -> LicenseFact:
     return LicenseFact(
         tenant_id=str(_field(row, "tenant_id")).strip(),
         valid_from=_field(row, "valid_from"),
-        sku=normalise_sku(str(_field(row, "sku"))),
-        usage_location=country_code(_field(row, "usage_location"), "usage_location"),
-        purchased=count(_field(row, "purchased"), "purchased"),
-        assigned=count(_field(row, "assigned"), "assigned"),
+        sku=str(_field(row, "sku")),
+        usage_location=_field(row, "usage_location"),
+        purchased=_field(row, "purchased"),
+        assigned=_field(row, "assigned"),
     )
 
 
@@ -175,10 +191,12 @@ def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
             continue
         try:
             facts.append(build(row))
-        except PolicyHistoryError as error:
+        except InvalidFieldError as error:
+            problems.append(Problem(str(path), line, row.get("tenant_id"), error.field, error.reason))
+        except PolicyHistoryError as error:  # an instant: its message starts with the field's name
             field = getattr(error, "field", None)
-            message = str(error).split(": ", 1)[1] if field and str(error).startswith(f"{field}:") else str(error)
-            problems.append(Problem(str(path), line, row.get("tenant_id"), field, message))
+            problems.append(Problem(str(path), line, row.get("tenant_id"), field,
+                                    str(error).removeprefix(f"{field}: ")))
     if problems:
         raise InvalidRecordsError(problems)
     return facts
