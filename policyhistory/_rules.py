@@ -341,6 +341,10 @@ def _pstn_outbound(decision: _Decision, call: Call, dest: Destination, minutes: 
                    tenant: TenantSnapshot, used: PoolReader) -> _Result:
     plans = [v for v in decision.policies.of_kind("calling_plan")
              if isinstance(v.params, CallingPlanParams) and v.params.license in call.licenses]
+    held = [sku for sku in call.licenses if sku.startswith("calling_plan")]
+    if held and not plans:
+        # The user holds a plan no version describes at this instant: refuse rather than guess.
+        decision.require(f"calling_plan.{held[0].removeprefix('calling_plan_')}")
     if not plans:
         decision.step("calling_plan", None, f"user licenses {', '.join(call.licenses) or 'none'}",
                       "no Calling Plan in force for this user: every minute per-minute")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 import tabulate
@@ -16,6 +17,7 @@ from ._catalog import bundled_catalog_path, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
 from ._errors import PolicyHistoryError
 from ._instant import format_instant, to_instant
+from ._rerate import OUTPUT_COLUMNS, Rerate
 from ._store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -193,6 +195,85 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     click.echo("")
     emit(fmt, record, [(s.rule, s.policy_version or "-", s.fact, s.decision) for s in rating.trace],
          ("rule", "policy version", "fact", "decision"))
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    return "" if value is None else value
+
+
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    billed = record.get("billed") or {}
+    flat = {**record, **{f"billed_{name}": value for name, value in billed.items()}}
+    return {column: _csv_value(flat.get(column)) for column in OUTPUT_COLUMNS}
+
+
+@cli.command()
+@click.argument("calls", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@tenant_options
+@click.option("--tenant", help="Tenant of Teams-layout files, which have no tenant column (default: the only one).")
+@click.option("--as-of", help="Rate every call under the rules of this instant (what-if; default: each call's start).")
+@click.option("--known-at", help="Rate with what was known at this instant, e.g. the invoice date (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True,
+              help="Output format: one JSON object per line, CSV, or an aligned table.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the scratch SQLite file the rows are sorted in (default: the system's temp).")
+@click.pass_context
+def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
+           tenant: str | None, as_of: str | None, known_at: str | None, fmt: str, output: Path | None,
+           workdir: Path | None) -> None:
+    """Re-rate call records (Teams PSTN usage export or our layout; CSV, TSV or JSONL) side by side with
+    what was billed. One output record per input row, in input order; a summary on stderr.
+
+    Exit status: 0 every row rated, 3 some rows rejected (each with its reason), 2 unusable arguments or files.
+    """
+    store = open_store(ctx)
+    at = instant_option(as_of, "as_of")
+    known = instant_option(known_at, "known_at") or store.now()
+    try:
+        if tenants or licenses:
+            store.load_tenant_facts(tenants, licenses)
+    except PolicyHistoryError as error:
+        raise click.UsageError(str(error)) from error
+    run = Rerate(store, calls, known_at=known, as_of=at, default_tenant=tenant, workdir=workdir)
+    try:
+        run.check()
+    except PolicyHistoryError as error:
+        raise click.UsageError(str(error)) from error
+    progress = _progress if sys.stderr.isatty() else None
+    out: IO[str] = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if fmt == "jsonl":
+            for text in run.records_json(progress):
+                out.write(text + "\n")
+        elif fmt == "csv":
+            writer = csv.DictWriter(out, fieldnames=OUTPUT_COLUMNS)
+            writer.writeheader()
+            for record in run.records(progress):
+                writer.writerow(_flat(record))
+        else:
+            shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
+                     "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
+            rows = [[_flat({**record, "file": Path(record["file"]).name})[column] for column in shown]
+                    for record in run.records(progress)]
+            out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
+    except PolicyHistoryError as error:
+        raise click.UsageError(str(error)) from error
+    finally:
+        if output:
+            out.close()
+    if progress:
+        click.echo("", err=True)
+    for line in run.summary.lines():
+        click.echo(line, err=True)
+    if run.summary.rejected:
+        sys.exit(3)
+
+
+def _progress(stage: str, done: int, total: int | None) -> None:
+    click.echo(f"\r{stage} {done}" + (f"/{total}" if total else "") + " rows", err=True, nl=False)
 
 
 @cli.command()

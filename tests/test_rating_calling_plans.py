@@ -102,3 +102,10 @@ def test_rating_a_tenant_month_in_any_input_order_gives_the_same_ratings(specs, 
     first = dict(zip([c.call_id for c in calls], store.rater().rate_all(calls), strict=True))
     second = dict(zip([c.call_id for c in shuffled], store.rater().rate_all(shuffled), strict=True))
     assert first == second
+
+
+def test_rating_calling_plan_before_its_policy_was_known_is_refused(plans):
+    from policyhistory import NoPolicyInForceError
+
+    with pytest.raises(NoPolicyInForceError, match=r"no policy in force for 'calling_plan\.domestic'"):
+        plans.rate(user_call(start="2021-03-10T10:00:00Z"), known_at="2021-12-31")

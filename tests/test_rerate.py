@@ -1,0 +1,179 @@
+"""Bulk re-rating through the CLI: layouts, rejects, order, knowledge dates, exit statuses, memory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import resource
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from policyhistory.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+TEAMS = EXAMPLES / "PSTN.calls.2022-06-30.csv"
+OWN = EXAMPLES / "calls.csv"
+FACTS = ["--tenants", str(EXAMPLES / "tenants.csv"), "--licenses", str(EXAMPLES / "licenses.csv")]
+
+
+def rerate(tmp_path, *args, db="p.db"):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / db), "rerate", *args, *FACTS])
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return result, records
+
+
+def by_id(records):
+    return {record["call_id"]: record for record in records}
+
+
+def test_rerate_example_both_layouts(tmp_path):
+    result, records = rerate(tmp_path, str(TEAMS), str(OWN), "--tenant", "contoso")
+    assert 0 == result.exit_code, result.output
+    assert 21 == len(records)
+    assert [2, 3, 4] == [r["line"] for r in records if r["file"] == str(OWN)]
+    calls = by_id(records)
+    september = calls["00000000-0000-0000-0000-000000000004"]
+    assert ("complimentary", 15, 0, True) == (september["outcome"], september["pool_minutes"],
+                                              september["credit_minutes"], september["changed"])
+    assert {"outcome": None, "minutes": None, "charge": 0.36, "currency": "USD"} == september["billed"]
+    basis = calls["00000000-0000-0000-0000-00000000000a"]
+    assert (720, 480, 660, True) == (basis["pool_capacity"], basis["pool_used_before"], basis["pool_used_after"],
+                                     basis["changed"])
+    assert ("us_ca_unlimited", "CA") == (calls["00000000-0000-0000-0000-00000000000b"]["outcome"],
+                                         calls["00000000-0000-0000-0000-00000000000b"]["destination_country"])
+    assert ("complimentary", True) == (calls["seoul-2"]["outcome"], calls["seoul-2"]["changed"])
+    assert "rows 21: rated 21, rejected 0, changed 7" in result.stderr
+
+
+def test_rerate_masked_destination_uses_destination_dialed(tmp_path):
+    _, records = rerate(tmp_path, str(TEAMS), "--tenant", "contoso")
+    masked = by_id(records)["00000000-0000-0000-0000-00000000000f"]
+    assert ("FR", "unknown", "dial_out_pool") == (masked["destination_country"], masked["number_type"],
+                                                  masked["outcome"])
+
+
+def test_rerate_known_at_the_invoice_date_reproduces_the_2018_bill(tmp_path):
+    _, then = rerate(tmp_path, str(TEAMS), "--tenant", "contoso", "--known-at", "2018-10-01")
+    september = by_id(then)["00000000-0000-0000-0000-000000000004"]
+    assert ("communications_credits", 15, False) == (september["outcome"], september["credit_minutes"],
+                                                     september["changed"])
+    # Rows the first belief cannot rate (policies recorded later) are rejected, and said so.
+    plan = by_id(then)["00000000-0000-0000-0000-000000000011"]
+    assert "rejected" == plan["outcome"]
+    assert ("no policy in force for 'calling_plan.domestic' at 2022-03-10T17:00:00Z as known at "
+            "2018-10-01T00:00:00Z") == plan["error"]
+
+
+def test_rerate_tab_delimited_skype_for_business_export(tmp_path):
+    tabbed = tmp_path / "PSTN.calls.sfb.csv"  # named .csv, tab-delimited, as the SfB export is
+    with TEAMS.open(encoding="utf-8") as source, tabbed.open("w", encoding="utf-8", newline="") as target:
+        csv.writer(target, delimiter="\t").writerows(csv.reader(source))
+    _, comma = rerate(tmp_path, str(TEAMS), "--tenant", "contoso")
+    _, tab = rerate(tmp_path, str(tabbed), "--tenant", "contoso", db="q.db")
+    assert [r["outcome"] for r in comma] == [r["outcome"] for r in tab]
+
+
+def test_rerate_25_column_export(tmp_path):
+    newer = tmp_path / "PSTN.calls.2025.csv"
+    with TEAMS.open(encoding="utf-8") as source, newer.open("w", encoding="utf-8", newline="") as target:
+        rows = list(csv.DictReader(source))
+        columns = ["UsageId", "Call ID", "Conference ID", "User Location", "Microsoft Entra ObjectId", "UPN",
+                   "User Display Name", "Caller ID", "Call Type", "Call Direction", "Number Type",
+                   "Domestic/International", "Destination Dialed", "Destination Number", "External Country",
+                   "Start Time", "End Time", "Duration Seconds", "Connection Fee", "Charge", "Currency",
+                   "Capability", "Operator", "Source of Call Duration", "Administrative Units"]
+        writer = csv.DictWriter(target, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    _, records = rerate(tmp_path, str(newer), "--tenant", "contoso")
+    _, older = rerate(tmp_path, str(TEAMS), "--tenant", "contoso", db="q.db")
+    assert [r["outcome"] for r in older] == [r["outcome"] for r in records]
+
+
+def test_rerate_rejected_rows_beside_good_ones_exit_3(tmp_path):
+    bad = tmp_path / "calls.csv"
+    lines = OWN.read_text(encoding="utf-8").splitlines()
+    lines.insert(2, "broken-1,seoul,2020-06-15T02:00:00,60,conference_dial_out,o,KR,audio_conferencing,+4420,,,,")
+    lines.append("broken-2,nobody,2020-06-15T02:00:00Z,60,conference_dial_out,o,KR,audio_conferencing,FR,,,,")
+    lines.append("broken-3,seoul,2020-06-15T02:00:00Z,sixty,conference_dial_out,o,KR,audio_conferencing,FR,,,,")
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result, records = rerate(tmp_path, str(bad))
+    assert 3 == result.exit_code
+    assert [("seoul-1", 2, "complimentary"), ("broken-1", 3, "rejected"), ("seoul-2", 4, "complimentary"),
+            ("seoul-3", 5, "complimentary"), ("broken-2", 6, "rejected"), ("broken-3", 7, "rejected")] == [
+        (r["call_id"], r["line"], r["outcome"]) for r in records]
+    errors = {r["call_id"]: r["error"] for r in records if r["outcome"] == "rejected"}
+    assert "start: expected an aware instant" in errors["broken-1"]
+    assert "no tenant facts for 'nobody'" in errors["broken-2"]
+    assert "field 'duration_seconds': expected a whole number of seconds, got 'sixty'" == errors["broken-3"]
+    assert "rows 6: rated 3, rejected 3" in result.stderr
+
+
+def test_rerate_unusable_arguments_exit_2(tmp_path):
+    result, _ = rerate(tmp_path, str(TEAMS), str(tmp_path / "missing.csv"))
+    assert 2 == result.exit_code
+    two_tenants, _ = rerate(tmp_path, str(TEAMS))  # Teams layout, two tenants known, no --tenant
+    assert 2 == two_tenants.exit_code
+    assert "--tenant" in two_tenants.output
+
+
+def test_rerate_input_order_does_not_change_ratings(tmp_path):
+    shuffled = tmp_path / "shuffled.csv"
+    with TEAMS.open(encoding="utf-8") as source:
+        rows = list(csv.reader(source))
+    body = rows[1:]
+    random.Random(7).shuffle(body)
+    with shuffled.open("w", encoding="utf-8", newline="") as target:
+        csv.writer(target).writerows([rows[0], *body])
+    _, ordered = rerate(tmp_path, str(TEAMS), "--tenant", "contoso")
+    _, mixed = rerate(tmp_path, str(shuffled), "--tenant", "contoso", db="q.db")
+    drop = ("line", "file")
+    assert {r["call_id"]: {k: v for k, v in r.items() if k not in drop} for r in ordered} == {
+        r["call_id"]: {k: v for k, v in r.items() if k not in drop} for r in mixed}
+    assert [r["call_id"] for r in mixed] == [row[1] for row in body]  # output keeps input order
+
+
+def test_rerate_csv_output(tmp_path):
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(OWN), *FACTS,
+                                      "--format", "csv", "--output", str(out)])
+    assert 0 == result.exit_code
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [("seoul-1", "complimentary", "blocked", "True")] == [
+        (r["call_id"], r["outcome"], r["billed_outcome"], r["changed"]) for r in rows[:1]]
+
+
+def write_synthetic(path: Path, count: int) -> None:
+    destinations = ["+33142685300", "+442071234567", "+263242700000", "+14155552671", "+4930901820"]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
+                         "organizer_usage_location", "organizer_licenses", "destination"])
+        for index in range(count):
+            day = 1 + index % 28
+            writer.writerow([f"c{index}", "contoso", f"2021-0{1 + index % 9}-{day:02d}T{index % 24:02d}:00:00Z",
+                             60 + index % 900, "conf_out", "o", "US", "MCOMEETADD;MCOPSTNC",
+                             destinations[index % len(destinations)]])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kilobytes on Linux")
+def test_rerate_100000_rows_with_bounded_memory(tmp_path):
+    """Not timed: asserts that every row comes out and that peak memory stays far below the input's size x k."""
+    calls = tmp_path / "big.csv"
+    write_synthetic(calls, 100_000)
+    out = tmp_path / "out.jsonl"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(calls), *FACTS,
+                                      "--output", str(out), "--workdir", str(tmp_path)])
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert 0 == result.exit_code, result.output
+    with out.open(encoding="utf-8") as handle:
+        count = sum(1 for _ in handle)
+    assert 100_000 == count
+    assert grown_mb < 150, f"peak memory grew by {grown_mb:.0f} MB"
