@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, Literal
 
 import attrs
@@ -74,8 +75,12 @@ class Destination:
     number: str | None = None
 
 
+@lru_cache(maxsize=65_536)
 def classify_destination(value: str) -> Destination:
-    """An E.164 number (phonenumbers tells its country and type), or a bare country code (type unknown)."""
+    """An E.164 number (phonenumbers tells its country and type), or a bare country code (type unknown).
+
+    Cached: a call file dials the same numbers again and again, and parsing is the costliest step.
+    """
     text = value.strip()
     if _COUNTRY_ONLY.match(text):
         return Destination(country_code(text, "destination"), "unknown")

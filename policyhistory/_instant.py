@@ -13,11 +13,31 @@ Instant = pendulum.DateTime
 UTC = pendulum.UTC
 
 
+def _utc(value: dt.datetime) -> Instant:
+    """An aware datetime as a UTC pendulum instant, built field by field (pendulum.instance is 10x slower)."""
+    if value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    return pendulum.DateTime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                             value.microsecond, tzinfo=UTC)
+
+
 def to_instant(value: object, field: str = "instant") -> Instant:
     """Read an aware datetime, an ISO 8601 string with offset, or a date (midnight UTC) as a UTC instant.
 
     A naive datetime, or a string with a time but no offset, is refused: we cannot guess its zone.
     """
+    if type(value) is pendulum.DateTime and value.tzinfo is UTC:
+        return value
+    if isinstance(value, str) and len(value) > 10:
+        # Fast path for the common ISO 8601 forms; pendulum.parse below reads every other form.
+        try:
+            parsed_fast = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed_fast.tzinfo is None:
+                raise NaiveDatetimeError(field, value)
+            return _utc(parsed_fast)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
             raise NaiveDatetimeError(field, value)
@@ -40,9 +60,11 @@ def to_instant(value: object, field: str = "instant") -> Instant:
     raise InstantParseError(field, value)
 
 
-def format_instant(value: Instant) -> str:
+def format_instant(value: dt.datetime) -> str:
     """ISO 8601 in UTC with a Z, the one form instants take in SQLite, JSON and the CLI."""
-    return value.in_timezone(UTC).to_iso8601_string()
+    if value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    return dt.datetime.isoformat(value.replace(tzinfo=None)) + "Z"
 
 
 def month_of(value: Instant) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import attrs
+import pendulum
 
 from ._errors import DuplicateCallError
 
@@ -67,8 +68,8 @@ class Rating:
     alerts: tuple[str, ...]
     warnings: tuple[str, ...]
     trace: tuple[TraceStep, ...]
-    as_of: str = ""
-    known_at: str = ""
+    as_of: pendulum.DateTime | None = None
+    known_at: pendulum.DateTime | None = None
 
 
 class PoolState:

@@ -8,6 +8,7 @@ tenant is done, so memory stays bounded), and streamed back out in input order.
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -168,7 +169,7 @@ class Rerate:
                 db.executescript(
                     "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;"
                     "CREATE TABLE pending (seq INTEGER PRIMARY KEY, tenant_id TEXT, start_us INTEGER, call_id TEXT,"
-                    " row TEXT);"
+                    " row BLOB);"
                     "CREATE TABLE results (seq INTEGER PRIMARY KEY, record TEXT);"
                 )
                 self._spill(db, progress)
@@ -179,7 +180,7 @@ class Rerate:
                 db.close()
 
     def _spill(self, db: sqlite3.Connection, progress: Progress | None) -> None:
-        pending: list[tuple[int, str, int, str, str]] = []
+        pending: list[tuple[int, str, int, str, bytes]] = []
         rejected: list[tuple[int, str]] = []
         seq = 0
         db.execute("BEGIN")
@@ -201,9 +202,10 @@ class Rerate:
                                                       "error": str(error)})))
                     self.summary.rejected += 1
                 else:
-                    spilled = {**where, "fields": {**row.fields, "start": format_instant(call.start)},
-                               "billed": row.billed, "capability": row.capability, "infer": row.infer_licenses}
-                    pending.append((seq, call.tenant_id, micros(call.start), call.call_id, json.dumps(spilled)))
+                    # Pickled, the normalised call comes back without running its converters again.
+                    spilled = pickle.dumps((str(path), line, call, row.billed, row.capability, row.infer_licenses),
+                                           protocol=pickle.HIGHEST_PROTOCOL)
+                    pending.append((seq, call.tenant_id, micros(call.start), call.call_id, spilled))
                 if len(pending) + len(rejected) >= 10_000:
                     self._flush(db, pending, rejected)
                     if progress:
@@ -239,18 +241,17 @@ class Rerate:
             if tenant_id != current_tenant:  # a tenant's pools never meet another's: drop the finished state
                 rater.pool_state = PoolState()
                 current_tenant = tenant_id
-            spilled = json.loads(text)
-            row = CallRow(spilled["fields"], spilled["billed"], spilled["capability"], spilled["infer"])
-            where = {"file": spilled["file"], "line": spilled["line"]}
+            file, line, call, billed, capability, infer = pickle.loads(text)
+            row = CallRow({}, billed, capability, infer)
+            where = {"file": file, "line": line}
             try:
-                call = Call(**row.fields)
                 if row.infer_licenses:
                     snapshot = tenants.snapshot(call.tenant_id, call.start)
                     call = attrs.evolve(call, licenses=infer_licenses(snapshot, call.usage_location, call.licenses,
                                                                       row.capability))
                 rating = rater.rate(call)
             except PolicyHistoryError as error:
-                results.append((seq, json.dumps({**where, "call_id": row.fields.get("call_id"),
+                results.append((seq, json.dumps({**where, "call_id": call.call_id,
                                                  "tenant_id": tenant_id, "outcome": "rejected", "error": str(error)})))
                 self.summary.rejected += 1
             else:

@@ -131,8 +131,8 @@ def rate_call(
         alerts=tuple(decision.alerts),
         warnings=tuple(decision.warnings),
         trace=tuple(decision.trace),
-        as_of=format_instant(decision.as_of),
-        known_at=format_instant(known_at) if known_at else "",
+        as_of=decision.as_of,
+        known_at=known_at,
     )
 
 

@@ -22,7 +22,7 @@ from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import PoolState, Rating
 from ._rules import rate_call
 from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts
-from ._timeline import PolicySet, Timeline
+from ._timeline import PolicySet, Timeline, micros
 
 Clock = Callable[[], pendulum.DateTime]
 
@@ -384,13 +384,16 @@ class Rater:
         self.known_at = known_at
         self.as_of = as_of
         self.pool_state = PoolState() if pool_state is None else pool_state
+        self._known_at_us = micros(known_at)
+        self._as_of_us = None if as_of is None else micros(as_of)
 
     def rate(self, call: Call | dict[str, Any]) -> Rating:
         if not isinstance(call, Call):
             call = call_from_mapping(call)
         at = self.as_of or call.start
-        policies = self.timeline.policy_set(at, self.known_at)
-        tenant = self.tenants.snapshot(call.tenant_id, call.start)
+        start_us = micros(call.start)
+        policies = self.timeline.policy_set_us(self._as_of_us or start_us, self._known_at_us)
+        tenant = self.tenants.snapshot_us(call.tenant_id, start_us, call.start)
         rating = rate_call(call, policies, tenant, self.pool_state.used, as_of=at, known_at=self.known_at)
         self.pool_state.apply(call.tenant_id, rating)
         return rating

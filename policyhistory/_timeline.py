@@ -9,6 +9,7 @@ covers, from its recording on, and the earlier belief still answers for any `kno
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
@@ -17,14 +18,20 @@ import pendulum
 from ._instant import format_instant
 from ._policy import PolicyVersion
 
-
-def micros(instant: pendulum.DateTime) -> int:
-    """An instant as integer microseconds since the epoch: exact, and cheap to bisect."""
-    delta = instant - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-_EPOCH = pendulum.datetime(1970, 1, 1, tz="UTC")
+def micros(instant: dt.datetime) -> int:
+    """An aware instant as integer microseconds since the epoch: exact, and cheap to bisect.
+
+    Field arithmetic rather than subtraction: pendulum's subtraction builds an Interval, 20x slower.
+    """
+    offset = instant.utcoffset()
+    seconds = (instant.toordinal() - _EPOCH_ORDINAL) * 86_400 + instant.hour * 3600 + instant.minute * 60 \
+        + instant.second
+    if offset:
+        seconds -= int(offset.total_seconds())
+    return seconds * 1_000_000 + instant.microsecond
 
 
 @attrs.frozen(eq=True, hash=True)

@@ -1,0 +1,117 @@
+"""Measure re-rating speed on one synthetic file, in one run: bare CSV read, end-to-end `policyhistory
+rerate` (a subprocess, as a user runs it), and a naive baseline resolving policies with one SQL query per
+call. Prints a Markdown table for benchmarks/README.md.
+
+python benchmarks/run.py [--calls N] [--baseline-sample M] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import policyhistory
+from policyhistory import PolicySet, Rating, rate_call
+from policyhistory._layouts import own_row
+from policyhistory._rating import PoolState
+from policyhistory._store import _version_from_row
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from generate import generate  # noqa: E402
+
+
+def bare_read(path: Path) -> tuple[int, float]:
+    began = time.perf_counter()
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = sum(1 for _ in csv.DictReader(handle))
+    return rows, time.perf_counter() - began
+
+
+def end_to_end(data: Path, workdir: Path) -> tuple[float, float, int, str]:
+    db = workdir / "bench.db"
+    db.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "policyhistory.cli", "--db", str(db), "rerate", str(data / "calls.csv"),
+               "--tenants", str(data / "tenants.csv"), "--licenses", str(data / "licenses.csv"),
+               "--output", str(workdir / "out.jsonl"), "--workdir", str(workdir)]
+    # Load tenant facts first so that the timed run is the re-rating itself, as an auditor runs it again.
+    subprocess.run([*command[:5], "load", "--tenants", command[8], "--licenses", command[10]], check=True,
+                   capture_output=True)
+    timed = [*command[:5], "rerate", str(data / "calls.csv"), *command[11:]]
+    began = time.perf_counter()
+    result = subprocess.run(timed, capture_output=True, text=True)
+    elapsed = time.perf_counter() - began
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, peak_mb, result.returncode, result.stderr.splitlines()[0] if result.stderr else ""
+
+
+NAIVE_QUERY = """
+SELECT * FROM policy_versions AS v
+WHERE v.recorded_at <= :known AND v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
+  AND NOT EXISTS (
+    SELECT 1 FROM policy_versions AS w
+    WHERE w.key = v.key AND w.recorded_at <= :known AND w.valid_from <= :at
+      AND (w.valid_to IS NULL OR w.valid_to > :at) AND (w.recorded_at, w.id) > (v.recorded_at, v.id))
+"""
+
+
+def naive_baseline(data: Path, sample: int) -> tuple[int, float]:
+    """The same evaluator, but each call's policies come from one SQL query instead of the timeline."""
+    store = policyhistory.open()
+    store.load_tenant_facts(data / "tenants.csv", data / "licenses.csv")
+    known = policyhistory.format_instant(store.now())
+    state = PoolState()
+    rated = 0
+    began = time.perf_counter()
+    with (data / "calls.csv").open(encoding="utf-8", newline="") as handle:
+        for index, raw in enumerate(csv.DictReader(handle)):
+            if index >= sample:
+                break
+            try:
+                call = policyhistory.Call(**own_row(raw).fields)
+                at = policyhistory.format_instant(call.start)
+                rows = store.db.query(NAIVE_QUERY, {"known": known, "at": at})
+                policies = PolicySet(tuple(_version_from_row(row) for row in rows if row["in_force"]))
+                rating: Rating = rate_call(call, policies, store.tenant_index.snapshot(call.tenant_id, call.start),
+                                           state.used, known_at=store.now())
+                state.apply(call.tenant_id, rating)
+                rated += 1
+            except policyhistory.PolicyHistoryError:
+                rated += 1
+    return rated, time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--tenants", type=int, default=2_000)
+    parser.add_argument("--baseline-sample", type=int, default=20_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/policyhistory-bench"))
+    args = parser.parse_args()
+    data = args.workdir / f"data-{args.calls}"
+    if not (data / "calls.csv").exists():
+        generate(data, args.calls, args.tenants, seed=20181)
+    rows, read_seconds = bare_read(data / "calls.csv")
+    elapsed, peak_mb, status, summary = end_to_end(data, args.workdir)
+    sampled, naive_seconds = naive_baseline(data, args.baseline_sample)
+    figures = {
+        "python": platform.python_version(), "machine": platform.machine(), "calls": rows,
+        "csv_read_s": round(read_seconds, 2), "csv_read_calls_per_s": round(rows / read_seconds),
+        "rerate_s": round(elapsed, 2), "rerate_calls_per_s": round(rows / elapsed), "rerate_exit": status,
+        "rerate_peak_mb": round(peak_mb), "rerate_summary": summary,
+        "naive_sample": sampled, "naive_calls_per_s": round(sampled / naive_seconds),
+    }
+    figures["speedup_vs_naive"] = round(figures["rerate_calls_per_s"] / figures["naive_calls_per_s"], 1)
+    figures["x_csv_read"] = round(elapsed / read_seconds, 1)
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
