@@ -25,7 +25,7 @@ from ._layouts import CallRow, detect_layout, own_row, teams_row
 from ._rating import PoolState, Rating
 from ._rows import read_rows
 from ._store import Rater, Store
-from ._tenants import TenantSnapshot
+from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import micros
 
 Progress = Callable[[str, int, int | None], None]
@@ -53,6 +53,30 @@ def infer_licenses(snapshot: TenantSnapshot, usage_location: str | None, given: 
     if capability == "MCOMEETACPEA":
         skus.discard("audio_conferencing")
     return tuple(sorted(skus))
+
+
+def with_licenses(row: CallRow, call: Call, tenants: TenantIndex) -> Call:
+    """The call with the licenses its layout implies (inferred for the Teams export, see infer_licenses)."""
+    if not row.infer_licenses:
+        return call
+    snapshot = tenants.snapshot(call.tenant_id, call.start)
+    return attrs.evolve(call, licenses=infer_licenses(snapshot, call.usage_location, call.licenses, row.capability))
+
+
+@attrs.frozen
+class InputRow:
+    """One row of an input file: read into a call (with what was billed), or the error that stopped it."""
+
+    file: str
+    line: int
+    row: CallRow | None
+    call: Call | None
+    error: PolicyHistoryError | None
+    raw_call_id: object = None
+
+    @property
+    def call_id(self) -> object:
+        return self.call.call_id if self.call is not None else self.raw_call_id
 
 
 @attrs.define
@@ -179,37 +203,41 @@ class Rerate:
             finally:
                 db.close()
 
-    def _spill(self, db: sqlite3.Connection, progress: Progress | None) -> None:
-        pending: list[tuple[int, str, int, str, bytes]] = []
-        rejected: list[tuple[int, str]] = []
-        seq = 0
-        db.execute("BEGIN")
+    def rows(self) -> Iterator[InputRow]:
+        """Every input row, read by its file's layout: a Call with what was billed, or the reason it is not."""
         for path in self.paths:
             layout: str | None = None
             for line, raw in read_rows(path):
-                seq += 1
-                self.summary.rows += 1
-                where = {"file": str(path), "line": line}
                 try:
                     if "__error__" in raw:
                         raise InvalidFieldError("row", None, raw["__error__"])
                     layout = layout or detect_layout(raw)
                     row = own_row(raw) if layout == "own" else teams_row(raw, self._tenant_for(path))
-                    call = Call(**row.fields)
+                    yield InputRow(str(path), line, row, Call(**row.fields), None)
                 except PolicyHistoryError as error:
-                    call_id = raw.get("call_id") or raw.get("Call ID")
-                    rejected.append((seq, json.dumps({**where, "call_id": call_id, "outcome": "rejected",
-                                                      "error": str(error)})))
-                    self.summary.rejected += 1
-                else:
-                    # Pickled, the normalised call comes back without running its converters again.
-                    spilled = pickle.dumps((str(path), line, call, row.billed, row.capability, row.infer_licenses),
-                                           protocol=pickle.HIGHEST_PROTOCOL)
-                    pending.append((seq, call.tenant_id, micros(call.start), call.call_id, spilled))
-                if len(pending) + len(rejected) >= 10_000:
-                    self._flush(db, pending, rejected)
-                    if progress:
-                        progress("reading", seq, None)
+                    yield InputRow(str(path), line, None, None, error, raw.get("call_id") or raw.get("Call ID"))
+
+    def _spill(self, db: sqlite3.Connection, progress: Progress | None) -> None:
+        pending: list[tuple[int, str, int, str, bytes]] = []
+        rejected: list[tuple[int, str]] = []
+        db.execute("BEGIN")
+        for seq, item in enumerate(self.rows(), start=1):
+            self.summary.rows += 1
+            path, line, row, call = item.file, item.line, item.row, item.call
+            where = {"file": path, "line": line}
+            if row is None or call is None:
+                rejected.append((seq, json.dumps({**where, "call_id": item.call_id, "outcome": "rejected",
+                                                  "error": str(item.error)})))
+                self.summary.rejected += 1
+            else:
+                # Pickled, the normalised call comes back without running its converters again.
+                spilled = pickle.dumps((path, line, call, row.billed, row.capability, row.infer_licenses),
+                                       protocol=pickle.HIGHEST_PROTOCOL)
+                pending.append((seq, call.tenant_id, micros(call.start), call.call_id, spilled))
+            if len(pending) + len(rejected) >= 10_000:
+                self._flush(db, pending, rejected)
+                if progress:
+                    progress("reading", seq, None)
         self._flush(db, pending, rejected)
         db.execute("COMMIT")
         db.execute("CREATE INDEX pending_order ON pending (tenant_id, start_us, call_id)")
@@ -245,10 +273,7 @@ class Rerate:
             row = CallRow({}, billed, capability, infer)
             where = {"file": file, "line": line}
             try:
-                if row.infer_licenses:
-                    snapshot = tenants.snapshot(call.tenant_id, call.start)
-                    call = attrs.evolve(call, licenses=infer_licenses(snapshot, call.usage_location, call.licenses,
-                                                                      row.capability))
+                call = with_licenses(row, call, tenants)
                 rating = rater.rate(call)
             except PolicyHistoryError as error:
                 results.append((seq, json.dumps({**where, "call_id": call.call_id,

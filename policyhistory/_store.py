@@ -16,13 +16,14 @@ from ._calls import Call, call_from_mapping
 from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
 from ._chain import GENESIS, row_hash
 from ._convert import converter
-from ._errors import AppendOnlyError, InvalidRecordsError, UnknownPolicyKeyError
-from ._instant import format_instant, to_instant
+from ._errors import AppendOnlyError, InvalidRecordsError, PolicyHistoryError, UnknownPolicyKeyError
+from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
+from ._instant import format_instant, month_of, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import PoolState, Rating
 from ._rules import rate_call
 from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts
-from ._timeline import PolicySet, Timeline, micros
+from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
 
 Clock = Callable[[], pendulum.DateTime]
 
@@ -309,6 +310,60 @@ class Store:
         """Rate one call: by default under the rules in force at its start, as known now. A given `pool_state`
         is read and then charged with this call's draw (a call can be charged once)."""
         return self.rater(as_of, known_at, pool_state).rate(call)
+
+    # ---- explaining ------------------------------------------------------------------------------------
+
+    def explain(self, call: Call | dict[str, Any], as_of: object = None, known_at: object = None,
+                earlier: Iterable[Call] = ()) -> Explanation:
+        """Rate `call` after every call of `earlier` that precedes it in its tenant's month (so that its pool
+        use is right) and explain the rating: facts, steps, pool, versions and their sources."""
+        target = call if isinstance(call, Call) else call_from_mapping(call)
+        return self._explain_with(self.timeline, target, as_of, known_at, earlier)
+
+    def _explain_with(self, timeline: Timeline, target: Call, as_of: object, known_at: object,
+                      earlier: Iterable[Call]) -> Explanation:
+        rater = self.rater(as_of, known_at)
+        rater.timeline = timeline
+        month = month_of(target.start)
+        before = sorted((c for c in earlier if c.tenant_id == target.tenant_id and month_of(c.start) == month
+                         and (c.start, c.call_id) < (target.start, target.call_id)),
+                        key=lambda c: (c.start, c.call_id))
+        earlier_ratings = []
+        for other in before:
+            try:
+                earlier_ratings.append(rater.rate(other))
+            except PolicyHistoryError:
+                continue  # a call that cannot be rated draws on no pool; rerate reports it
+        return explanation(target, rater.rate(target), rater.known_at, timeline, earlier_ratings)
+
+    def compare(self, call: Call | dict[str, Any], billed_at: object, known_at: object = None,
+                earlier: Iterable[Call] = (), billed: dict[str, Any] | None = None) -> Comparison:
+        """The call as known at `billed_at` and as known at `known_at` (default now), and why they differ."""
+        earlier = list(earlier)
+        target = call if isinstance(call, Call) else call_from_mapping(call)
+        then = self.explain(target, known_at=to_instant(billed_at, "billed_at"), earlier=earlier)
+        now = self.explain(target, known_at=known_at, earlier=earlier)
+
+        def decisive(version: PolicyVersion) -> bool:
+            """Counterfactual: without this later version, would today's answer move?"""
+            without = Timeline(v for v in self.timeline.versions if v.id != version.id)
+            other = self._explain_with(without, target, None, now.known_at, earlier).rating
+            return any(getattr(other, bucket) != getattr(now.rating, bucket) for bucket in BUCKETS)
+
+        return compare(then, now, billed, decisive)
+
+    def diff(self, first: object, second: object, *, axis: str = "as_of",
+             at: object = None) -> tuple[PolicyChange, ...]:
+        """What changes between two valid dates (axis "as_of", known at `at`, default now), or between two
+        knowledge dates (axis "known_at": over all valid time, or at the instant `at` when given)."""
+        a, b = to_instant(first, axis), to_instant(second, axis)
+        if axis == "as_of":
+            known = self.now() if at is None else to_instant(at, "known_at")
+            return diff_policy_sets(self.timeline.policy_set(a, known), self.timeline.policy_set(b, known))
+        if at is not None:
+            instant = to_instant(at, "as_of")
+            return diff_policy_sets(self.timeline.policy_set(instant, a), self.timeline.policy_set(instant, b))
+        return diff_beliefs(self.timeline, a, b)
 
     # ---- reading ---------------------------------------------------------------------------------------
 

@@ -144,3 +144,60 @@ class Timeline:
         """Every instant at which some version starts or ends (valid time), for pictures and diffs."""
         points = {v.valid_from for v in self.versions} | {v.valid_to for v in self.versions if v.valid_to}
         return tuple(format_instant(point) for point in sorted(points))
+
+
+@attrs.frozen
+class PolicyChange:
+    """One key that differs between two policy sets: it appears, ends, or changes version (and params).
+
+    For a comparison of two knowledge dates over all valid time, `valid_from`/`valid_to` say where.
+    """
+
+    key: str
+    change: str
+    before: PolicyVersion | None
+    after: PolicyVersion | None
+    valid_from: pendulum.DateTime | None = None
+    valid_to: pendulum.DateTime | None = None
+
+
+def diff_policy_sets(first: PolicySet, second: PolicySet) -> tuple[PolicyChange, ...]:
+    changes = []
+    for key in sorted(set(first.keys()) | set(second.keys())):
+        before, after = first.get(key), second.get(key)
+        if before is None:
+            changes.append(PolicyChange(key, "appears", None, after))
+        elif after is None:
+            changes.append(PolicyChange(key, "ends", before, None))
+        elif before.id != after.id:
+            kind = "changes" if before.params != after.params else "restated"
+            changes.append(PolicyChange(key, kind, before, after))
+    return tuple(changes)
+
+
+def diff_beliefs(timeline: Timeline, first: pendulum.DateTime, second: pendulum.DateTime) -> tuple[PolicyChange, ...]:
+    """Every stretch of valid time over which what was believed at `first` differs from `second`."""
+    points = sorted({micros(v.valid_from) for v in timeline.versions}
+                    | {micros(v.valid_to) for v in timeline.versions if v.valid_to})
+    instants = {micros(v.valid_from): v.valid_from for v in timeline.versions}
+    instants.update({micros(v.valid_to): v.valid_to for v in timeline.versions if v.valid_to})
+    first_us, second_us = micros(first), micros(second)
+    open_changes: dict[str, PolicyChange] = {}
+    changes: list[PolicyChange] = []
+    for index, point in enumerate(points):
+        end = instants[points[index + 1]] if index + 1 < len(points) else None
+        found = {c.key: c for c in diff_policy_sets(timeline.policy_set_us(point, first_us),
+                                                    timeline.policy_set_us(point, second_us))}
+        for key in sorted(set(found) | set(open_changes)):
+            current, running = found.get(key), open_changes.get(key)
+            if running is not None and current is not None and (running.before, running.after, running.change) == (
+                    current.before, current.after, current.change):
+                open_changes[key] = attrs.evolve(running, valid_to=end)
+                continue
+            if running is not None:
+                changes.append(running)
+                del open_changes[key]
+            if current is not None:
+                open_changes[key] = attrs.evolve(current, valid_from=instants[point], valid_to=end)
+    changes.extend(open_changes.values())
+    return tuple(sorted(changes, key=lambda c: (c.key, c.valid_from or instants[points[0]])))

@@ -16,8 +16,9 @@ import tabulate
 from ._catalog import bundled_catalog_path, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
 from ._errors import PolicyHistoryError
+from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
-from ._rerate import OUTPUT_COLUMNS, Rerate
+from ._rerate import OUTPUT_COLUMNS, Rerate, billed_text, with_licenses
 from ._store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -270,6 +271,98 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         click.echo(line, err=True)
     if run.summary.rejected:
         sys.exit(3)
+
+
+@cli.command()
+@click.argument("call_id")
+@click.option("--calls", "calls", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Call files holding the call and the earlier calls of its month (repeatable).")
+@tenant_options
+@click.option("--tenant", help="Tenant of Teams-layout files (default: the only one).")
+@click.option("--known-at", help="Explain with what was known at this instant (default: now).")
+@click.option("--billed-at", help="Also rate as known at this instant (the billing date) and say what differs.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs.")
+@click.pass_context
+def explain(ctx: click.Context, call_id: str, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
+            tenant: str | None, known_at: str | None, billed_at: str | None, as_json: bool) -> None:
+    """Explain one call in plain language: its facts, each deciding policy version with its source, its pool
+    (capacity, basis, use before and after, counting the earlier calls of the month), outcome and minutes.
+
+    With --billed-at (or when the input carries what was billed), also what differs from then and why.
+    """
+    store = open_store(ctx)
+    known = instant_option(known_at, "known_at") or store.now()
+    billed_instant = instant_option(billed_at, "billed_at")
+    try:
+        if tenants or licenses:
+            store.load_tenant_facts(tenants, licenses)
+        run = Rerate(store, calls, known_at=known, default_tenant=tenant)
+        run.check()
+        rows = [row for row in run.rows() if row.call is not None and row.row is not None]
+    except PolicyHistoryError as error:
+        raise click.UsageError(str(error)) from error
+    target = next((row for row in rows if row.call is not None and row.call.call_id == call_id), None)
+    if target is None or target.call is None or target.row is None:
+        raise click.ClickException(f"call {call_id!r} is not in {', '.join(map(str, calls))} (or could not be read)")
+    with library_errors():
+        index = store.tenant_index
+        earlier = [with_licenses(row.row, row.call, index) for row in rows
+                   if row.row is not None and row.call is not None and row.call.tenant_id == target.call.tenant_id]
+        call = with_licenses(target.row, target.call, index)
+        result: Explanation | Comparison
+        if billed_instant is not None:
+            result = store.compare(call, billed_instant, known_at=known, earlier=earlier, billed=target.row.billed)
+        else:
+            result = store.explain(call, known_at=known, earlier=earlier)
+    if as_json:
+        record = result.record()
+        if billed_instant is None and target.row.billed is not None:
+            record["billed"] = target.row.billed
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo(result.text())
+    if billed_instant is None and target.row.billed is not None:
+        click.echo(f"What was billed: {billed_text(target.row.billed)}"
+                   f" (use --billed-at to rate it as known then and see why it differs)")
+
+
+@cli.command()
+@click.option("--as-of", "as_of", multiple=True, help="Two valid dates to compare (or one, with two --known-at).")
+@click.option("--known-at", "known_at", multiple=True,
+              help="Two knowledge dates to compare (or one, with two --as-of).")
+@output_options
+@click.pass_context
+def diff(ctx: click.Context, as_of: tuple[str, ...], known_at: tuple[str, ...], fmt: str) -> None:
+    """Which policies appear, end or change parameters between two valid dates (--as-of A --as-of B) or two
+    knowledge dates (--known-at A --known-at B, over all valid time unless one --as-of is given), with sources.
+    """
+    store = open_store(ctx)
+    if len(as_of) == 2 and len(known_at) <= 1:
+        axis, first, second, at = "as_of", as_of[0], as_of[1], (known_at or (None,))[0]
+    elif len(known_at) == 2 and len(as_of) <= 1:
+        axis, first, second, at = "known_at", known_at[0], known_at[1], (as_of or (None,))[0]
+    else:
+        raise click.UsageError("give two --as-of (and at most one --known-at) or two --known-at (and at most one "
+                               "--as-of)")
+    for name, value in ((axis, first), (axis, second)):
+        instant_option(value, name)
+    with library_errors():
+        changes = store.diff(first, second, axis=axis, at=at)
+    records = [{"key": c.key, "change": c.change,
+                "valid_from": format_instant(c.valid_from) if c.valid_from else None,
+                "valid_to": format_instant(c.valid_to) if c.valid_to else None,
+                "before": version_record(c.before) if c.before else None,
+                "after": version_record(c.after) if c.after else None} for c in changes]
+    rows = [(c.key, c.change,
+             f"[{format_instant(c.valid_from)}, {format_instant(c.valid_to) if c.valid_to else 'open'})"
+             if c.valid_from else "",
+             f"{c.before.id}: {describe_params(c.before)}" if c.before else "-",
+             f"{c.after.id}: {describe_params(c.after)}" if c.after else "-",
+             source_text(c.after) if c.after else source_text(c.before) if c.before else "") for c in changes]
+    if fmt == "table":
+        click.echo(f"{axis} {first} -> {second}: {len(rows)} change(s)")
+    emit(fmt, records, rows, ("key", "change", "over valid time", "before", "after", "source"))
 
 
 def _progress(stage: str, done: int, total: int | None) -> None:

@@ -1,0 +1,168 @@
+"""Explanations for a disputed call: what decided its rating, with sources, and what changed since billing.
+
+Everything here is derived from Ratings and policy versions; the same inputs and `known_at` give the same
+text, so an explanation attached to a ticket can be reproduced later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import pendulum
+
+from ._calls import Call
+from ._describe import describe_params, version_record
+from ._instant import format_instant
+from ._policy import PolicyVersion
+from ._rating import Rating
+from ._timeline import Timeline
+
+BUCKETS = ("outcome", "billable_minutes", "pool_minutes", "credit_minutes", "uncovered_minutes")
+
+
+def source_line(version: PolicyVersion) -> str:
+    source = version.source
+    published = f"published {source.published.isoformat()}" if source.published else "undated"
+    seed = f", seed {source.seed}" if source.seed else ""
+    return f'{source.document}, {published}{seed}, section "{source.section}": "{source.quote}"'
+
+
+@attrs.frozen
+class Explanation:
+    """One call rated under one knowledge date, with the versions that decided it and its pool's story."""
+
+    call: Call
+    rating: Rating
+    known_at: pendulum.DateTime
+    versions: tuple[PolicyVersion, ...]
+    earlier_in_pool: int
+
+    def lines(self) -> list[str]:
+        call, rating = self.call, self.rating
+        minutes = call.duration_seconds // 60
+        lines = [
+            f"Call {call.call_id} of tenant {call.tenant_id}",
+            f"  placed {format_instant(call.start)}, {call.duration_seconds} s (~{minutes} min), {call.call_type}"
+            + (f" by {call.user_id}" if call.user_id else ""),
+            f"  license usage location {call.usage_location or 'unknown'}; licenses "
+            f"{', '.join(call.licenses) or 'none'}",
+            f"  destination {call.destination}: {rating.destination_country}, {rating.number_type} number",
+            f"Rated under the rules in force at {format_instant(rating.as_of or call.start)}, "
+            f"as known at {format_instant(self.known_at)}",
+            f"Outcome: {rating.outcome}: {rating.billable_minutes} billable min = {rating.pool_minutes} from a pool "
+            f"+ {rating.credit_minutes} on Communications Credits + {rating.uncovered_minutes} uncovered",
+        ]
+        if rating.pool is not None:
+            pool = rating.pool
+            lines.append(
+                f"Pool {pool.key.pool} ({pool.key.counter}), {pool.key.month}: {pool.licensed_users} {pool.basis} "
+                f"license(s) x {pool.minutes_per_user} min = {pool.capacity} min; {pool.used_before} min used before "
+                f"this call by {self.earlier_in_pool} earlier call(s) this month, {pool.used_after} after")
+        lines += [f"Alert: {alert}" for alert in rating.alerts]
+        lines += [f"Warning: {warning}" for warning in rating.warnings]
+        lines.append("Steps:")
+        lines += [f"  {index}. {step.rule} [{step.policy_version or '-'}]: {step.fact} -> {step.decision}"
+                  for index, step in enumerate(rating.trace, start=1)]
+        lines.append("Policy versions that decided it:")
+        for version in self.versions:
+            lines.append(f"  - {version.id} ({version.key}): valid {version.interval_text()}, known from "
+                         f"{format_instant(version.recorded_at)}; {describe_params(version)}")
+            lines.append(f"    source: {source_line(version)}")
+        return lines
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def record(self) -> dict[str, Any]:
+        from ._describe import rating_record
+
+        return {"known_at": format_instant(self.known_at), "earlier_in_pool": self.earlier_in_pool,
+                "rating": rating_record(self.rating), "versions": [version_record(v) for v in self.versions]}
+
+
+@attrs.frozen
+class Comparison:
+    """The same call as known when it was billed and as known now, and which later versions made the change."""
+
+    then: Explanation
+    now: Explanation
+    billed: dict[str, Any] | None
+    differences: tuple[str, ...]
+    changed_by: tuple[PolicyVersion, ...]
+    replaced: tuple[PolicyVersion, ...]
+    money: str | None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.differences)
+
+    def lines(self) -> list[str]:
+        then_at, now_at = format_instant(self.then.known_at), format_instant(self.now.known_at)
+        lines = [f"Then versus now for call {self.now.call.call_id}: as known at {then_at} (billed) and at {now_at}"]
+        if self.billed:
+            lines.append("What was billed: " + ", ".join(f"{k} {v}" for k, v in self.billed.items() if v is not None))
+        if not self.differences:
+            lines.append("No difference: the rating is the same under both beliefs.")
+        else:
+            lines.append("What differs:")
+            lines += [f"  {difference}" for difference in self.differences]
+            if self.money:
+                lines.append(f"  money: {self.money}")
+            lines.append("Why: versions recorded after the billing date changed the answer:")
+            for version in self.changed_by:
+                lines.append(f"  + {version.id} ({version.key}), recorded {format_instant(version.recorded_at)}: "
+                             f"{describe_params(version)}")
+                lines.append(f"    source: {source_line(version)}")
+            for version in self.replaced:
+                lines.append(f"  - no longer decisive: {version.id}, recorded {format_instant(version.recorded_at)}: "
+                             f"{describe_params(version)}")
+        lines += ["", "== As known when billed ==", *self.then.lines(), "", "== As known now ==", *self.now.lines()]
+        return lines
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def record(self) -> dict[str, Any]:
+        return {"changed": self.changed, "differences": list(self.differences), "money": self.money,
+                "billed": self.billed, "changed_by": [v.id for v in self.changed_by],
+                "replaced": [v.id for v in self.replaced], "then": self.then.record(), "now": self.now.record()}
+
+
+def explanation(call: Call, rating: Rating, known_at: pendulum.DateTime, timeline: Timeline,
+                earlier: Sequence[Rating]) -> Explanation:
+    by_id = {version.id: version for version in timeline.versions}
+    pool = rating.pool.key if rating.pool else None
+    earlier_in_pool = sum(1 for other in earlier
+                          if pool is not None and other.pool is not None and other.pool.key.pool == pool.pool
+                          and other.pool.key.month == pool.month and other.pool_minutes)
+    return Explanation(call, rating, known_at, tuple(by_id[v] for v in rating.policy_versions), earlier_in_pool)
+
+
+def compare(then: Explanation, now: Explanation, billed: dict[str, Any] | None,
+            decisive: Callable[[PolicyVersion], bool] = lambda version: True) -> Comparison:
+    """`decisive` tells whether a later-recorded version really moved the answer (the store asks a
+    counterfactual: the same rating without that version)."""
+    differences = []
+    for bucket in BUCKETS:
+        before, after = getattr(then.rating, bucket), getattr(now.rating, bucket)
+        if before != after:
+            delta = f" ({after - before:+d})" if isinstance(before, int) else ""
+            differences.append(f"{bucket}: {before} -> {after}{delta}")
+    then_ids = set(then.rating.policy_versions)
+    now_ids = set(now.rating.policy_versions)
+    changed_by = tuple(v for v in now.versions
+                       if v.id not in then_ids and v.recorded_at > then.known_at and differences and decisive(v))
+    replaced = tuple(v for v in then.versions if v.id not in now_ids)
+    money = None
+    if billed and billed.get("charge") is not None and differences:
+        charged_minutes = billed.get("minutes") or then.rating.credit_minutes
+        if charged_minutes:
+            per_minute = billed["charge"] / charged_minutes
+            delta = (now.rating.credit_minutes - then.rating.credit_minutes) * per_minute
+            currency = billed.get("currency") or ""
+            money = (f"{billed['charge']:g} {currency} billed for {charged_minutes} credit minute(s) "
+                     f"({per_minute:g} {currency}/min); now {now.rating.credit_minutes} credit minute(s): "
+                     f"{delta:+.2f} {currency}").replace("  ", " ")
+    return Comparison(then, now, billed, tuple(differences), changed_by, replaced, money)
