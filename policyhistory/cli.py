@@ -18,6 +18,7 @@ from ._describe import catalog_markdown, describe_params, rating_record, source_
 from ._errors import PolicyHistoryError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
+from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, billed_text, with_licenses
 from ._store import Store
 
@@ -221,10 +222,12 @@ def _flat(record: dict[str, Any]) -> dict[str, Any]:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the scratch SQLite file the rows are sorted in (default: the system's temp).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the audit report here: self-contained HTML with totals, changed calls and pools.")
 @click.pass_context
 def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
            tenant: str | None, as_of: str | None, known_at: str | None, fmt: str, output: Path | None,
-           workdir: Path | None) -> None:
+           workdir: Path | None, report: Path | None) -> None:
     """Re-rate call records (Teams PSTN usage export or our layout; CSV, TSV or JSONL) side by side with
     what was billed. One output record per input row, in input order; a summary on stderr.
 
@@ -245,20 +248,30 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         raise click.UsageError(str(error)) from error
     progress = _progress if sys.stderr.isatty() else None
     out: IO[str] = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    changed: list[dict[str, Any]] = []
+
+    def noting(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            if report and record.get("changed"):
+                changed.append(record)
+            yield record
+
     try:
         if fmt == "jsonl":
             for text in run.records_json(progress):
+                if report and '"changed": true' in text:
+                    changed.append(json.loads(text))
                 out.write(text + "\n")
         elif fmt == "csv":
             writer = csv.DictWriter(out, fieldnames=OUTPUT_COLUMNS)
             writer.writeheader()
-            for record in run.records(progress):
+            for record in noting(run.records(progress)):
                 writer.writerow(_flat(record))
         else:
             shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
                      "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
             rows = [[_flat({**record, "file": Path(record["file"]).name})[column] for column in shown]
-                    for record in run.records(progress)]
+                    for record in noting(run.records(progress))]
             out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
@@ -269,6 +282,9 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         click.echo("", err=True)
     for line in run.summary.lines():
         click.echo(line, err=True)
+    if report:
+        report.write_text(report_html(run.summary, changed, known), encoding="utf-8")
+        click.echo(f"report written to {report}", err=True)
     if run.summary.rejected:
         sys.exit(3)
 
@@ -367,6 +383,20 @@ def diff(ctx: click.Context, as_of: tuple[str, ...], known_at: tuple[str, ...], 
 
 def _progress(stage: str, done: int, total: int | None) -> None:
     click.echo(f"\r{stage} {done}" + (f"/{total}" if total else "") + " rows", err=True, nl=False)
+
+
+@cli.command()
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write (self-contained: inline SVG, no network).")
+@click.option("--known-at", help="Draw what was known at this instant (default: now).")
+@click.pass_context
+def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
+    """Draw every policy key as a lane on valid time, each version a bar, later corrections over the beliefs
+    they replaced, hover text with sources."""
+    store = open_store(ctx)
+    known = instant_option(known_at, "known_at") or store.now()
+    output.write_text(timeline_html(store.timeline, known), encoding="utf-8")
+    click.echo(f"timeline of {len(store.timeline.keys())} policy keys written to {output}")
 
 
 @cli.command()

@@ -1,0 +1,73 @@
+"""The timeline and the audit report: self-contained HTML whose SVG structure tests can read back."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from policyhistory.cli import cli
+
+SVG = "{http://www.w3.org/2000/svg}"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def render_timeline(tmp_path, known_at):
+    out = tmp_path / "timeline.html"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "timeline", "--output", str(out),
+                                      "--known-at", known_at])
+    assert 0 == result.exit_code, result.output
+    return out.read_text(encoding="utf-8"), ET.parse(out).getroot()
+
+
+def lane(root, key):
+    [found] = [g for g in root.iter(f"{SVG}g") if g.get("data-key") == key]
+    return found
+
+
+def test_pictures_timeline_complimentary_period_two_beliefs(tmp_path):
+    text, root = render_timeline(tmp_path, "2026-11-23")
+    bars = {rect.get("data-version"): rect for rect in lane(root, "audio_conferencing.complimentary_dial_out")
+            .iter(f"{SVG}rect")}
+    first = bars["complimentary-dial-out-2018-first-belief"]
+    later = bars["complimentary-dial-out-through-november-2019"]
+    assert ("2018-01-22T00:00:00Z", "2018-07-01T00:00:00Z", "2018-05-24T00:00:00Z", "0") == (
+        first.get("data-valid-from"), first.get("data-valid-to"), first.get("data-recorded-at"), first.get("data-row"))
+    assert ("2019-12-01T00:00:00Z", "2021-04-07T00:00:00Z", "1") == (
+        later.get("data-valid-to"), later.get("data-recorded-at"), later.get("data-row"))
+    assert "overridden" in first.get("class") and "overridden" not in later.get("class")
+    assert float(later.get("x")) == float(first.get("x"))  # same valid_from, drawn one row below
+    assert float(later.get("width")) > float(first.get("width"))
+    assert "overridden from 2021-04-07T00:00:00Z by complimentary-dial-out-through-november-2019" in first.find(
+        f"{SVG}title").text
+    assert "<script" not in text and "http://" not in text.replace("http://www.w3.org/", "")
+
+
+def test_pictures_timeline_as_known_in_2018_has_one_belief(tmp_path):
+    _, root = render_timeline(tmp_path, "2018-06-01")
+    keys = sorted(g.get("data-key") for g in root.iter(f"{SVG}g") if g.get("data-key"))
+    assert ["audio_conferencing.complimentary_dial_out", "communications_credits", "minute_rounding", "zone_a"] == keys
+    [bar] = lane(root, "audio_conferencing.complimentary_dial_out").iter(f"{SVG}rect")
+    assert ("complimentary-dial-out-2018-first-belief", "bar") == (bar.get("data-version"), bar.get("class"))
+
+
+def test_pictures_rerate_report(tmp_path):
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, [
+        "--db", str(tmp_path / "p.db"), "rerate", str(EXAMPLES / "PSTN.calls.2022-06-30.csv"),
+        str(EXAMPLES / "calls.csv"), "--tenants", str(EXAMPLES / "tenants.csv"), "--licenses",
+        str(EXAMPLES / "licenses.csv"), "--tenant", "contoso", "--report", str(report), "--known-at", "2026-11-23",
+        "--output", str(tmp_path / "out.jsonl")])
+    assert 0 == result.exit_code, result.output
+    root = ET.parse(report).getroot()
+    charts = {(svg.get("data-tenant"), svg.get("data-pool")): svg for svg in root.iter(f"{SVG}svg")}
+    october = [rect for rect in charts[("contoso", "audio_conferencing.dial_out_pool")].iter(f"{SVG}rect")
+               if rect.get("data-month") == "2020-10"]
+    assert [("720", "660")] == [(rect.get("data-capacity"), rect.get("data-used")) for rect in october]
+    marks = [line.get("data-percent") for line in charts[("contoso", "audio_conferencing.dial_out_pool")]
+             .iter(f"{SVG}line")]
+    assert ["80", "100"] == marks
+    text = report.read_text(encoding="utf-8")
+    assert "Changed calls (7)" in text
+    assert "billed charge 0.36 USD; now complimentary, 15 pool min, 0 credit min" in text
