@@ -16,13 +16,15 @@ from ._errors import (
     UnknownPolicyKeyError,
     UnknownTenantError,
 )
+from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
+from ._rerate import InputRow, Rerate, RerateSummary
 from ._rules import pool_capacity, rate_call
 from ._store import HistoryEntry, LoadReport, Override, Rater, Store, VerifyReport, open
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
-from ._timeline import PolicySet, Timeline, resolve_by_scan
+from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
 
 __all__ = [
     "OUTCOMES",
@@ -31,9 +33,12 @@ __all__ = [
     "SKU_ALIASES",
     "AppendOnlyError",
     "Call",
+    "Comparison",
     "Destination",
     "DuplicateCallError",
+    "Explanation",
     "HistoryEntry",
+    "InputRow",
     "InstantParseError",
     "InvalidFieldError",
     "InvalidRecordsError",
@@ -43,6 +48,7 @@ __all__ = [
     "NaiveDatetimeError",
     "NoPolicyInForceError",
     "Override",
+    "PolicyChange",
     "PolicyHistoryError",
     "PolicySet",
     "PolicyVersion",
@@ -52,6 +58,8 @@ __all__ = [
     "Problem",
     "Rater",
     "Rating",
+    "Rerate",
+    "RerateSummary",
     "Source",
     "Store",
     "TamperedRowError",

@@ -259,6 +259,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     try:
         if fmt == "jsonl":
             for text in run.records_json(progress):
+                # Written as text without a parse; only changed rows are parsed, for the report.
                 if report and '"changed": true' in text:
                     changed.append(json.loads(text))
                 out.write(text + "\n")
@@ -382,7 +383,12 @@ def diff(ctx: click.Context, as_of: tuple[str, ...], known_at: tuple[str, ...], 
 
 
 def _progress(stage: str, done: int, total: int | None) -> None:
-    click.echo(f"\r{stage} {done}" + (f"/{total}" if total else "") + " rows", err=True, nl=False)
+    """A progress bar on stderr (only when it is a terminal); while reading, the total is not known yet."""
+    if total:
+        filled = 30 * done // total
+        click.echo(f"\r{stage:8} [{'#' * filled}{'-' * (30 - filled)}] {done}/{total} rows", err=True, nl=False)
+    else:
+        click.echo(f"\r{stage:8} {done} rows", err=True, nl=False)
 
 
 @cli.command()
