@@ -70,3 +70,11 @@ def format_instant(value: dt.datetime) -> str:
 def month_of(value: Instant) -> str:
     """The UTC calendar month of an instant, as YYYY-MM: the period minute pools reset on."""
     return f"{value.year:04d}-{value.month:02d}"
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def from_micros(value: int) -> Instant:
+    """The UTC instant `value` microseconds after the epoch (the inverse of the timeline's micros)."""
+    return _utc(_EPOCH + dt.timedelta(microseconds=value))

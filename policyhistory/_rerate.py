@@ -7,6 +7,7 @@ tenant is done, so memory stays bounded), and streamed back out in input order.
 
 from __future__ import annotations
 
+import gc
 import json
 import pickle
 import sqlite3
@@ -28,6 +29,7 @@ from ._store import Rater, Store
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import micros
 
+_ENCODE = json.JSONEncoder(check_circular=False).encode  # records are flat dicts we build: no cycles
 Progress = Callable[[str, int, int | None], None]
 """Told (stage, rows done, rows in all or None while reading) every 10,000 rows."""
 TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
@@ -187,6 +189,9 @@ class Rerate:
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         self.check()
+        # The catalog, the tenant index and phonenumbers' metadata live for the whole run: keep them out
+        # of the garbage collector's scans, which otherwise revisit them every few thousand calls.
+        gc.freeze()
         with tempfile.TemporaryDirectory(prefix="policyhistory-rerate-", dir=self.workdir) as scratch:
             db = sqlite3.connect(Path(scratch) / "rerate.db", isolation_level=None)
             try:
@@ -230,9 +235,9 @@ class Rerate:
                                                   "error": str(item.error)})))
                 self.summary.rejected += 1
             else:
-                # Pickled, the normalised call comes back without running its converters again.
-                spilled = pickle.dumps((path, line, call, row.billed, row.capability, row.infer_licenses),
-                                       protocol=pickle.HIGHEST_PROTOCOL)
+                # Plain values pickle fast and come back as a call without running its converters again.
+                spilled = pickle.dumps((path, line, call.normalised(), row.billed, row.capability,
+                                        row.infer_licenses), protocol=pickle.HIGHEST_PROTOCOL)
                 pending.append((seq, call.tenant_id, micros(call.start), call.call_id, spilled))
             if len(pending) + len(rejected) >= 10_000:
                 self._flush(db, pending, rejected)
@@ -269,7 +274,8 @@ class Rerate:
             if tenant_id != current_tenant:  # a tenant's pools never meet another's: drop the finished state
                 rater.pool_state = PoolState()
                 current_tenant = tenant_id
-            file, line, call, billed, capability, infer = pickle.loads(text)
+            file, line, values, billed, capability, infer = pickle.loads(text)
+            call = Call.from_normalised(values)
             row = CallRow({}, billed, capability, infer)
             where = {"file": file, "line": line}
             try:
@@ -282,7 +288,7 @@ class Rerate:
             else:
                 record = {**where, **_record_of(row, call, rating)}
                 self.summary.add(rating, tenant_id, record.get("changed"))
-                results.append((seq, json.dumps(record)))
+                results.append((seq, _ENCODE(record)))
             if len(results) >= 10_000:
                 db.executemany("INSERT INTO results VALUES (?, ?)", results)
                 results.clear()
