@@ -17,7 +17,7 @@ from pathlib import Path
 import pendulum
 
 import policyhistory
-from policyhistory import Call
+from policyhistory import Call, invoice_date
 
 HERE = Path(__file__).resolve().parent
 RATE_PER_MINUTE = 0.024
@@ -79,10 +79,6 @@ SEOUL_CALLS = [
 ]
 
 
-def invoice_date(start: str) -> pendulum.DateTime:
-    return pendulum.parse(start).start_of("month").add(months=1)  # type: ignore[union-attr]
-
-
 def billed(store: policyhistory.Store, calls: list[Call]) -> list[policyhistory.Rating]:
     """Rate month by month, each month with what was known on its invoice date."""
     ratings: dict[str, policyhistory.Rating] = {}
@@ -90,7 +86,7 @@ def billed(store: policyhistory.Store, calls: list[Call]) -> list[policyhistory.
     for call in calls:
         months.setdefault(call.start.format("YYYY-MM"), []).append(call)
     for month_calls in months.values():
-        rater = store.rater(known_at=invoice_date(month_calls[0].start.to_iso8601_string()))
+        rater = store.rater(known_at=invoice_date(month_calls[0].start))
         for call, rating in zip(month_calls, rater.rate_all(month_calls), strict=True):
             ratings[call.call_id] = rating
     return [ratings[call.call_id] for call in calls]

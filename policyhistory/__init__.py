@@ -20,7 +20,7 @@ from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
-from ._rerate import InputRow, Rerate, RerateSummary
+from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import pool_capacity, rate_call
 from ._store import HistoryEntry, LoadReport, Override, Rater, Store, VerifyReport, open
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
@@ -75,6 +75,7 @@ __all__ = [
     "call_from_mapping",
     "classify_destination",
     "format_instant",
+    "invoice_date",
     "open",
     "pool_capacity",
     "rate_call",

@@ -7,7 +7,6 @@ tenant is done, so memory stays bounded), and streamed back out in input order.
 
 from __future__ import annotations
 
-import gc
 import json
 import pickle
 import sqlite3
@@ -146,6 +145,11 @@ def _record_of(row: CallRow, call: Call, rating: Rating) -> dict[str, Any]:
     return record
 
 
+def invoice_date(start: pendulum.DateTime) -> pendulum.DateTime:
+    """The usual billing date of a call: the first day (UTC) of the calendar month after it."""
+    return start.start_of("month").add(months=1)
+
+
 def billed_text(billed: dict[str, Any]) -> str:
     parts = [billed["outcome"]] if billed["outcome"] else []
     if billed.get("minutes") is not None:
@@ -189,9 +193,6 @@ class Rerate:
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         self.check()
-        # The catalog, the tenant index and phonenumbers' metadata live for the whole run: keep them out
-        # of the garbage collector's scans, which otherwise revisit them every few thousand calls.
-        gc.freeze()
         with tempfile.TemporaryDirectory(prefix="policyhistory-rerate-", dir=self.workdir) as scratch:
             db = sqlite3.connect(Path(scratch) / "rerate.db", isolation_level=None)
             try:

@@ -53,7 +53,14 @@ def test_explain_pool_use_counts_earlier_calls_of_the_month(tmp_path):
     assert 0 == result.exit_code, result.output
     assert ("Pool audio_conferencing.dial_out_pool (minutes), 2020-10: 12 purchased license(s) x 60 min = 720 min; "
             "480 min used before this call by 1 earlier call(s) this month, 660 after") in result.output
-    assert "What was billed: charge 1.44 USD" in result.output
+    # The export carries the charge: without --billed-at, billed on the first day of the next month.
+    assert "(billing date taken as 2020-11-01T00:00:00Z" in result.output
+    assert "What was billed: charge 1.44, currency USD" in result.output
+    assert "credit_minutes: 60 -> 0 (-60)" in result.output
+    assert "money: 1.44 USD billed for 60 credit minute(s) (0.024 USD/min); now 0 credit minute(s): -1.44 USD" in (
+        result.output)
+    assert ("+ dial-out-pool-60-purchased-from-2020-10-22 (audio_conferencing.dial_out_pool), recorded "
+            "2021-04-07T00:00:00Z") in result.output
 
 
 def test_explain_unknown_call(tmp_path):
