@@ -322,8 +322,9 @@ class Store:
 
     def _explain_with(self, timeline: Timeline, target: Call, as_of: object, known_at: object,
                       earlier: Iterable[Call]) -> Explanation:
-        rater = self.rater(as_of, known_at)
-        rater.timeline = timeline
+        rater = Rater(timeline, self.tenant_index,
+                      known_at=self.now() if known_at is None else to_instant(known_at, "known_at"),
+                      as_of=None if as_of is None else to_instant(as_of, "as_of"))
         month = month_of(target.start)
         before = sorted((c for c in earlier if c.tenant_id == target.tenant_id and month_of(c.start) == month
                          and (c.start, c.call_id) < (target.start, target.call_id)),
