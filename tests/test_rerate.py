@@ -177,3 +177,15 @@ def test_rerate_100000_rows_with_bounded_memory(tmp_path):
         count = sum(1 for _ in handle)
     assert 100_000 == count
     assert grown_mb < 150, f"peak memory grew by {grown_mb:.0f} MB"
+
+
+def test_rerate_json_lines_input(tmp_path):
+    jsonl = tmp_path / "calls.jsonl"
+    with OWN.open(encoding="utf-8") as source:
+        jsonl.write_text("".join(json.dumps(row) + "\n" for row in csv.DictReader(source)), encoding="utf-8")
+    _, from_csv = rerate(tmp_path, str(OWN))
+    _, from_jsonl = rerate(tmp_path, str(jsonl), db="q.db")
+    assert [(r["call_id"], r["outcome"], r["changed"]) for r in from_csv] == [
+        (r["call_id"], r["outcome"], r["changed"]) for r in from_jsonl]
+    assert [2, 3, 4] == [r["line"] for r in from_csv]
+    assert [1, 2, 3] == [r["line"] for r in from_jsonl]  # JSON Lines count lines from the first record

@@ -91,3 +91,16 @@ def test_tenant_facts_cli_rate_bad_call(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rate", "--call", '{"call_id": "x"}'])
     assert 1 == result.exit_code
     assert "Error: field 'tenant_id': expected a value (the field is required), got None" == result.output.strip()
+
+
+def test_tenant_facts_cli_rate_call_from_a_file(tmp_path):
+    call = tmp_path / "call.json"
+    call.write_text(json.dumps({"call_id": "c1", "tenant_id": "contoso", "start": "2021-03-01T09:00:00Z",
+                                "duration_seconds": 61, "call_type": "user_out", "destination": "+263242700000",
+                                "usage_location": "US", "licenses": ["communications_credits"]}), encoding="utf-8")
+    db = str(tmp_path / "p.db")
+    result = CliRunner().invoke(cli, ["--db", db, "rate", "--call", f"@{call}", "--tenants",
+                                      str(write(tmp_path, "t.csv", TENANTS)), "--json"])
+    assert 0 == result.exit_code, result.output
+    assert ("communications_credits", 2, "ZW") == tuple(json.loads(result.output)[k] for k in (
+        "outcome", "credit_minutes", "destination_country"))

@@ -43,3 +43,16 @@ def test_verify_finds_a_deleted_row(tmp_path):
     broken = policyhistory.open(path).verify().first_break
     assert 4 == broken.seq
     assert "removed" in broken.reason
+
+
+def test_verify_covers_tenant_facts(tmp_path):
+    path = tmp_path / "ph.db"
+    store = policyhistory.open(path)
+    store.add_tenant_facts([policyhistory.TenantFact("t", "2018-01-01", "US", True)],
+                           [policyhistory.LicenseFact("t", "2018-01-01", "audio_conferencing", "US", 10, 10),
+                            policyhistory.LicenseFact("t", "2018-01-01", "audio_conferencing", "GB", 0, 5)])
+    store.db.execute("DROP TRIGGER licenses_no_update")
+    store.db.execute("UPDATE licenses SET assigned = 50 WHERE usage_location = 'GB'")
+    store.db.conn.commit()
+    broken = policyhistory.open(path).verify().first_break
+    assert ("licenses", 2, "t") == (broken.table, broken.seq, broken.record_id)
