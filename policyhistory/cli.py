@@ -163,7 +163,7 @@ def history(ctx: click.Context, key: str, fmt: str) -> None:
 
 @cli.command()
 @click.option("--call", "call_text", required=True,
-              help="The call as JSON, or @FILE to read it from a file (- for standard input).")
+              help="The call as JSON, or a file holding it (FILE or @FILE; @- for standard input).")
 @tenant_options
 @click.option("--as-of", help="Rate under the rules of this instant instead of the call's start (what-if).")
 @click.option("--known-at", help="Rate with what was known at this instant (default: now).")
@@ -176,8 +176,8 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     Tenant facts come from the store, after loading any --tenants/--licenses given.
     """
     store = open_store(ctx)
-    if call_text.startswith("@"):
-        name = call_text[1:]
+    if call_text.startswith("@") or (not call_text.lstrip().startswith("{") and Path(call_text).is_file()):
+        name = call_text.removeprefix("@")
         call_text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
     try:
         call = json.loads(call_text)

@@ -99,8 +99,9 @@ def test_tenant_facts_cli_rate_call_from_a_file(tmp_path):
                                 "duration_seconds": 61, "call_type": "user_out", "destination": "+263242700000",
                                 "usage_location": "US", "licenses": ["communications_credits"]}), encoding="utf-8")
     db = str(tmp_path / "p.db")
-    result = CliRunner().invoke(cli, ["--db", db, "rate", "--call", f"@{call}", "--tenants",
-                                      str(write(tmp_path, "t.csv", TENANTS)), "--json"])
-    assert 0 == result.exit_code, result.output
-    assert ("communications_credits", 2, "ZW") == tuple(json.loads(result.output)[k] for k in (
-        "outcome", "credit_minutes", "destination_country"))
+    for spelling in (f"@{call}", str(call)):
+        result = CliRunner().invoke(cli, ["--db", db, "rate", "--call", spelling, "--tenants",
+                                          str(write(tmp_path, "t.csv", TENANTS)), "--json"])
+        assert 0 == result.exit_code, result.output
+        assert ("communications_credits", 2, "ZW") == tuple(json.loads(result.output)[k] for k in (
+            "outcome", "credit_minutes", "destination_country"))
