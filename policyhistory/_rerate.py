@@ -91,6 +91,8 @@ class PoolMonth:
 class RerateSummary:
     """What a run did: rows in, rated, rejected, changed; minutes per outcome; pools per tenant and month."""
 
+    known_at: pendulum.DateTime | None = None
+    as_of: pendulum.DateTime | None = None
     rows: int = 0
     rated: int = 0
     rejected: int = 0
@@ -111,6 +113,9 @@ class RerateSummary:
 
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
+        if self.known_at is not None:
+            rules = f"the rules of {format_instant(self.as_of)}" if self.as_of else "the rules of each call's start"
+            lines.append(f"rated under {rules}, as known at {format_instant(self.known_at)}")
         lines += [f"  {outcome}: {minutes} min" for outcome, minutes in sorted(self.minutes.items())]
         if self.pools:
             lines.append("pools (tenant, pool, month, counter: used / capacity, alerts):")
@@ -176,7 +181,7 @@ class Rerate:
         self.as_of = as_of
         self.default_tenant = default_tenant
         self.workdir = workdir
-        self.summary = RerateSummary()
+        self.summary = RerateSummary(known_at=known_at, as_of=as_of)
 
     def records(self, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
         """Output records in input order; the summary is complete once they are all read."""

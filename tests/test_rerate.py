@@ -189,3 +189,12 @@ def test_rerate_json_lines_input(tmp_path):
         (r["call_id"], r["outcome"], r["changed"]) for r in from_jsonl]
     assert [2, 3, 4] == [r["line"] for r in from_csv]
     assert [1, 2, 3] == [r["line"] for r in from_jsonl]  # JSON Lines count lines from the first record
+
+
+def test_rerate_what_if_as_of(tmp_path):
+    result, records = rerate(tmp_path, str(TEAMS), "--tenant", "contoso", "--as-of", "2018-06-15",
+                             "--known-at", "2026-11-23")
+    basis = by_id(records)["00000000-0000-0000-0000-00000000000a"]  # 22 October 2020, under June 2018's rules
+    assert ("complimentary", "audio_conferencing.complimentary_dial_out", 9000) == (
+        basis["outcome"], basis["pool"], basis["pool_capacity"])
+    assert "rated under the rules of 2018-06-15T00:00:00Z, as known at 2026-11-23T00:00:00Z" in result.stderr
