@@ -18,6 +18,7 @@ import pendulum
 
 import policyhistory
 from policyhistory import Call, invoice_date
+from policyhistory._layouts import OWN_COLUMNS, teams_row
 
 HERE = Path(__file__).resolve().parent
 RATE_PER_MINUTE = 0.024
@@ -25,9 +26,6 @@ TEAMS_COLUMNS = ["UsageId", "Call ID", "Conference ID", "User Location", "AAD Ob
                  "Caller ID", "Call Type", "Number Type", "Domestic/International", "Destination Dialed",
                  "Destination Number", "Start Time", "End Time", "Duration Seconds", "Connection Fee", "Charge",
                  "Currency", "Capability"]
-OWN_COLUMNS = ["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
-               "organizer_usage_location", "organizer_licenses", "destination", "billed_outcome", "billed_minutes",
-               "billed_charge", "currency"]
 
 TENANTS = [
     ("contoso", "2018-01-22", "US", "true"),
@@ -103,7 +101,6 @@ def main() -> None:
         writer.writerows(LICENSES)
     store = policyhistory.open()
     store.load_tenant_facts(HERE / "tenants.csv", HERE / "licenses.csv")
-    from policyhistory._layouts import teams_row
     from policyhistory._rerate import infer_licenses
 
     teams_rows = []

@@ -12,7 +12,6 @@ from ._errors import (
     NoPolicyInForceError,
     PolicyHistoryError,
     Problem,
-    TamperedRowError,
     UnknownPolicyKeyError,
     UnknownTenantError,
 )
@@ -62,7 +61,6 @@ __all__ = [
     "RerateSummary",
     "Source",
     "Store",
-    "TamperedRowError",
     "TenantFact",
     "TenantIndex",
     "TenantSnapshot",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -223,7 +223,3 @@ def check_versions(new: Sequence[LocatedVersion], existing: Iterable[PolicyVersi
                     ))
     return problems
 
-
-def iter_versions(located: Iterable[LocatedVersion]) -> Iterator[PolicyVersion]:
-    for item in located:
-        yield item.version

@@ -94,16 +94,6 @@ class UnknownPolicyKeyError(PolicyHistoryError, LookupError):
         super().__init__(f"no policy key {key!r}; known keys: {', '.join(sorted(known))}")
 
 
-class TamperedRowError(PolicyHistoryError, ValueError):
-    """A stored row's hash no longer matches its content or its predecessor."""
-
-    def __init__(self, table: str, seq: int, record_id: str, reason: str) -> None:
-        self.table = table
-        self.seq = seq
-        self.record_id = record_id
-        super().__init__(f"{table} row {seq} ({record_id}): {reason}")
-
-
 class UnknownTenantError(PolicyHistoryError, LookupError):
     """The call's tenant has no facts in force at the call's instant."""
 

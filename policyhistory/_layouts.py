@@ -20,7 +20,6 @@ from ._tenants import SKU_ALIASES
 OWN_COLUMNS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
                "organizer_usage_location", "organizer_licenses", "destination", "billed_outcome", "billed_minutes",
                "billed_charge", "currency")
-TEAMS_REQUIRED = ("Call ID", "Start Time", "Duration Seconds", "Call Type")
 _MASKED = re.compile(r"[*xX#]")
 
 # Capability (the license that carried the call, reference file) -> what it says was billed.

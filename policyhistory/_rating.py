@@ -94,6 +94,3 @@ class PoolState:
         self._applied.add(marker)
         if rating.pool is not None and rating.pool_minutes:
             self._used[rating.pool.key] = rating.pool.used_after
-
-    def snapshot(self) -> dict[PoolKey, int]:
-        return dict(self._used)

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Mapping
 import attrs
 import pendulum
 
-from ._instant import format_instant
 from ._policy import PolicyVersion
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -139,11 +138,6 @@ class Timeline:
 
     def keys(self) -> tuple[str, ...]:
         return tuple(sorted({version.key for version in self.versions}))
-
-    def change_points(self) -> tuple[str, ...]:
-        """Every instant at which some version starts or ends (valid time), for pictures and diffs."""
-        points = {v.valid_from for v in self.versions} | {v.valid_to for v in self.versions if v.valid_to}
-        return tuple(format_instant(point) for point in sorted(points))
 
 
 @attrs.frozen
