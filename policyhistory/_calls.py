@@ -116,15 +116,18 @@ def _duration(value: object) -> int:
     return seconds
 
 
+@lru_cache(maxsize=4096)
+def _skus_text(value: str) -> tuple[str, ...]:
+    """A ';'-separated list of SKUs, normalised; cached because a call file repeats a few such lists."""
+    return tuple(sorted({normalise_sku(part) for part in re.split(r"[;,]", value) if part.strip()}))
+
+
 def _skus(value: object) -> tuple[str, ...]:
-    parts: Iterable[object]
     if isinstance(value, str):
-        parts = [part for part in re.split(r"[;,]", value) if part.strip()]
-    elif isinstance(value, Iterable):
-        parts = value
-    else:
+        return _skus_text(value)
+    if not isinstance(value, Iterable):
         raise InvalidFieldError("licenses", value, "a list of SKUs, or SKUs separated by ';'")
-    return tuple(sorted({normalise_sku(part) for part in parts}))
+    return tuple(sorted({normalise_sku(part) for part in value}))
 
 
 def _optional_country(value: object) -> str | None:
