@@ -13,7 +13,7 @@ import attrs
 import pendulum
 
 from ._calls import Call
-from ._describe import describe_params, version_record
+from ._describe import describe_params, rating_record, version_record
 from ._instant import format_instant
 from ._policy import PolicyVersion
 from ._rating import Rating
@@ -76,8 +76,6 @@ class Explanation:
         return "\n".join(self.lines())
 
     def record(self) -> dict[str, Any]:
-        from ._describe import rating_record
-
         return {"known_at": format_instant(self.known_at), "earlier_in_pool": self.earlier_in_pool,
                 "rating": rating_record(self.rating), "versions": [version_record(v) for v in self.versions]}
 

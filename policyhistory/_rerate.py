@@ -24,7 +24,7 @@ from ._instant import format_instant
 from ._layouts import CallRow, detect_layout, own_row, teams_row
 from ._rating import PoolState, Rating
 from ._rows import read_rows
-from ._store import Rater, Store
+from ._store import Store
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import micros
 
@@ -270,7 +270,7 @@ class Rerate:
                                 f"store knows {len(tenants)} tenants")
 
     def _rate(self, db: sqlite3.Connection, progress: Progress | None) -> None:
-        rater = Rater(self.store.timeline, self.store.tenant_index, known_at=self.known_at, as_of=self.as_of)
+        rater = self.store.rater(self.as_of, self.known_at)
         tenants = self.store.tenant_index
         current_tenant = None
         results: list[tuple[int, str]] = []

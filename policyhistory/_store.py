@@ -299,9 +299,13 @@ class Store:
 
     # ---- rating ----------------------------------------------------------------------------------------
 
-    def rater(self, as_of: object = None, known_at: object = None, pool_state: PoolState | None = None) -> Rater:
-        """A Rater over this store's policies and tenant facts, as known at `known_at` (default: now)."""
-        return Rater(self.timeline, self.tenant_index,
+    def rater(self, as_of: object = None, known_at: object = None, pool_state: PoolState | None = None, *,
+              timeline: Timeline | None = None) -> Rater:
+        """A Rater over this store's policies and tenant facts, as known at `known_at` (default: now).
+
+        `timeline` replaces the store's own, for a counterfactual (the catalog less one version, say).
+        """
+        return Rater(self.timeline if timeline is None else timeline, self.tenant_index,
                      known_at=self.now() if known_at is None else to_instant(known_at, "known_at"),
                      as_of=None if as_of is None else to_instant(as_of, "as_of"), pool_state=pool_state)
 
@@ -322,9 +326,7 @@ class Store:
 
     def _explain_with(self, timeline: Timeline, target: Call, as_of: object, known_at: object,
                       earlier: Iterable[Call]) -> Explanation:
-        rater = Rater(timeline, self.tenant_index,
-                      known_at=self.now() if known_at is None else to_instant(known_at, "known_at"),
-                      as_of=None if as_of is None else to_instant(as_of, "as_of"))
+        rater = self.rater(as_of, known_at, timeline=timeline)
         month = month_of(target.start)
         before = sorted((c for c in earlier if c.tenant_id == target.tenant_id and month_of(c.start) == month
                          and (c.start, c.call_id) < (target.start, target.call_id)),
