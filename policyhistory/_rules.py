@@ -1,6 +1,14 @@
 """The rule evaluator: call + policy set + tenant facts + pool use -> Rating with a trace. Pure: it reads no
 clock, no file and no database, and the same inputs give the same Rating on any machine.
 
+It works in two steps, so that a bulk re-rating decides once per kind of call and does only the pool
+arithmetic per call:
+- `plan_call` decides everything a pool's use does not: which benefit reaches the call, which pool it draws
+  on, whether Communications Credits can pay, the warnings. It sees only what every call of its kind shares
+  (policy set, the tenant's country and credits set-up, call type, destination, licenses, usage location).
+- `settle` draws one call's minutes on the plan's pool and splits them into pool, credit and uncovered minutes.
+`rate_call` is both together, with the trace; `RatingPlan.settle_call` is the bulk path without the trace.
+
 Each rule cites its source beside the check that enforces it; the numbers come from the policy versions.
 """
 
@@ -8,11 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Literal
 
+import attrs
 import pendulum
 
 from ._calls import Call, Destination, classify_destination
-from ._errors import InvalidFieldError, NoPolicyInForceError
+from ._errors import InvalidFieldError, NoPolicyInForceError, PolicyHistoryError
 from ._instant import format_instant, month_of
 from ._policy import (
     CallingPlanParams,
@@ -28,7 +38,7 @@ from ._policy import (
     UsCaDialOutParams,
 )
 from ._rating import Outcome, PoolKey, PoolUse, Rating, TraceStep
-from ._tenants import TenantSnapshot
+from ._tenants import TenantFact, TenantSnapshot
 from ._timeline import PolicySet
 
 COMPLIMENTARY = "audio_conferencing.complimentary_dial_out"
@@ -43,41 +53,166 @@ DIAL_IN = "dial_in"
 PREMIUM = "premium_rate"
 
 PoolReader = Callable[[PoolKey], int]
+Text = str | Callable[[Call, int], str]
+"""A trace text, or one that needs the call and its billable minutes (a plan serves many calls)."""
+Bucket = Literal["none", "credit", "uncovered"]
+Settlement = tuple[Outcome, int, int, int, int, tuple[int, ...], bool]
+"""(outcome, pool minutes, credit minutes, uncovered minutes, pool used after, alert percents, credits consulted)."""
 
 
 def billable_minutes(duration_seconds: int, rounding: MinuteRoundingParams) -> int:
     """A call's duration in whole billable units (our reading: each call rounded up; see the version)."""
-    units = duration_seconds / rounding.unit_seconds
+    unit = rounding.unit_seconds
     if rounding.mode == "up":
-        return math.ceil(units)
+        return -(-duration_seconds // unit)
     if rounding.mode == "down":
-        return math.floor(units)
-    return math.floor(units + 0.5)
+        return duration_seconds // unit
+    return math.floor(duration_seconds / unit + 0.5)
 
 
-class _Decision:
-    """The trace being written: every step names its rule, version and the fact that decided it."""
+@attrs.frozen
+class Refusal:
+    """Why no call of a plan's kind can be rated: a policy not in force, or a field the rules need."""
 
-    def __init__(self, call: Call, policies: PolicySet, as_of: pendulum.DateTime,
-                 known_at: pendulum.DateTime | None) -> None:
-        self.call = call
+    policy_key: str | None = None
+    field: str | None = None
+    expected: str = ""
+
+    def error(self, as_of: pendulum.DateTime, known_at: pendulum.DateTime | None) -> PolicyHistoryError:
+        if self.policy_key is not None:
+            known = format_instant(known_at) if known_at else "the given policy set"
+            return NoPolicyInForceError(self.policy_key, format_instant(as_of), known)
+        return InvalidFieldError(self.field or "call", None, self.expected)
+
+
+class _Refused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+
+
+@attrs.frozen
+class PlannedStep:
+    """A trace step decided by a plan; texts that name the call's own numbers are filled per call."""
+
+    rule: str
+    policy_version: str | None
+    fact: Text
+    decision: Text
+
+    def render(self, call: Call, minutes: int) -> TraceStep:
+        fact = self.fact if isinstance(self.fact, str) else self.fact(call, minutes)
+        decision = self.decision if isinstance(self.decision, str) else self.decision(call, minutes)
+        return TraceStep(self.rule, self.policy_version, fact, decision)
+
+
+@attrs.frozen
+class CreditsCheck:
+    """Whether Communications Credits can pay for a call's minutes; `version` None: no policy in force."""
+
+    version: str | None
+    available: bool
+    fact: str
+
+
+@attrs.frozen
+class PoolPlan:
+    """The pool a plan draws on: whose minutes count (the pool basis rule) and what the pool is called."""
+
+    version: str
+    outcome: Outcome
+    pool: str
+    counter: str
+    skus: tuple[str, ...]
+    basis: str
+    minutes_per_user: int
+    locations: tuple[str, ...] | None
+    exhausted_after: str | None
+    """Calling Plans: the other counter; once it is used up, so is this pool ("whichever is reached first")."""
+    other_minutes_per_user: int
+    alerts_version: str | None
+    alert_percents: tuple[int, ...]
+
+    def capacity(self, tenant: TenantSnapshot) -> tuple[int, int, int]:
+        """(licensed users, pool capacity, capacity of the other counter or 0) in the tenant's snapshot."""
+        users, capacity = pool_capacity(tenant, self.skus, self.basis, self.minutes_per_user, self.locations)
+        other = pool_capacity(tenant, self.skus, self.basis, self.other_minutes_per_user, self.locations)[1] \
+            if self.exhausted_after else 0
+        return users, capacity, other
+
+
+@attrs.frozen
+class RatingPlan:
+    """What the rules decide for every call of one kind before its pool is consulted."""
+
+    destination: Destination
+    rounding: MinuteRoundingParams | None
+    outcome: Outcome
+    """Without a pool, the call's outcome; with one, the outcome when the pool pays for some minutes."""
+    bucket: Bucket
+    """Without a pool, where the minutes go: nowhere (free or covered), to credits, or uncovered (blocked)."""
+    pool: PoolPlan | None
+    credits: CreditsCheck
+    steps: tuple[PlannedStep, ...]
+    versions: tuple[str, ...]
+    warnings: tuple[str, ...]
+    refusal: Refusal | None = None
+
+    def minutes(self, duration_seconds: int) -> int:
+        assert self.rounding is not None
+        return billable_minutes(duration_seconds, self.rounding)
+
+    def settle(self, minutes: int, capacity: int, before: int, exhausted: bool) -> Settlement | None:
+        """Draw `minutes` on the plan's pool (capacity and use before the call given); None when credits
+        would have to pay and no Communications Credits policy is in force (a refusal)."""
+        pool = self.pool
+        assert pool is not None
+        taken = 0 if exhausted else max(0, min(minutes, capacity - before))
+        credits = self.credits
+        if taken == 0:
+            # Seed 002: minutes past the pool go to Communications Credits; without them, the call is blocked.
+            if credits.version is None:
+                return None
+            if credits.available:
+                return "communications_credits", 0, minutes, 0, before, (), True
+            return "blocked", 0, 0, minutes, before, (), True
+        after = before + taken
+        alerts: tuple[int, ...] = ()
+        if capacity > 0:
+            # Seed 002: administrators are notified at 80 % and 100 % of pool use.
+            alerts = tuple(p for p in pool.alert_percents if before < capacity * p / 100 <= after)
+        rest = minutes - taken
+        if rest == 0:
+            return pool.outcome, taken, 0, 0, after, alerts, False
+        if credits.version is None:
+            return None
+        if credits.available:
+            return pool.outcome, taken, rest, 0, after, alerts, True
+        return pool.outcome, taken, 0, rest, after, alerts, True
+
+
+class _Planner:
+    """The plan being written: every step names its rule, version and the fact that decided it."""
+
+    def __init__(self, policies: PolicySet, tenant: TenantFact, call_type: str, dest: Destination,
+                 licenses: tuple[str, ...], usage_location: str | None) -> None:
         self.policies = policies
-        self.as_of = as_of
-        self.known_at = known_at
-        self.trace: list[TraceStep] = []
+        self.tenant = tenant
+        self.call_type = call_type
+        self.dest = dest
+        self.licenses = licenses
+        self.usage_location = usage_location
+        self.steps: list[PlannedStep] = []
         self.versions: list[str] = []
         self.warnings: list[str] = []
-        self.alerts: list[str] = []
 
     def require(self, key: str) -> PolicyVersion:
         version = self.policies.get(key)
         if version is None:
-            known = format_instant(self.known_at) if self.known_at else "the given policy set"
-            raise NoPolicyInForceError(key, format_instant(self.as_of), known)
+            raise _Refused(Refusal(policy_key=key))
         return version
 
-    def step(self, rule: str, version: PolicyVersion | None, fact: str, decision: str) -> None:
-        self.trace.append(TraceStep(rule, version.id if version else None, fact, decision))
+    def step(self, rule: str, version: PolicyVersion | None, fact: Text, decision: Text) -> None:
+        self.steps.append(PlannedStep(rule, version.id if version else None, fact, decision))
         if version is not None and version.id not in self.versions:
             self.versions.append(version.id)
 
@@ -85,6 +220,272 @@ class _Decision:
         version = self.require(key)
         assert isinstance(version.params, CountryListParams)
         return version, version.params.countries
+
+    def credits(self) -> CreditsCheck:
+        # Seed 003: without credits set up and licensed, "they won't be able to make calls or dial out from meetings".
+        version = self.policies.get(COMMUNICATIONS_CREDITS)
+        if version is None:
+            return CreditsCheck(None, False, "")
+        params = version.params
+        assert isinstance(params, CommunicationsCreditsParams)
+        set_up = self.tenant.communications_credits or not params.tenant_setup_required
+        licensed = params.license in self.licenses
+        fact = (f"tenant credits set up: {'yes' if set_up else 'no'}; "
+                f"user holds {params.license}: {'yes' if licensed else 'no'}")
+        return CreditsCheck(version.id, set_up and licensed, fact)
+
+
+def plan_call(policies: PolicySet, tenant: TenantFact, call_type: str, destination: Destination,
+              licenses: tuple[str, ...], usage_location: str | None) -> RatingPlan:
+    """Decide what the rules say of every call with these inputs, up to the use of its pool."""
+    planner = _Planner(policies, tenant, call_type, destination, licenses, usage_location)
+    try:
+        rounding = planner.require(MINUTE_ROUNDING)
+        params = rounding.params
+        assert isinstance(params, MinuteRoundingParams)
+        planner.step("minute_rounding", rounding, _duration_text,
+                     lambda call, minutes: f"{minutes} billable minute(s), rounded {params.mode} to "
+                                           f"{params.unit_seconds} s")
+        dest = destination
+        planner.step("rating_basis", policies.get(RATING_BASIS),
+                     lambda call, minutes: f"destination {call.destination} is in {dest.country}, a "
+                                           f"{dest.number_type} number",
+                     "rated by destination, not by where the organizer or caller is")
+        _number_type_warnings(planner)
+        rate = {
+            "conference_dial_out": _conference_dial_out,
+            "pstn_outbound": _pstn_outbound,
+            "conference_dial_in": _inbound,
+            "pstn_inbound": _inbound,
+        }[call_type]
+        outcome, bucket, pool = rate(planner)
+        credits = planner.credits()
+    except _Refused as refused:
+        return RatingPlan(destination, None, "blocked", "uncovered", None, CreditsCheck(None, False, ""), (), (), (),
+                          refused.refusal)
+    return RatingPlan(destination, params, outcome, bucket, pool, credits, tuple(planner.steps),
+                      tuple(planner.versions), tuple(planner.warnings))
+
+
+def _duration_text(call: Call, minutes: int) -> str:
+    return f"duration {call.duration_seconds} s"
+
+
+_Decided = tuple[Outcome, Bucket, PoolPlan | None]
+
+
+def _number_type_warnings(planner: _Planner) -> None:
+    # Seed 003: "Dialing out to toll-free or free phone numbers may not be possible".
+    dest = planner.dest
+    for version in planner.policies.of_kind("number_type_warning"):
+        params = version.params
+        assert isinstance(params, NumberTypeWarningParams)
+        if dest.number_type in params.number_types and planner.call_type in params.call_types:
+            planner.warnings.append(params.warning)
+            planner.step("number_type_warning", version, f"{dest.number_type} number on {planner.call_type}",
+                         "warning only; the rating is unchanged")
+
+
+def _conference_dial_out(planner: _Planner) -> _Decided:
+    _sell_to_warning(planner)
+    premium = planner.dest.number_type == PREMIUM
+    us_ca = planner.policies.get(US_CA_DIAL_OUT)
+    if us_ca is not None and _us_ca_unlimited(planner, us_ca, premium):
+        return "us_ca_unlimited", "none", None
+    complimentary = planner.policies.get(COMPLIMENTARY)
+    if complimentary is not None and _complimentary_applies(planner, complimentary, premium):
+        params = complimentary.params
+        assert isinstance(params, ComplimentaryDialOutParams)
+        if params.minutes_per_user is None:
+            planner.step("complimentary_dial_out", complimentary, "the period has no minute cap",
+                         lambda call, minutes: f"all {minutes} minute(s) complimentary")
+            return "complimentary", "none", None
+        assert params.pool_basis is not None
+        return "complimentary", "none", _pool_plan(planner, complimentary, "complimentary", params.licenses,
+                                                   params.pool_basis, params.minutes_per_user)
+    pool = planner.policies.get(DIAL_OUT_POOL)
+    if pool is not None:
+        params_pool = pool.params
+        assert isinstance(params_pool, DialOutPoolParams)
+        if _benefit_reaches(planner, pool, "dial_out_pool", params_pool.licenses, params_pool.destinations,
+                            params_pool.premium_numbers, premium):
+            return "dial_out_pool", "none", _pool_plan(planner, pool, "dial_out_pool", params_pool.licenses,
+                                                       params_pool.pool_basis, params_pool.minutes_per_user)
+    return _credits_or_blocked(planner, "no pool or benefit covers this dial-out")
+
+
+def _sell_to_warning(planner: _Planner) -> None:
+    version = planner.policies.get(SELL_TO)
+    location = planner.usage_location
+    if version is None or location is None:
+        return
+    assert isinstance(version.params, CountryListParams)
+    if location not in version.params.countries:
+        planner.warnings.append(f"the organizer's usage location {location} is not an Audio Conferencing market")
+        planner.step("sell_to", version, f"usage location {location}",
+                     "not where Audio Conferencing is sold; warning only (rating is by destination)")
+
+
+def _us_ca_unlimited(planner: _Planner, version: PolicyVersion, premium: bool) -> bool:
+    # Seed 001: the organizer's add-on, unlimited to US and Canada, "regardless of where the call takes place".
+    params = version.params
+    assert isinstance(params, UsCaDialOutParams)
+    licenses, dest = planner.licenses, planner.dest
+    if params.license not in licenses:
+        return False
+    if dest.country not in params.countries:
+        planner.step("us_ca_dial_out", version, f"destination {dest.country}",
+                     f"outside {', '.join(params.countries)}; the add-on does not apply")
+        return False
+    if premium and not params.premium_numbers:
+        planner.step("us_ca_dial_out", version, "premium-rate number", "premium numbers are outside the add-on")
+        return False
+    if not set(params.prerequisite_licenses) & set(licenses):
+        planner.step("us_ca_dial_out", version, f"organizer licenses {', '.join(licenses) or 'none'}",
+                     f"the add-on needs one of {', '.join(params.prerequisite_licenses)}")
+        return False
+    planner.step("us_ca_dial_out", version, f"organizer holds {params.license}; destination {dest.country}",
+                 "unlimited (fair use): no pool and no credits drawn")
+    return True
+
+
+def _complimentary_applies(planner: _Planner, version: PolicyVersion, premium: bool) -> bool:
+    params = version.params
+    assert isinstance(params, ComplimentaryDialOutParams)
+    # Seed 002: the period continues for tenants in RU, KR and TW; the exception keys on the tenant's country.
+    if params.tenant_countries is not None and planner.tenant.country not in params.tenant_countries:
+        planner.step("complimentary_dial_out", version, f"tenant country {planner.tenant.country}",
+                     f"the period continues only for tenants in {', '.join(params.tenant_countries)}")
+        return False
+    return _benefit_reaches(planner, version, "complimentary_dial_out", params.licenses, params.destinations,
+                            params.premium_numbers, premium)
+
+
+def _benefit_reaches(planner: _Planner, version: PolicyVersion, rule: str, licenses: Sequence[str],
+                     destinations: str, premium_numbers: bool, premium: bool) -> bool:
+    """License, destination and number type: the three conditions every dial-out benefit states."""
+    held = planner.licenses
+    if not set(licenses) & set(held):
+        # Seed 002: subscription licenses only, "ne s'applique pas aux licences de paiement à la minute".
+        planner.step(rule, version, f"organizer licenses {', '.join(held) or 'none'}",
+                     f"needs one of {', '.join(licenses)}; does not apply")
+        return False
+    zone_version, zone = planner.countries(destinations)
+    country = planner.dest.country
+    if country not in zone:
+        # Seed 002's table: the destination decides ("Zimbabwe ... Oui sur TOUS les appels").
+        planner.step(rule, zone_version, f"destination {country} is not in {destinations}", "does not apply")
+        return False
+    if premium and not premium_numbers:
+        planner.step(rule, version, "premium-rate number", "premium numbers never use a pool")
+        return False
+    planner.step("destination", zone_version, f"destination {country} is in {destinations}",
+                 "a destination the benefit covers")
+    planner.step(rule, version, f"organizer holds {', '.join(sorted(set(licenses) & set(held)))}",
+                 "the benefit applies")
+    return True
+
+
+def pool_capacity(tenant: TenantSnapshot, skus: Sequence[str], basis: str, minutes_per_user: int,
+                  locations: Sequence[str] | None = None) -> tuple[int, int]:
+    """The pool basis rule: users counted on `basis` (assigned or purchased licenses) x minutes per user."""
+    users = tenant.licensed(skus, basis, locations)
+    return users, users * minutes_per_user
+
+
+def _pool_plan(planner: _Planner, version: PolicyVersion, outcome: Outcome, skus: Sequence[str], basis: str,
+               minutes_per_user: int, locations: Sequence[str] | None = None, pool_name: str | None = None,
+               counter: str = "minutes", other: str | None = None, other_minutes_per_user: int = 0) -> PoolPlan:
+    """Seed 002: a call draws what the pool has left; minutes past the pool go to Communications Credits."""
+    alerts = planner.policies.get(POOL_ALERTS)
+    percents: tuple[int, ...] = ()
+    if alerts is not None:
+        assert isinstance(alerts.params, PoolAlertsParams)
+        percents = tuple(alerts.params.thresholds_percent)
+    return PoolPlan(version.id, outcome, pool_name or version.key, counter, tuple(skus), basis, minutes_per_user,
+                    None if locations is None else tuple(locations), other, other_minutes_per_user,
+                    alerts.id if alerts else None, percents)
+
+
+def _credits_or_blocked(planner: _Planner, why: str) -> _Decided:
+    credits = planner.credits()
+    if credits.version is None:
+        raise _Refused(Refusal(policy_key=COMMUNICATIONS_CREDITS))
+    planner.step("communications_credits", planner.policies.get(COMMUNICATIONS_CREDITS), credits.fact,
+                 _credits_decision(credits.available))
+    if credits.available:
+        return "communications_credits", "credit", None
+    planner.step("blocked", None, why + "; no Communications Credits", "the call could not be made under the rules")
+    return "blocked", "uncovered", None
+
+
+def _credits_decision(available: bool) -> Text:
+    if available:
+        return lambda call, minutes: f"{minutes} minute(s) billed per minute to Communications Credits"
+    return "Communications Credits are not available"
+
+
+def _pstn_outbound(planner: _Planner) -> _Decided:
+    licenses, dest, location = planner.licenses, planner.dest, planner.usage_location
+    plans = [v for v in planner.policies.of_kind("calling_plan")
+             if isinstance(v.params, CallingPlanParams) and v.params.license in licenses]
+    held = [sku for sku in licenses if sku.startswith("calling_plan")]
+    if held and not plans:
+        # The user holds a plan no version describes at this instant: refuse rather than guess.
+        planner.require(f"calling_plan.{held[0].removeprefix('calling_plan_')}")
+    if not plans:
+        planner.step("calling_plan", None, f"user licenses {', '.join(licenses) or 'none'}",
+                     "no Calling Plan in force for this user: every minute per-minute")
+        return _credits_or_blocked(planner, "no Calling Plan")
+    # A user holding two plans calls on the wider one.
+    plans.sort(key=lambda v: (v.params.scope != "domestic_and_international", v.key))  # type: ignore[union-attr]
+    version = plans[0]
+    plan = version.params
+    assert isinstance(plan, CallingPlanParams)
+    if location is None:
+        raise _Refused(Refusal(field="usage_location",
+                               expected="the user's license usage location (it picks the pool)"))
+    # Seed 004: the country is the license usage location, not the billing address.
+    group = plan.pool_group(location)
+    allowance = plan.allowance_for(location)
+    if allowance is None:
+        planner.step("calling_plan", version, f"usage location {location}", "the plan has no minutes there")
+        return _credits_or_blocked(planner, "no Calling Plan minutes")
+    if dest.number_type == PREMIUM:
+        planner.step("calling_plan", version, "premium-rate number", "premium numbers are never in a plan's minutes")
+        return _credits_or_blocked(planner, "premium number")
+    domestic = dest.country in group
+    pool_name = f"{version.key}:{'+'.join(group)}"
+    if domestic:
+        counter, per_user, other, other_per_user = "domestic", allowance.domestic_minutes, "international", \
+            allowance.international_minutes
+    elif plan.scope == "domestic_and_international" and allowance.international_minutes:
+        counter, per_user, other, other_per_user = "international", allowance.international_minutes, "domestic", \
+            allowance.domestic_minutes
+    else:
+        # The reference: Communications Credits pay for "international calls on Domestic plans".
+        planner.step("calling_plan", version, f"{dest.country} is outside {'/'.join(group)}",
+                     "a Domestic plan does not include international calls")
+        return _credits_or_blocked(planner, "international call on a Domestic plan")
+    planner.step("calling_plan", version, f"user in {location} calls {dest.country}",
+                 f"{counter} minutes of {version.key}, pooled with identical plans in {'/'.join(group)}")
+    # "whichever is reached first": once either counter is used up, so is the pool (our reading).
+    whichever_first = plan.scope == "domestic_and_international" and bool(other_per_user)
+    return "calling_plan", "none", _pool_plan(planner, version, "calling_plan", [plan.license], plan.pool_basis,
+                                              per_user, group, pool_name, counter,
+                                              other if whichever_first else None, other_per_user)
+
+
+def _inbound(planner: _Planner) -> _Decided:
+    version = planner.require(DIAL_IN)
+    params = version.params
+    assert isinstance(params, DialInParams)
+    number_type = planner.dest.number_type
+    if number_type in params.credit_number_types:
+        planner.step("dial_in", version, f"call into a {number_type} number", "billed per minute to credits")
+        return _credits_or_blocked(planner, f"{number_type} number")
+    planner.step("dial_in", version, f"call into a {number_type} number", "no charge to the tenant")
+    return "free", "none", None
 
 
 def rate_call(
@@ -96,308 +497,115 @@ def rate_call(
     as_of: pendulum.DateTime | None = None,
     known_at: pendulum.DateTime | None = None,
     destination: Destination | None = None,
+    plan: RatingPlan | None = None,
 ) -> Rating:
     """Rate one call. `policies` must be the set resolved for `as_of` (default: the call's start) and
-    `known_at`; those two only label the result. Pools are read through `used`, never written."""
-    decision = _Decision(call, policies, as_of or call.start, known_at)
-    rounding = decision.require(MINUTE_ROUNDING)
-    assert isinstance(rounding.params, MinuteRoundingParams)
-    minutes = billable_minutes(call.duration_seconds, rounding.params)
-    decision.step("minute_rounding", rounding, f"duration {call.duration_seconds} s",
-                  f"{minutes} billable minute(s), rounded {rounding.params.mode} to {rounding.params.unit_seconds} s")
-    dest = destination or classify_destination(call.destination)
-    basis = policies.get(RATING_BASIS)
-    decision.step("rating_basis", basis, f"destination {call.destination} is in {dest.country}, a {dest.number_type} "
-                  "number", "rated by destination, not by where the organizer or caller is")
-    _number_type_warnings(decision, dest)
-    rate = {
-        "conference_dial_out": _conference_dial_out,
-        "pstn_outbound": _pstn_outbound,
-        "conference_dial_in": _inbound,
-        "pstn_inbound": _inbound,
-    }[call.call_type]
-    outcome, pool_use, pool_minutes, credit_minutes, uncovered = rate(decision, call, dest, minutes, tenant, used)
+    `known_at`; those two only label the result. Pools are read through `used`, never written. `plan`, when
+    given, must be `plan_call`'s answer for this call (a cache of plans passes it)."""
+    if plan is None:
+        dest = destination or classify_destination(call.destination)
+        plan = plan_call(policies, tenant.tenant, call.call_type, dest, call.licenses, call.usage_location)
+    at = as_of or call.start
+    if plan.refusal is not None:
+        raise plan.refusal.error(at, known_at)
+    minutes = plan.minutes(call.duration_seconds)
+    trace = [step.render(call, minutes) for step in plan.steps]
+    versions = list(plan.versions)
+    warnings = list(plan.warnings)
+    alerts: list[str] = []
+    pool_use = None
+    numbers = {"none": (0, 0, 0), "credit": (0, minutes, 0), "uncovered": (0, 0, minutes)}[plan.bucket]
+    outcome = plan.outcome
+    if plan.pool is not None:
+        outcome, pool_use, numbers = _draw(plan, plan.pool, call, minutes, tenant, used, at, known_at, trace,
+                                           versions, warnings, alerts)
     return Rating(
         call_id=call.call_id,
         outcome=outcome,
         billable_minutes=minutes,
-        pool_minutes=pool_minutes,
-        credit_minutes=credit_minutes,
-        uncovered_minutes=uncovered,
-        destination_country=dest.country,
-        number_type=dest.number_type,
+        pool_minutes=numbers[0],
+        credit_minutes=numbers[1],
+        uncovered_minutes=numbers[2],
+        destination_country=plan.destination.country,
+        number_type=plan.destination.number_type,
         pool=pool_use,
-        policy_versions=tuple(decision.versions),
-        alerts=tuple(decision.alerts),
-        warnings=tuple(decision.warnings),
-        trace=tuple(decision.trace),
-        as_of=decision.as_of,
+        policy_versions=tuple(versions),
+        alerts=tuple(alerts),
+        warnings=tuple(warnings),
+        trace=tuple(trace),
+        as_of=at,
         known_at=known_at,
     )
 
 
-_Result = tuple[Outcome, PoolUse | None, int, int, int]
-
-
-def _number_type_warnings(decision: _Decision, dest: Destination) -> None:
-    # Seed 003: "Dialing out to toll-free or free phone numbers may not be possible".
-    for version in decision.policies.of_kind("number_type_warning"):
-        params = version.params
-        assert isinstance(params, NumberTypeWarningParams)
-        if dest.number_type in params.number_types and decision.call.call_type in params.call_types:
-            decision.warnings.append(params.warning)
-            decision.step("number_type_warning", version, f"{dest.number_type} number on {decision.call.call_type}",
-                          "warning only; the rating is unchanged")
-
-
-def _conference_dial_out(decision: _Decision, call: Call, dest: Destination, minutes: int,
-                         tenant: TenantSnapshot, used: PoolReader) -> _Result:
-    _sell_to_warning(decision, call)
-    premium = dest.number_type == PREMIUM
-    us_ca = decision.policies.get(US_CA_DIAL_OUT)
-    if us_ca is not None and _us_ca_unlimited(decision, us_ca, call, dest, premium):
-        return "us_ca_unlimited", None, 0, 0, 0
-    complimentary = decision.policies.get(COMPLIMENTARY)
-    if complimentary is not None and _complimentary_applies(decision, complimentary, call, dest, premium, tenant):
-        params = complimentary.params
-        assert isinstance(params, ComplimentaryDialOutParams)
-        if params.minutes_per_user is None:
-            decision.step("complimentary_dial_out", complimentary, "the period has no minute cap",
-                          f"all {minutes} minute(s) complimentary")
-            return "complimentary", None, 0, 0, 0
-        assert params.pool_basis is not None
-        return _draw_then_credits(decision, call, minutes, tenant, used, complimentary, "complimentary",
-                                  params.licenses, params.pool_basis, params.minutes_per_user)
-    pool = decision.policies.get(DIAL_OUT_POOL)
-    if pool is not None:
-        params_pool = pool.params
-        assert isinstance(params_pool, DialOutPoolParams)
-        if _benefit_reaches(decision, pool, "dial_out_pool", params_pool.licenses, params_pool.destinations,
-                            params_pool.premium_numbers, call, dest, premium):
-            return _draw_then_credits(decision, call, minutes, tenant, used, pool, "dial_out_pool",
-                                      params_pool.licenses, params_pool.pool_basis, params_pool.minutes_per_user)
-    return _credits_or_blocked(decision, call, minutes, tenant, "no pool or benefit covers this dial-out")
-
-
-def _sell_to_warning(decision: _Decision, call: Call) -> None:
-    version = decision.policies.get(SELL_TO)
-    if version is None or call.usage_location is None:
-        return
-    assert isinstance(version.params, CountryListParams)
-    if call.usage_location not in version.params.countries:
-        decision.warnings.append(f"the organizer's usage location {call.usage_location} is not an Audio "
-                                 "Conferencing market")
-        decision.step("sell_to", version, f"usage location {call.usage_location}",
-                      "not where Audio Conferencing is sold; warning only (rating is by destination)")
-
-
-def _us_ca_unlimited(decision: _Decision, version: PolicyVersion, call: Call, dest: Destination,
-                     premium: bool) -> bool:
-    # Seed 001: the organizer's add-on, unlimited to US and Canada, "regardless of where the call takes place".
-    params = version.params
-    assert isinstance(params, UsCaDialOutParams)
-    if params.license not in call.licenses:
-        return False
-    if dest.country not in params.countries:
-        decision.step("us_ca_dial_out", version, f"destination {dest.country}",
-                      f"outside {', '.join(params.countries)}; the add-on does not apply")
-        return False
-    if premium and not params.premium_numbers:
-        decision.step("us_ca_dial_out", version, "premium-rate number", "premium numbers are outside the add-on")
-        return False
-    if not set(params.prerequisite_licenses) & set(call.licenses):
-        decision.step("us_ca_dial_out", version, f"organizer licenses {', '.join(call.licenses) or 'none'}",
-                      f"the add-on needs one of {', '.join(params.prerequisite_licenses)}")
-        return False
-    decision.step("us_ca_dial_out", version, f"organizer holds {params.license}; destination {dest.country}",
-                  "unlimited (fair use): no pool and no credits drawn")
-    return True
-
-
-def _complimentary_applies(decision: _Decision, version: PolicyVersion, call: Call, dest: Destination,
-                           premium: bool, tenant: TenantSnapshot) -> bool:
-    params = version.params
-    assert isinstance(params, ComplimentaryDialOutParams)
-    # Seed 002: the period continues for tenants in RU, KR and TW; the exception keys on the tenant's country.
-    if params.tenant_countries is not None and tenant.tenant.country not in params.tenant_countries:
-        decision.step("complimentary_dial_out", version, f"tenant country {tenant.tenant.country}",
-                      f"the period continues only for tenants in {', '.join(params.tenant_countries)}")
-        return False
-    return _benefit_reaches(decision, version, "complimentary_dial_out", params.licenses, params.destinations,
-                            params.premium_numbers, call, dest, premium)
-
-
-def _benefit_reaches(decision: _Decision, version: PolicyVersion, rule: str, licenses: Sequence[str],
-                     destinations: str, premium_numbers: bool, call: Call, dest: Destination, premium: bool) -> bool:
-    """License, destination and number type: the three conditions every dial-out benefit states."""
-    if not set(licenses) & set(call.licenses):
-        # Seed 002: subscription licenses only, "ne s'applique pas aux licences de paiement à la minute".
-        decision.step(rule, version, f"organizer licenses {', '.join(call.licenses) or 'none'}",
-                      f"needs one of {', '.join(licenses)}; does not apply")
-        return False
-    zone_version, zone = decision.countries(destinations)
-    if dest.country not in zone:
-        # Seed 002's table: the destination decides ("Zimbabwe ... Oui sur TOUS les appels").
-        decision.step(rule, zone_version, f"destination {dest.country} is not in {destinations}", "does not apply")
-        return False
-    if premium and not premium_numbers:
-        decision.step(rule, version, "premium-rate number", "premium numbers never use a pool")
-        return False
-    decision.step("destination", zone_version, f"destination {dest.country} is in {destinations}",
-                  "a destination the benefit covers")
-    decision.step(rule, version, f"organizer holds {', '.join(sorted(set(licenses) & set(call.licenses)))}",
-                  "the benefit applies")
-    return True
-
-
-def pool_capacity(tenant: TenantSnapshot, skus: Sequence[str], basis: str, minutes_per_user: int,
-                  locations: Sequence[str] | None = None) -> tuple[int, int]:
-    """The pool basis rule: users counted on `basis` (assigned or purchased licenses) x minutes per user."""
-    users = tenant.licensed(skus, basis, locations)
-    return users, users * minutes_per_user
-
-
-def _draw(decision: _Decision, tenant: TenantSnapshot, used: PoolReader, version: PolicyVersion, key: PoolKey,
-          skus: Sequence[str], basis: str, minutes_per_user: int, minutes: int,
-          locations: Sequence[str] | None = None, exhausted_by: str | None = None) -> PoolUse:
-    users, capacity = pool_capacity(tenant, skus, basis, minutes_per_user, locations)
-    where = f" in {'/'.join(locations)}" if locations else ""
-    decision.step("pool_basis", version, f"{users} {basis} {'/'.join(skus)} license(s){where} x {minutes_per_user} min",
-                  f"pool {key.pool} holds {capacity} minutes in {key.month}")
+def _draw(plan: RatingPlan, pool: PoolPlan, call: Call, minutes: int, tenant: TenantSnapshot, used: PoolReader,
+          at: pendulum.DateTime, known_at: pendulum.DateTime | None, trace: list[TraceStep], versions: list[str],
+          warnings: list[str], alerts: list[str]) -> tuple[Outcome, PoolUse, tuple[int, int, int]]:
+    """The pool part of rate_call: settle the call and write the trace of its draw."""
+    month = month_of(call.start)
+    key = PoolKey(call.tenant_id, pool.pool, month, pool.counter)
+    users, capacity, other_capacity = pool.capacity(tenant)
+    where = f" in {'/'.join(pool.locations)}" if pool.locations else ""
+    skus = "/".join(pool.skus)
+    trace.append(TraceStep("pool_basis", pool.version, f"{users} {pool.basis} {skus} license(s){where} x "
+                           f"{pool.minutes_per_user} min", f"pool {pool.pool} holds {capacity} minutes in {month}"))
     before = used(key)
-    take = 0 if exhausted_by else max(0, min(minutes, capacity - before))
-    use = PoolUse(key, capacity, before, before + take, basis, users, minutes_per_user)
-    if exhausted_by:
-        decision.step("pool_draw", version, exhausted_by, "the pool is used up for this call")
+    exhausted = bool(pool.exhausted_after and other_capacity
+                     and used(PoolKey(call.tenant_id, pool.pool, month, pool.exhausted_after)) >= other_capacity)
+    settled = plan.settle(minutes, capacity, before, exhausted)
+    if settled is None:
+        raise Refusal(policy_key=COMMUNICATIONS_CREDITS).error(at, known_at)
+    outcome, pool_minutes, credit_minutes, uncovered, after, percents, consulted = settled
+    use = PoolUse(key, capacity, before, after, pool.basis, users, pool.minutes_per_user)
+    if exhausted:
+        trace.append(TraceStep("pool_draw", pool.version, f"the {pool.exhausted_after} minutes ({other_capacity}) "
+                               "were reached first this month", "the pool is used up for this call"))
     else:
-        decision.step("pool_draw", version, f"{before} of {capacity} minutes used before this call",
-                      f"{take} minute(s) from the pool, {use.used_after} used after")
-    _alerts(decision, use)
-    return use
+        trace.append(TraceStep("pool_draw", pool.version, f"{before} of {capacity} minutes used before this call",
+                               f"{after - before} minute(s) from the pool, {after} used after"))
+    for percent in percents:
+        alerts.append(f"{percent}% of pool {pool.pool} for {month} ({after}/{capacity} minutes)")
+        trace.append(TraceStep("pool_alerts", pool.alerts_version, f"use went from {before} to {after} of "
+                               f"{capacity}", f"{percent} % alert"))
+    if percents and pool.alerts_version not in versions:
+        versions.append(pool.alerts_version)  # type: ignore[arg-type]
+    if consulted:
+        credits = plan.credits
+        paid = credit_minutes + uncovered if pool_minutes == 0 else minutes - pool_minutes
+        decision = _credits_decision(credits.available)
+        trace.append(TraceStep("communications_credits", credits.version, credits.fact,
+                               decision if isinstance(decision, str) else decision(call, paid)))
+        if credits.version not in versions:
+            versions.append(credits.version)  # type: ignore[arg-type]
+        if pool_minutes == 0 and not credits.available:
+            trace.append(TraceStep("blocked", None, f"pool {pool.pool} has no minutes left; no Communications "
+                                   "Credits", "the call could not be made under the rules"))
+        elif pool_minutes and uncovered:
+            warnings.append(cut_warning(uncovered, pool_minutes))
+    return outcome, use, (pool_minutes, credit_minutes, uncovered)
 
 
-def _alerts(decision: _Decision, use: PoolUse) -> None:
-    # Seed 002: administrators are notified at 80 % and 100 % of pool use.
-    version = decision.policies.get(POOL_ALERTS)
-    if version is None or use.capacity <= 0 or use.used_after == use.used_before:
-        return
-    assert isinstance(version.params, PoolAlertsParams)
-    for percent in version.params.thresholds_percent:
-        mark = use.capacity * percent / 100
-        if use.used_before < mark <= use.used_after:
-            decision.alerts.append(f"{percent}% of pool {use.key.pool} for {use.key.month} "
-                                   f"({use.used_after}/{use.capacity} minutes)")
-            decision.step("pool_alerts", version, f"use went from {use.used_before} to {use.used_after} of "
-                          f"{use.capacity}", f"{percent} % alert")
+def cut_warning(uncovered: int, pool_minutes: int) -> str:
+    """The warning of a call that ran past its pool with nothing to pay for the rest."""
+    return (f"{uncovered} minute(s) past the pool with no Communications Credits: the call would have been cut "
+            f"after {pool_minutes} minute(s)")
 
 
-def _draw_then_credits(decision: _Decision, call: Call, minutes: int, tenant: TenantSnapshot, used: PoolReader,
-                       version: PolicyVersion, outcome: Outcome, skus: Sequence[str], basis: str,
-                       minutes_per_user: int, locations: Sequence[str] | None = None,
-                       pool_name: str | None = None, counter: str = "minutes",
-                       exhausted_by: str | None = None) -> _Result:
-    """Seed 002: a call draws what the pool has left; minutes past the pool go to Communications Credits."""
-    key = PoolKey(call.tenant_id, pool_name or version.key, month_of(call.start), counter)
-    use = _draw(decision, tenant, used, version, key, skus, basis, minutes_per_user, minutes, locations, exhausted_by)
-    taken = use.used_after - use.used_before
-    rest = minutes - taken
-    if taken == 0:
-        result = _credits_or_blocked(decision, call, minutes, tenant, f"pool {key.pool} has no minutes left")
-        return result[0], use, 0, result[3], result[4]
-    if rest == 0:
-        return outcome, use, taken, 0, 0
-    if _credits_available(decision, call, tenant, rest):
-        return outcome, use, taken, rest, 0
-    decision.warnings.append(f"{rest} minute(s) past the pool with no Communications Credits: the call would have "
-                             f"been cut after {taken} minute(s)")
-    return outcome, use, taken, 0, rest
+class PlanCache:
+    """`plan_call` with a memory: calls of one kind share a plan (a large re-rating meets a few hundred kinds).
 
+    Keyed by what a plan reads: the policy set, the tenant's country and credits set-up, the call type, the
+    destination's country and number type, the licenses and the usage location.
+    """
 
-def _credits_available(decision: _Decision, call: Call, tenant: TenantSnapshot, minutes: int) -> bool:
-    # Seed 003: without credits set up and licensed, "they won't be able to make calls or dial out from meetings".
-    version = decision.require(COMMUNICATIONS_CREDITS)
-    params = version.params
-    assert isinstance(params, CommunicationsCreditsParams)
-    set_up = tenant.tenant.communications_credits or not params.tenant_setup_required
-    licensed = params.license in call.licenses
-    fact = (f"tenant credits set up: {'yes' if set_up else 'no'}; "
-            f"user holds {params.license}: {'yes' if licensed else 'no'}")
-    available = set_up and licensed
-    decision.step("communications_credits", version, fact,
-                  f"{minutes} minute(s) billed per minute to Communications Credits" if available
-                  else "Communications Credits are not available")
-    return available
+    def __init__(self) -> None:
+        self._plans: dict[tuple[object, ...], RatingPlan] = {}
 
-
-def _credits_or_blocked(decision: _Decision, call: Call, minutes: int, tenant: TenantSnapshot,
-                        why: str) -> _Result:
-    if _credits_available(decision, call, tenant, minutes):
-        return "communications_credits", None, 0, minutes, 0
-    decision.step("blocked", None, why + "; no Communications Credits", "the call could not be made under the rules")
-    return "blocked", None, 0, 0, minutes
-
-
-def _pstn_outbound(decision: _Decision, call: Call, dest: Destination, minutes: int,
-                   tenant: TenantSnapshot, used: PoolReader) -> _Result:
-    plans = [v for v in decision.policies.of_kind("calling_plan")
-             if isinstance(v.params, CallingPlanParams) and v.params.license in call.licenses]
-    held = [sku for sku in call.licenses if sku.startswith("calling_plan")]
-    if held and not plans:
-        # The user holds a plan no version describes at this instant: refuse rather than guess.
-        decision.require(f"calling_plan.{held[0].removeprefix('calling_plan_')}")
-    if not plans:
-        decision.step("calling_plan", None, f"user licenses {', '.join(call.licenses) or 'none'}",
-                      "no Calling Plan in force for this user: every minute per-minute")
-        return _credits_or_blocked(decision, call, minutes, tenant, "no Calling Plan")
-    # A user holding two plans calls on the wider one.
-    plans.sort(key=lambda v: (v.params.scope != "domestic_and_international", v.key))  # type: ignore[union-attr]
-    version = plans[0]
-    plan = version.params
-    assert isinstance(plan, CallingPlanParams)
-    if call.usage_location is None:
-        raise InvalidFieldError("usage_location", None, "the user's license usage location (it picks the pool)")
-    # Seed 004: the country is the license usage location, not the billing address.
-    group = plan.pool_group(call.usage_location)
-    allowance = plan.allowance_for(call.usage_location)
-    if allowance is None:
-        decision.step("calling_plan", version, f"usage location {call.usage_location}", "the plan has no minutes there")
-        return _credits_or_blocked(decision, call, minutes, tenant, "no Calling Plan minutes")
-    if dest.number_type == PREMIUM:
-        decision.step("calling_plan", version, "premium-rate number", "premium numbers are never in a plan's minutes")
-        return _credits_or_blocked(decision, call, minutes, tenant, "premium number")
-    domestic = dest.country in group
-    pool_name = f"{version.key}:{'+'.join(group)}"
-    if domestic:
-        counter, per_user, other, other_per_user = "domestic", allowance.domestic_minutes, "international", \
-            allowance.international_minutes
-    elif plan.scope == "domestic_and_international" and allowance.international_minutes:
-        counter, per_user, other, other_per_user = "international", allowance.international_minutes, "domestic", \
-            allowance.domestic_minutes
-    else:
-        # The reference: Communications Credits pay for "international calls on Domestic plans".
-        decision.step("calling_plan", version, f"{dest.country} is outside {'/'.join(group)}",
-                      "a Domestic plan does not include international calls")
-        return _credits_or_blocked(decision, call, minutes, tenant, "international call on a Domestic plan")
-    decision.step("calling_plan", version, f"user in {call.usage_location} calls {dest.country}",
-                  f"{counter} minutes of {version.key}, pooled with identical plans in {'/'.join(group)}")
-    exhausted_by = None
-    if plan.scope == "domestic_and_international" and other_per_user:
-        # "whichever is reached first": once either counter is used up, so is the pool (our reading).
-        other_key = PoolKey(call.tenant_id, pool_name, month_of(call.start), other)
-        _, other_capacity = pool_capacity(tenant, [plan.license], plan.pool_basis, other_per_user, group)
-        if other_capacity and used(other_key) >= other_capacity:
-            exhausted_by = f"the {other} minutes ({other_capacity}) were reached first this month"
-    return _draw_then_credits(decision, call, minutes, tenant, used, version, "calling_plan", [plan.license],
-                              plan.pool_basis, per_user, group, pool_name, counter, exhausted_by)
-
-
-def _inbound(decision: _Decision, call: Call, dest: Destination, minutes: int,
-             tenant: TenantSnapshot, used: PoolReader) -> _Result:
-    version = decision.require(DIAL_IN)
-    params = version.params
-    assert isinstance(params, DialInParams)
-    if dest.number_type in params.credit_number_types:
-        decision.step("dial_in", version, f"call into a {dest.number_type} number", "billed per minute to credits")
-        return _credits_or_blocked(decision, call, minutes, tenant, f"{dest.number_type} number")
-    decision.step("dial_in", version, f"call into a {dest.number_type} number", "no charge to the tenant")
-    return "free", None, 0, 0, 0
+    def plan(self, policies: PolicySet, tenant: TenantFact, call_type: str, destination: Destination,
+             licenses: tuple[str, ...], usage_location: str | None) -> RatingPlan:
+        key = (policies, tenant.country, tenant.communications_credits, call_type, destination.country,
+               destination.number_type, licenses, usage_location)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_call(policies, tenant, call_type, destination, licenses, usage_location)
+        return plan

@@ -12,7 +12,7 @@ import attrs
 import pendulum
 import sqlite_utils
 
-from ._calls import Call, call_from_mapping
+from ._calls import Call, call_from_mapping, classify_destination
 from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
 from ._chain import GENESIS, row_hash
 from ._convert import converter
@@ -21,7 +21,7 @@ from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import PoolState, Rating
-from ._rules import rate_call
+from ._rules import PlanCache, rate_call
 from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts
 from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
 
@@ -444,6 +444,7 @@ class Rater:
         self.pool_state = PoolState() if pool_state is None else pool_state
         self._known_at_us = micros(known_at)
         self._as_of_us = None if as_of is None else micros(as_of)
+        self.plans = PlanCache()
 
     def rate(self, call: Call | dict[str, Any]) -> Rating:
         if not isinstance(call, Call):
@@ -452,7 +453,9 @@ class Rater:
         start_us = micros(call.start)
         policies = self.timeline.policy_set_us(self._as_of_us or start_us, self._known_at_us)
         tenant = self.tenants.snapshot_us(call.tenant_id, start_us, call.start)
-        rating = rate_call(call, policies, tenant, self.pool_state.used, as_of=at, known_at=self.known_at)
+        plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
+                               call.licenses, call.usage_location)
+        rating = rate_call(call, policies, tenant, self.pool_state.used, as_of=at, known_at=self.known_at, plan=plan)
         self.pool_state.apply(call.tenant_id, rating)
         return rating
 
