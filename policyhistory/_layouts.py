@@ -74,22 +74,143 @@ def _number(value: object, field: str) -> float | None:
         raise InvalidFieldError(field, value, "a number") from None
 
 
-def own_row(row: Mapping[str, Any]) -> CallRow:
-    billed = None
-    if any(row.get(name) not in (None, "") for name in ("billed_outcome", "billed_minutes", "billed_charge")):
-        minutes = _number(row.get("billed_minutes"), "billed_minutes")
-        billed = {
-            "outcome": row.get("billed_outcome") or None,
-            "minutes": None if minutes is None else int(minutes),
-            "charge": _number(row.get("billed_charge"), "billed_charge"),
-            "currency": row.get("currency") or None,
+class LayoutReader:
+    """Reads one file's rows by column index into CallRows; built once per file from its header (or, for
+    JSON records, from the names the layout knows). `read` takes the row's values as a list."""
+
+    names: tuple[str, ...] = ()
+    call_id_column = "call_id"
+    needs_tenant = False
+
+    def __init__(self, columns: list[str] | None = None) -> None:
+        self.columns = list(columns) if columns is not None else list(self.names)
+        self._width = len(self.columns)
+        self._index = {name: self.columns.index(name) for name in reversed(self.columns)}
+        self.call_id_index = self.at(self.call_id_column)
+
+    def at(self, name: str) -> int:
+        """The index of column `name`, or the index of the None appended past the last column."""
+        return self._index.get(name, self._width)
+
+    def values(self, row: list[Any] | Mapping[str, Any]) -> list[Any]:
+        """The row's values as wide as the header, plus the None an absent column reads (a CSV row's list
+        is reused)."""
+        if isinstance(row, Mapping):
+            return [row.get(name) for name in self.columns] + [None]
+        width = len(row)
+        if width > self._width:
+            del row[self._width:]
+        elif width < self._width:
+            row.extend([None] * (self._width - width))
+        row.append(None)
+        return row
+
+    def read(self, values: list[Any], tenant_id: str | None) -> CallRow:
+        raise NotImplementedError
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
+
+
+class OwnLayout(LayoutReader):
+    """Our layout (OWN_COLUMNS); `user_id`, `usage_location` and `licenses` are read as synonyms."""
+
+    names = (*OWN_COLUMNS, "user_id", "usage_location", "licenses")
+
+    def __init__(self, columns: list[str] | None = None) -> None:
+        super().__init__(columns)
+        at = self.at
+        self._fields = tuple(at(name) for name in ("call_id", "tenant_id", "start", "duration_seconds", "call_type",
+                                                   "destination"))
+        self._user = (at("organizer_id"), at("user_id"))
+        self._location = (at("organizer_usage_location"), at("usage_location"))
+        self._licenses = (at("organizer_licenses"), at("licenses"))
+        self._billed = (at("billed_outcome"), at("billed_minutes"), at("billed_charge"), at("currency"))
+
+    def read(self, values: list[Any], tenant_id: str | None = None) -> CallRow:
+        call_id, tenant, start, duration, call_type, destination = (values[i] for i in self._fields)
+        outcome, minutes_text, charge, currency = (values[i] for i in self._billed)
+        licenses = values[self._licenses[0]]
+        if licenses is None:
+            licenses = values[self._licenses[1]]
+        billed = None
+        if outcome not in (None, "") or minutes_text not in (None, "") or charge not in (None, ""):
+            minutes = _number(minutes_text, "billed_minutes")
+            billed = {
+                "outcome": outcome or None,
+                "minutes": None if minutes is None else int(minutes),
+                "charge": _number(charge, "billed_charge"),
+                "currency": currency or None,
+            }
+        fields = {"call_id": call_id, "tenant_id": tenant, "start": start, "duration_seconds": duration,
+                  "call_type": call_type, "destination": destination,
+                  "user_id": values[self._user[0]] or values[self._user[1]] or "",
+                  "usage_location": values[self._location[0]] or values[self._location[1]] or None,
+                  "licenses": licenses or ()}
+        return CallRow(fields, billed)
+
+
+class TeamsLayout(LayoutReader):
+    """The Teams PSTN usage report export (20 and 25 columns, comma or tab); it has no tenant column."""
+
+    names = ("Call ID", "Start Time", "Duration Seconds", "Call Type", "Destination Number", "Destination Dialed",
+             "User Location", "UPN", "Capability", "Charge", "Currency")
+    call_id_column = "Call ID"
+    needs_tenant = True
+
+    def __init__(self, columns: list[str] | None = None) -> None:
+        super().__init__(columns)
+        self._at = {name: self.at(name) for name in self.names}
+
+    def read(self, values: list[Any], tenant_id: str | None) -> CallRow:
+        at = self._at
+        destination = _text(values[at["Destination Number"]])
+        if not destination or _MASKED.search(destination):
+            dialed = _text(values[at["Destination Dialed"]])
+            if not dialed:
+                raise InvalidFieldError("Destination Number", destination or None,
+                                        "a number, or a country in Destination Dialed when the number is masked")
+            destination = country_from_text(dialed)
+        location = _text(values[at["User Location"]])
+        capability = _text(values[at["Capability"]]).upper() or None
+        charge = _number(values[at["Charge"]], "Charge")
+        billed = None
+        if charge is not None:
+            charged = charge > 0
+            outcome = "communications_credits" if charged else _BILLED_BY_CAPABILITY.get(capability or "")
+            if capability in ("MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN6") and not charged:
+                outcome = "calling_plan"
+            billed = {
+                # The export gives the charge, not the minutes charged: unknown when anything was charged.
+                "outcome": outcome if not charged or capability in _BILLED_BY_CAPABILITY else None,
+                "minutes": None if charged else 0,
+                "charge": charge,
+                "currency": _text(values[at["Currency"]]) or None,
+            }
+        fields = {
+            "call_id": values[at["Call ID"]],
+            "tenant_id": tenant_id,
+            "start": teams_start(values[at["Start Time"]]),
+            "duration_seconds": values[at["Duration Seconds"]],
+            "call_type": values[at["Call Type"]],
+            "destination": destination,
+            "user_id": values[at["UPN"]] or "",
+            "usage_location": country_from_text(location) if location else None,
+            "licenses": (SKU_ALIASES[capability],) if capability in SKU_ALIASES else (),
         }
-    fields = {name: row.get(name) for name in ("call_id", "tenant_id", "start", "duration_seconds", "call_type",
-                                               "destination")}
-    fields["user_id"] = row.get("organizer_id") or row.get("user_id") or ""
-    fields["usage_location"] = row.get("organizer_usage_location") or row.get("usage_location") or None
-    fields["licenses"] = row.get("organizer_licenses", row.get("licenses")) or ()
-    return CallRow(fields, billed)
+        return CallRow(fields, billed, capability, infer_licenses=True)
+
+
+def layout_reader(columns: list[str] | Mapping[str, Any]) -> LayoutReader:
+    """The reader for a file whose header (a CSV file) or first record (JSON) names `columns`."""
+    layout = TeamsLayout if detect_layout(columns) == "teams" else OwnLayout
+    return layout() if isinstance(columns, Mapping) else layout(columns)
+
+
+def own_row(row: Mapping[str, Any]) -> CallRow:
+    reader = OwnLayout()
+    return reader.read(reader.values(row))
 
 
 def teams_start(value: object) -> str:
@@ -103,38 +224,5 @@ def teams_start(value: object) -> str:
 
 
 def teams_row(row: Mapping[str, Any], tenant_id: str) -> CallRow:
-    destination = (row.get("Destination Number") or "").strip()
-    if not destination or _MASKED.search(destination):
-        dialed = (row.get("Destination Dialed") or "").strip()
-        if not dialed:
-            raise InvalidFieldError("Destination Number", destination or None,
-                                    "a number, or a country in Destination Dialed when the number is masked")
-        destination = country_from_text(dialed)
-    location = (row.get("User Location") or "").strip()
-    capability = (row.get("Capability") or "").strip().upper() or None
-    charge = _number(row.get("Charge"), "Charge")
-    billed = None
-    if charge is not None:
-        charged = charge > 0
-        outcome = "communications_credits" if charged else _BILLED_BY_CAPABILITY.get(capability or "")
-        if capability in ("MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN6") and not charged:
-            outcome = "calling_plan"
-        billed = {
-            # The export gives the charge, not the minutes charged: unknown when anything was charged.
-            "outcome": outcome if not charged or capability in _BILLED_BY_CAPABILITY else None,
-            "minutes": None if charged else 0,
-            "charge": charge,
-            "currency": (row.get("Currency") or "").strip() or None,
-        }
-    fields = {
-        "call_id": row.get("Call ID"),
-        "tenant_id": tenant_id,
-        "start": teams_start(row.get("Start Time")),
-        "duration_seconds": row.get("Duration Seconds"),
-        "call_type": row.get("Call Type"),
-        "destination": destination,
-        "user_id": row.get("UPN") or "",
-        "usage_location": country_from_text(location) if location else None,
-        "licenses": (SKU_ALIASES[capability],) if capability in SKU_ALIASES else (),
-    }
-    return CallRow(fields, billed, capability, infer_licenses=True)
+    reader = TeamsLayout()
+    return reader.read(reader.values(row), tenant_id)

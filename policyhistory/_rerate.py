@@ -1,34 +1,45 @@
 """Bulk re-rating: every input row comes out, rated or rejected with its reason, in input order.
 
-Rows are spilled to a scratch SQLite file, sorted there by (tenant, start, call id) so that pools see
-calls in start order whatever the input order, rated one tenant at a time (pool state is dropped when a
-tenant is done, so memory stays bounded), and streamed back out in input order.
+Three passes, with memory bounded whatever the input's size:
+1. read: each row is read, checked and planned (a RatingPlan is shared by every call of its kind, so the rules
+   run once per kind, not once per call). What the output needs is written in batches to a scratch file; a
+   compact sort key (tenant, start, call id, row number) is kept per rated row, sorted, and spilled to sorted
+   runs past `sort_chunk` keys.
+2. draw: the keys, merged in (tenant, start, call id) order, carry one tenant's pools at a time through its
+   calls: pools see calls in start order whatever the input order. Each call's pool use before it (or that it
+   is a duplicate) is written at its row number in a scratch array.
+3. write: the scratch file is read back in input order, and each row's record is written from its plan, its
+   minutes and its pool use, with the same arithmetic (`RatingPlan.settle`) as in pass 2.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import heapq
 import json
-import pickle
-import sqlite3
+import marshal
+import mmap
+import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import pendulum
 
-from ._calls import Call
-from ._errors import InvalidFieldError, PolicyHistoryError
-from ._instant import format_instant
-from ._layouts import CallRow, detect_layout, own_row, teams_row
-from ._rating import PoolState, Rating
-from ._rows import read_rows
+from ._calls import Call, _duration, _optional_country, _skus, call_type, classify_destination
+from ._errors import DuplicateCallError, InvalidFieldError, PolicyHistoryError
+from ._instant import format_instant, to_instant
+from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
+from ._rows import read_table
+from ._rules import COMMUNICATIONS_CREDITS, RatingPlan, Refusal, alert_text, cut_warning
 from ._store import Store
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import micros
 
-_ENCODE = json.JSONEncoder(check_circular=False).encode  # records are flat dicts we build: no cycles
+_ENCODE = json.JSONEncoder(check_circular=False).encode  # records are flat values we build: no cycles
 Progress = Callable[[str, int, int | None], None]
 """Told (stage, rows done, rows in all or None while reading) every 10,000 rows."""
 TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
@@ -36,6 +47,13 @@ OUTPUT_COLUMNS = ("file", "line", "call_id", "tenant_id", "start", "call_type", 
                   "pool_minutes", "credit_minutes", "uncovered_minutes", "destination_country", "number_type", "pool",
                   "pool_capacity", "pool_used_before", "pool_used_after", "policy_versions", "alerts", "warnings",
                   "billed_outcome", "billed_minutes", "billed_charge", "billed_currency", "changed", "change", "error")
+SORT_CHUNK = 1_000_000
+"""Sort keys held in memory before a sorted run is spilled (about 80 bytes each)."""
+_BATCH = 10_000
+_TAIL = struct.Struct(">IiiI")  # row number, billable minutes, draw (-1: no pool), month index
+_POOL, _EXHAUSTED, _DUPLICATE, _REFUSED = 1, 2, 4, 8
+_START_OFFSET = 1 << 62  # instants before 1970 are negative microseconds
+_FLAGS = 16  # a row's draw result is (pool use before) * _FLAGS + flags
 
 
 def infer_licenses(snapshot: TenantSnapshot, usage_location: str | None, given: tuple[str, ...],
@@ -100,16 +118,20 @@ class RerateSummary:
     minutes: dict[str, int] = attrs.Factory(dict)
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
 
-    def add(self, rating: Rating, tenant_id: str, changed: bool | None) -> None:
+    def add(self, outcome: str, billable: int, changed: bool) -> None:
         self.rated += 1
-        self.changed += bool(changed)
-        self.minutes[rating.outcome] = self.minutes.get(rating.outcome, 0) + rating.billable_minutes
-        if rating.pool is not None:
-            key = rating.pool.key
-            month = self.pools.setdefault((tenant_id, key.pool, key.month, key.counter), PoolMonth())
-            month.capacity = rating.pool.capacity
-            month.used = max(month.used, rating.pool.used_after)
-            month.alerts.extend(rating.alerts)
+        self.changed += changed
+        self.minutes[outcome] = self.minutes.get(outcome, 0) + billable
+
+    def add_pool_use(self, key: tuple[str, str, str, str], capacity: int, used_after: int,
+                     alerts: Iterable[str]) -> None:
+        month = self.pools.get(key)
+        if month is None:
+            month = self.pools[key] = PoolMonth()
+        month.capacity = capacity
+        if used_after > month.used:
+            month.used = used_after
+        month.alerts.extend(alerts)
 
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
@@ -126,30 +148,6 @@ class RerateSummary:
         return lines
 
 
-def _record_of(row: CallRow, call: Call, rating: Rating) -> dict[str, Any]:
-    pool = rating.pool
-    record: dict[str, Any] = {
-        "call_id": call.call_id, "tenant_id": call.tenant_id, "start": format_instant(call.start),
-        "call_type": call.call_type, "outcome": rating.outcome, "billable_minutes": rating.billable_minutes,
-        "pool_minutes": rating.pool_minutes, "credit_minutes": rating.credit_minutes,
-        "uncovered_minutes": rating.uncovered_minutes, "destination_country": rating.destination_country,
-        "number_type": rating.number_type, "pool": pool.key.pool if pool else None,
-        "pool_capacity": pool.capacity if pool else None, "pool_used_before": pool.used_before if pool else None,
-        "pool_used_after": pool.used_after if pool else None, "policy_versions": list(rating.policy_versions),
-        "alerts": list(rating.alerts), "warnings": list(rating.warnings),
-    }
-    if row.billed is not None:
-        billed = row.billed
-        charge = billed.get("charge")
-        changed = ((billed["outcome"] is not None and billed["outcome"] != rating.outcome)
-                   or (billed["minutes"] is not None and billed["minutes"] != rating.credit_minutes)
-                   or (charge is not None and (charge > 0) != (rating.credit_minutes > 0)))
-        record["billed"] = billed
-        record["changed"] = changed
-        record["change"] = f"billed {billed_text(billed)}; now {rating_text(rating)}" if changed else ""
-    return record
-
-
 def invoice_date(start: pendulum.DateTime) -> pendulum.DateTime:
     """The usual billing date of a call: the first day (UTC) of the calendar month after it."""
     return start.start_of("month").add(months=1)
@@ -164,9 +162,48 @@ def billed_text(billed: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def rating_text(rating: Rating) -> str:
-    return (f"{rating.outcome}, {rating.pool_minutes} pool min, {rating.credit_minutes} credit min"
-            + (f", {rating.uncovered_minutes} uncovered" if rating.uncovered_minutes else ""))
+def rating_text(outcome: str, pool_minutes: int, credit_minutes: int, uncovered_minutes: int) -> str:
+    return (f"{outcome}, {pool_minutes} pool min, {credit_minutes} credit min"
+            + (f", {uncovered_minutes} uncovered" if uncovered_minutes else ""))
+
+
+def billed_change(billed: dict[str, Any], outcome: str, pool_minutes: int, credit_minutes: int,
+                  uncovered_minutes: int) -> str:
+    """'' when the rating agrees with what was billed (outcome, credit minutes, whether anything was
+    charged, as far as the input says), else a line saying what was billed and what is now."""
+    charge = billed.get("charge")
+    changed = ((billed["outcome"] is not None and billed["outcome"] != outcome)
+               or (billed["minutes"] is not None and billed["minutes"] != credit_minutes)
+               or (charge is not None and (charge > 0) != (credit_minutes > 0)))
+    if not changed:
+        return ""
+    return f"billed {billed_text(billed)}; now {rating_text(outcome, pool_minutes, credit_minutes, uncovered_minutes)}"
+
+
+def _json(value: object) -> str:
+    return encode_basestring_ascii(value) if type(value) is str else _ENCODE(value)
+
+
+@attrs.frozen
+class _PlanOutput:
+    """The parts of a record every call of one plan shares, encoded once."""
+
+    plan: RatingPlan
+    call_type: str
+    destination: str
+    """'"destination_country": ..., "number_type": ...' """
+    tail: str
+    """'"policy_versions": ..., "alerts": [], "warnings": ...' for a call without a pool."""
+
+    @classmethod
+    def of(cls, plan: RatingPlan, call_type: str) -> _PlanOutput:
+        dest = plan.destination
+        destination = f'"destination_country": {_json(dest.country)}, "number_type": {_json(dest.number_type)}'
+        return cls(plan, _json(call_type), destination, _versions_tail(list(plan.versions), [], plan.warnings))
+
+
+def _versions_tail(versions: list[str], alerts: list[str], warnings: Iterable[str]) -> str:
+    return f'"policy_versions": {_ENCODE(versions)}, "alerts": {_ENCODE(alerts)}, "warnings": {_ENCODE(list(warnings))}'
 
 
 class Rerate:
@@ -174,13 +211,15 @@ class Rerate:
 
     def __init__(self, store: Store, paths: Iterable[str | Path], *, known_at: pendulum.DateTime,
                  as_of: pendulum.DateTime | None = None, default_tenant: str | None = None,
-                 workdir: str | Path | None = None) -> None:
+                 workdir: str | Path | None = None, sort_chunk: int = SORT_CHUNK) -> None:
         self.store = store
         self.paths = [Path(path) for path in paths]
         self.known_at = known_at
         self.as_of = as_of
         self.default_tenant = default_tenant
         self.workdir = workdir
+        self.sort_chunk = sort_chunk
+        self._file_tenants: dict[Path, str] = {}
         self.summary = RerateSummary(known_at=known_at, as_of=as_of)
 
     def records(self, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
@@ -191,74 +230,50 @@ class Rerate:
     def check(self) -> None:
         """Refuse unusable files before any row is read: a Teams export needs a tenant to belong to."""
         for path in self.paths:
-            for _, raw in read_rows(path):
-                if "__error__" not in raw and detect_layout(raw) == "teams":
+            columns, rows = read_table(path)
+            first = columns if columns is not None else next((row for _, row in rows), None)
+            rows.close()  # type: ignore[attr-defined]
+            if isinstance(first, (list, dict)) and "__error__" not in first:
+                try:
+                    teams = detect_layout(first) == "teams"
+                except InvalidFieldError:
+                    continue  # every row will be rejected with this error, in the output
+                if teams:
                     self._tenant_for(path)
-                break
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
+        """Output records in input order, as JSON text (one line each)."""
         self.check()
+        self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         with tempfile.TemporaryDirectory(prefix="policyhistory-rerate-", dir=self.workdir) as scratch:
-            db = sqlite3.connect(Path(scratch) / "rerate.db", isolation_level=None)
-            try:
-                db.executescript(
-                    "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;"
-                    "CREATE TABLE pending (seq INTEGER PRIMARY KEY, tenant_id TEXT, start_us INTEGER, call_id TEXT,"
-                    " row BLOB);"
-                    "CREATE TABLE results (seq INTEGER PRIMARY KEY, record TEXT);"
-                )
-                self._spill(db, progress)
-                self._rate(db, progress)
-                for (text,) in db.execute("SELECT record FROM results ORDER BY seq"):
-                    yield text
-            finally:
-                db.close()
+            run = _Run(self, Path(scratch), progress)
+            yield from run.records()
 
     def rows(self) -> Iterator[InputRow]:
         """Every input row, read by its file's layout: a Call with what was billed, or the reason it is not."""
         for path in self.paths:
-            layout: str | None = None
-            for line, raw in read_rows(path):
+            columns, rows = read_table(path)
+            reader: LayoutReader | None = None
+            for line, raw in rows:
                 try:
-                    if "__error__" in raw:
-                        raise InvalidFieldError("row", None, raw["__error__"])
-                    layout = layout or detect_layout(raw)
-                    row = own_row(raw) if layout == "own" else teams_row(raw, self._tenant_for(path))
+                    reader, values, tenant = self._reader(path, columns, raw, reader)
+                    row = reader.read(values, tenant)
                     yield InputRow(str(path), line, row, Call(**row.fields), None)
                 except PolicyHistoryError as error:
-                    yield InputRow(str(path), line, None, None, error, raw.get("call_id") or raw.get("Call ID"))
+                    yield InputRow(str(path), line, None, None, error, _raw_call_id(raw, reader))
 
-    def _spill(self, db: sqlite3.Connection, progress: Progress | None) -> None:
-        pending: list[tuple[int, str, int, str, bytes]] = []
-        rejected: list[tuple[int, str]] = []
-        db.execute("BEGIN")
-        for seq, item in enumerate(self.rows(), start=1):
-            self.summary.rows += 1
-            path, line, row, call = item.file, item.line, item.row, item.call
-            where = {"file": path, "line": line}
-            if row is None or call is None:
-                rejected.append((seq, json.dumps({**where, "call_id": item.call_id, "outcome": "rejected",
-                                                  "error": str(item.error)})))
-                self.summary.rejected += 1
-            else:
-                # Plain values pickle fast and come back as a call without running its converters again.
-                spilled = pickle.dumps((path, line, call.normalised(), row.billed, row.capability,
-                                        row.infer_licenses), protocol=pickle.HIGHEST_PROTOCOL)
-                pending.append((seq, call.tenant_id, micros(call.start), call.call_id, spilled))
-            if len(pending) + len(rejected) >= 10_000:
-                self._flush(db, pending, rejected)
-                if progress:
-                    progress("reading", seq, None)
-        self._flush(db, pending, rejected)
-        db.execute("COMMIT")
-        db.execute("CREATE INDEX pending_order ON pending (tenant_id, start_us, call_id)")
-
-    @staticmethod
-    def _flush(db: sqlite3.Connection, pending: list[Any], rejected: list[Any]) -> None:
-        db.executemany("INSERT INTO pending VALUES (?, ?, ?, ?, ?)", pending)
-        db.executemany("INSERT INTO results VALUES (?, ?)", rejected)
-        pending.clear()
-        rejected.clear()
+    def _reader(self, path: Path, columns: list[str] | None, raw: list[Any] | dict[str, Any],
+                reader: LayoutReader | None) -> tuple[LayoutReader, list[Any], str | None]:
+        if isinstance(raw, dict) and "__error__" in raw:
+            raise InvalidFieldError("row", None, raw["__error__"])
+        if reader is None:
+            reader = layout_reader(columns if columns is not None else raw)
+        tenant = None
+        if reader.needs_tenant:
+            tenant = self._file_tenants.get(path)
+            if tenant is None:
+                tenant = self._file_tenants[path] = self._tenant_for(path)
+        return reader, reader.values(raw), tenant
 
     def _tenant_for(self, path: Path) -> str:
         if self.default_tenant:
@@ -269,36 +284,346 @@ class Rerate:
         raise InvalidFieldError("tenant", None, f"--tenant: {path} (Teams layout) has no tenant column and the "
                                 f"store knows {len(tenants)} tenants")
 
-    def _rate(self, db: sqlite3.Connection, progress: Progress | None) -> None:
-        rater = self.store.rater(self.as_of, self.known_at)
-        tenants = self.store.tenant_index
-        current_tenant = None
-        results: list[tuple[int, str]] = []
-        db.execute("BEGIN")
-        cursor = db.execute("SELECT seq, tenant_id, row FROM pending ORDER BY tenant_id, start_us, call_id")
-        for done, (seq, tenant_id, text) in enumerate(cursor, start=1):
-            if tenant_id != current_tenant:  # a tenant's pools never meet another's: drop the finished state
-                rater.pool_state = PoolState()
-                current_tenant = tenant_id
-            file, line, values, billed, capability, infer = pickle.loads(text)
-            call = Call.from_normalised(values)
-            row = CallRow({}, billed, capability, infer)
-            where = {"file": file, "line": line}
-            try:
-                call = with_licenses(row, call, tenants)
-                rating = rater.rate(call)
-            except PolicyHistoryError as error:
-                results.append((seq, json.dumps({**where, "call_id": call.call_id,
-                                                 "tenant_id": tenant_id, "outcome": "rejected", "error": str(error)})))
-                self.summary.rejected += 1
+
+def _raw_call_id(raw: object, reader: LayoutReader | None) -> object:
+    if isinstance(raw, dict):
+        return raw.get("call_id") or raw.get("Call ID")
+    if reader is not None and isinstance(raw, list) and reader.call_id_index < len(raw):
+        return raw[reader.call_id_index] or None
+    return None
+
+
+def _rejected(path_json: str, line: int, call_id: object, error: Exception, tenant_id: object = None,
+              rating: bool = False) -> str:
+    tenant = f', "tenant_id": {_json(tenant_id)}' if rating else ""
+    return (f'{{"file": {path_json}, "line": {line}, "call_id": {_json(call_id)}{tenant}, "outcome": "rejected", '
+            f'"error": {_json(str(error))}}}')
+
+
+class _Run:
+    """The scratch files and caches of one re-rating run."""
+
+    def __init__(self, rerate: Rerate, scratch: Path, progress: Progress | None) -> None:
+        self.rerate = rerate
+        self.scratch = scratch
+        self.progress = progress
+        self.summary = rerate.summary
+        store = rerate.store
+        rater = store.rater(rerate.as_of, rerate.known_at)
+        self.timeline = rater.timeline
+        self.tenants = store.tenant_index
+        self.plans = rater.plans
+        self.known_us = micros(rerate.known_at)
+        self.as_of_us = None if rerate.as_of is None else micros(rerate.as_of)
+        self.plan_ids: dict[tuple[object, ...], int] = {}
+        self.outputs: list[_PlanOutput] = []
+        self.draw_ids: dict[tuple[int, int], int] = {}
+        self.draws: list[tuple[RatingPlan, str, str, str | None, int, int]] = []
+        self.inferred: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self.call_types: dict[object, str] = {}
+        self.locations: dict[object, str | None] = {}
+        self.runs: list[Path] = []
+        self.rows = 0
+
+    def records(self) -> Iterator[str]:
+        spill = self.scratch / "rows.marshal"
+        with spill.open("wb") as out:
+            keys = self._read(out)
+        draws = self._draw(keys)
+        try:
+            with spill.open("rb") as rows:
+                yield from self._write(rows, draws)
+        finally:
+            draws.release()
+
+    # Pass 1 ---------------------------------------------------------------------------------------------
+
+    def _read(self, out: IO[bytes]) -> list[bytes]:
+        keys: list[bytes] = []
+        batch: list[tuple[Any, ...]] = []
+        summary = self.summary
+        progress = self.progress
+        for file_index, path in enumerate(self.rerate.paths):
+            path_json = _json(str(path))
+            columns, rows = read_table(path)
+            reader: LayoutReader | None = None
+            for line, raw in rows:
+                seq = self.rows
+                self.rows += 1
+                try:
+                    reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
+                    row = reader.read(values, tenant)
+                    fields = row.fields
+                    call_id, tenant_id = _identifier(fields["call_id"], "call_id"), \
+                        _identifier(fields["tenant_id"], "tenant_id")
+                    start_us, start_text, month, start = _start(fields["start"])
+                    duration = _duration(fields["duration_seconds"])
+                    kind = self.call_types.get(fields["call_type"])
+                    if kind is None:
+                        kind = self.call_types[fields["call_type"]] = call_type(fields["call_type"])
+                    location_raw = fields["usage_location"]
+                    if location_raw in self.locations:
+                        location = self.locations[location_raw]
+                    else:
+                        location = self.locations[location_raw] = _optional_country(location_raw)
+                    licenses = _skus(fields["licenses"])
+                except PolicyHistoryError as error:
+                    summary.rejected += 1
+                    batch.append((_rejected(path_json, line, _raw_call_id(raw, reader), error),))
+                else:
+                    try:
+                        plan_id, minutes, draw_id = self._plan(row, tenant_id, start_us, start, duration, kind,
+                                                               fields["destination"], location, licenses)
+                    except PolicyHistoryError as error:
+                        summary.rejected += 1
+                        batch.append((_rejected(path_json, line, call_id, error, tenant_id, rating=True),))
+                    else:
+                        # Sorts as (tenant, start, call id, row): ids end at a NUL, the start is unsigned.
+                        keys.append(b"".join((tenant_id.encode(), b"\0", (start_us + _START_OFFSET).to_bytes(8),
+                                              call_id.encode(), b"\0",
+                                              _TAIL.pack(seq, minutes, draw_id, month[0] * 12 + month[1] - 1))))
+                        batch.append((file_index, line, call_id, tenant_id, start_text, plan_id, minutes, draw_id,
+                                      row.billed))
+                        if len(keys) >= self.rerate.sort_chunk:
+                            self._spill_run(keys)
+                if len(batch) >= _BATCH:
+                    marshal.dump(batch, out)
+                    batch.clear()
+                    if progress:
+                        progress("reading", self.rows, None)
+        marshal.dump(batch, out)
+        summary.rows = self.rows
+        keys.sort()
+        return keys
+
+    def _plan(self, row: CallRow, tenant_id: str, start_us: int, start: dt.datetime, duration: int, kind: str,
+              destination: Any, location: str | None, licenses: tuple[str, ...]) -> tuple[int, int, int]:
+        snapshot = self.tenants.snapshot_us(tenant_id, start_us)
+        if row.infer_licenses:
+            inferred = (id(snapshot), location, licenses, row.capability)
+            found = self.inferred.get(inferred)
+            if found is None:
+                found = self.inferred[inferred] = infer_licenses(snapshot, location, licenses, row.capability)
+            licenses = found
+        policies = self.timeline.policy_set_us(self.as_of_us or start_us, self.known_us)
+        dest = classify_destination(destination if type(destination) is str else str(destination))
+        key = (id(policies), id(snapshot.tenant), kind, dest.country, dest.number_type, licenses, location)
+        plan_id = self.plan_ids.get(key)
+        if plan_id is None:
+            plan = self.plans.plan(policies, snapshot.tenant, kind, dest, licenses, location)
+            plan_id = self.plan_ids[key] = len(self.outputs)
+            self.outputs.append(_PlanOutput.of(plan, kind))
+        plan = self.outputs[plan_id].plan
+        if plan.refusal is not None:
+            raise plan.refusal.error(self.rerate.as_of or start, self.rerate.known_at)
+        minutes = plan.minutes(duration)
+        if plan.pool is None:
+            return plan_id, minutes, -1
+        draw_key = (plan_id, id(snapshot))
+        draw_id = self.draw_ids.get(draw_key)
+        if draw_id is None:
+            _, capacity, other_capacity = plan.pool.capacity(snapshot)
+            draw_id = self.draw_ids[draw_key] = len(self.draws)
+            self.draws.append((plan, plan.pool.pool, plan.pool.counter, plan.pool.exhausted_after, capacity,
+                               other_capacity))
+        return plan_id, minutes, draw_id
+
+    def _spill_run(self, keys: list[bytes]) -> None:
+        keys.sort()
+        path = self.scratch / f"run-{len(self.runs)}.marshal"
+        with path.open("wb") as out:
+            for start in range(0, len(keys), _BATCH):
+                marshal.dump(keys[start:start + _BATCH], out)
+        self.runs.append(path)
+        keys.clear()
+
+    # Pass 2 ---------------------------------------------------------------------------------------------
+
+    def _sorted_keys(self, keys: list[bytes]) -> Iterator[bytes]:
+        if not self.runs:
+            return iter(keys)
+        return heapq.merge(keys, *(_marshalled(path) for path in self.runs))
+
+    def _draw(self, keys: list[bytes]) -> _DrawResults:
+        results = _DrawResults(self.scratch / "draws.bin", self.rows)
+        view = results.view
+        draws = self.draws
+        current = None
+        tenant = ""
+        months: dict[int, str] = {}
+        add_pool_use = self.summary.add_pool_use
+        pools: dict[tuple[str, str, int], int] = {}
+        seen: set[bytes] = set()
+        unpack = _TAIL.unpack
+        for key in self._sorted_keys(keys):
+            end = key.index(0)
+            if key[:end] != current:  # a tenant's pools never meet another's: drop the finished state
+                current = key[:end]
+                tenant = current.decode()
+                pools = {}
+                seen = set()
+            call = key[end + 9:-17]
+            seq, minutes, draw_id, month = unpack(key[-16:])
+            if draw_id < 0:
+                if call in seen:
+                    view[seq] = _DUPLICATE
+                else:
+                    seen.add(call)
+                continue
+            plan, pool, counter, other, capacity, other_capacity = draws[draw_id]
+            slot = (pool, counter, month)
+            before = pools.get(slot, 0)
+            exhausted = other is not None and 0 < other_capacity <= pools.get((pool, other, month), 0)
+            settled = plan.settle(minutes, capacity, before, exhausted)
+            if settled is None:
+                view[seq] = _REFUSED
+            elif call in seen:
+                view[seq] = _DUPLICATE
             else:
-                record = {**where, **_record_of(row, call, rating)}
-                self.summary.add(rating, tenant_id, record.get("changed"))
-                results.append((seq, _ENCODE(record)))
-            if len(results) >= 10_000:
-                db.executemany("INSERT INTO results VALUES (?, ?)", results)
-                results.clear()
-                if progress:
-                    progress("rating", done, self.summary.rows)
-        db.executemany("INSERT INTO results VALUES (?, ?)", results)
-        db.execute("COMMIT")
+                seen.add(call)
+                after = settled[4]
+                if settled[1]:
+                    pools[slot] = after
+                view[seq] = before * _FLAGS + (_POOL | _EXHAUSTED if exhausted else _POOL)
+                month_text = months.get(month)
+                if month_text is None:
+                    month_text = months[month] = f"{month // 12:04d}-{month % 12 + 1:02d}"
+                # Here, in start order, so that a month's capacity is the one in force at its last call.
+                add_pool_use((tenant, pool, month_text, counter), capacity, after,
+                             [alert_text(percent, pool, month_text, after, capacity) for percent in settled[5]])
+        keys.clear()
+        return results
+
+    # Pass 3 ---------------------------------------------------------------------------------------------
+
+    def _write(self, rows: IO[bytes], draws: _DrawResults) -> Iterator[str]:
+        view = draws.view
+        paths = [_json(str(path)) for path in self.rerate.paths]
+        outputs = self.outputs
+        summary = self.summary
+        progress = self.progress
+        seq = 0
+        while True:
+            try:
+                batch = marshal.load(rows)
+            except EOFError:
+                break
+            for item in batch:
+                seq += 1
+                if len(item) == 1:
+                    yield item[0]
+                    continue
+                file_index, line, call_id, tenant_id, start_text, plan_id, minutes, draw_id, billed = item
+                result = view[seq - 1]
+                head = (f'{{"file": {paths[file_index]}, "line": {line}, "call_id": {_json(call_id)}, '
+                        f'"tenant_id": {_json(tenant_id)}')
+                if result & (_DUPLICATE | _REFUSED):
+                    summary.rejected += 1
+                    yield self._refused(head, result, call_id, start_text)
+                    continue
+                output = outputs[plan_id]
+                plan = output.plan
+                if draw_id < 0:
+                    outcome = plan.outcome
+                    pool_minutes, credit_minutes, uncovered = (
+                        (0, 0, 0) if plan.bucket == "none" else (0, minutes, 0) if plan.bucket == "credit"
+                        else (0, 0, minutes))
+                    pool_text = '"pool": null, "pool_capacity": null, "pool_used_before": null, "pool_used_after": null'
+                    tail = output.tail
+                else:
+                    _, pool, _, _, capacity, _ = self.draws[draw_id]
+                    before = result // _FLAGS
+                    settled = plan.settle(minutes, capacity, before, bool(result & _EXHAUSTED))
+                    assert settled is not None
+                    outcome, pool_minutes, credit_minutes, uncovered, after, percents, consulted = settled
+                    pool_text = (f'"pool": {_json(pool)}, "pool_capacity": {capacity}, "pool_used_before": {before}, '
+                                 f'"pool_used_after": {after}')
+                    month = start_text[:7]
+                    alerts = [alert_text(percent, pool, month, after, capacity) for percent in percents]
+                    if alerts or consulted:
+                        versions = list(plan.versions)
+                        if alerts and plan.pool and plan.pool.alerts_version not in versions:
+                            versions.append(plan.pool.alerts_version)  # type: ignore[arg-type]
+                        if consulted and plan.credits.version not in versions:
+                            versions.append(plan.credits.version)  # type: ignore[arg-type]
+                        warnings = list(plan.warnings)
+                        if pool_minutes and uncovered:
+                            warnings.append(cut_warning(uncovered, pool_minutes))
+                        tail = _versions_tail(versions, alerts, warnings)
+                    else:
+                        tail = output.tail
+                record = (f'{head}, "start": {_json(start_text)}, "call_type": {output.call_type}, "outcome": '
+                          f'"{outcome}", "billable_minutes": {minutes}, "pool_minutes": {pool_minutes}, '
+                          f'"credit_minutes": {credit_minutes}, "uncovered_minutes": {uncovered}, '
+                          f'{output.destination}, {pool_text}, {tail}')
+                if billed is None:
+                    summary.add(outcome, minutes, False)
+                    yield record + "}"
+                    continue
+                change = billed_change(billed, outcome, pool_minutes, credit_minutes, uncovered)
+                summary.add(outcome, minutes, bool(change))
+                yield (f'{record}, "billed": {_ENCODE(billed)}, "changed": {"true" if change else "false"}, '
+                       f'"change": {_json(change)}}}')
+            if progress:
+                progress("rating", seq, self.rows)
+
+    def _refused(self, head: str, result: int, call_id: str, start_text: str) -> str:
+        if result & _DUPLICATE:
+            error: PolicyHistoryError = DuplicateCallError(call_id)
+        else:
+            start = to_instant(start_text, "start")
+            error = Refusal(policy_key=COMMUNICATIONS_CREDITS).error(self.rerate.as_of or start, self.rerate.known_at)
+        return f'{head}, "outcome": "rejected", "error": {_json(str(error))}}}'
+
+
+class _DrawResults:
+    """A scratch array of one int64 per input row, in a file mapped into memory: pages the run no longer
+    touches can leave memory, so a very large input does not need its size in RAM."""
+
+    def __init__(self, path: Path, rows: int) -> None:
+        self._file = path.open("w+b")
+        self._file.truncate(max(rows, 1) * 8)
+        self._map = mmap.mmap(self._file.fileno(), max(rows, 1) * 8)
+        self.view = memoryview(self._map).cast("q")
+
+    def release(self) -> None:
+        self.view.release()
+        self._map.close()
+        self._file.close()
+
+
+def _marshalled(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        while True:
+            try:
+                yield from marshal.load(source)
+            except EOFError:
+                return
+
+
+def _identifier(value: object, field: str) -> str:
+    text = value if type(value) is str else ("" if value is None else str(value))
+    if not text or "\0" in text:
+        raise InvalidFieldError(field, value, "a value (the field is required) without NUL characters")
+    return text
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _start(value: object) -> tuple[int, str, tuple[int, int], dt.datetime]:
+    """A call's start as (integer microseconds, ISO text in UTC, (year, month), instant)."""
+    if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
+        # The common form, read without building a pendulum instant: 2018-06-30T23:59:59Z.
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            seconds = (parsed.toordinal() - _EPOCH_ORDINAL) * 86_400 + parsed.hour * 3600 + parsed.minute * 60 \
+                + parsed.second
+            return seconds * 1_000_000, value, (parsed.year, parsed.month), parsed
+    instant = to_instant(value, "start")
+    text = format_instant(instant)
+    return micros(instant), text, (instant.year, instant.month), instant
+

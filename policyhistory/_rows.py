@@ -10,39 +10,66 @@ from typing import Any
 
 from ._errors import InvalidRecordsError, Problem
 
+Row = list[Any] | dict[str, Any]
+"""A CSV row as the list of its values (the header names them), or a JSON record as a dict; a dict with
+the key "__error__" is a row that could not be read, and says why."""
+
 
 def sniff_delimiter(header: str) -> str:
     """Tab when the header has more tabs than commas (the Skype for Business export), else comma."""
     return "\t" if header.count("\t") > header.count(",") else ","
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows with the line they start on; JSON arrays count records from 1 instead of lines."""
+def read_table(path: Path) -> tuple[list[str] | None, Iterator[tuple[int, Row]]]:
+    """The header of a CSV file (None for JSON) and its rows with the line each starts on (JSON arrays count
+    records from 1 instead of lines). CSV rows stay lists: a large re-rating reads them by column index."""
     name = str(path)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
-            handle.seek(0)
-            stripped = first.lstrip()
-            if stripped.startswith("["):
-                try:
-                    records = json.load(handle)
-                except json.JSONDecodeError as error:
-                    problem = Problem(name, error.lineno, None, None, f"not valid JSON: {error.msg}")
-                    raise InvalidRecordsError([problem]) from None
-                yield from enumerate(records, start=1)
-            elif stripped.startswith("{"):
-                for number, text in enumerate(handle, start=1):
-                    if not text.strip():
-                        continue
-                    try:
-                        yield number, json.loads(text)
-                    except json.JSONDecodeError as error:
-                        yield number, {"__error__": f"not valid JSON: {error.msg}"}
-            else:
-                reader = csv.DictReader(handle, delimiter=sniff_delimiter(first))
-                for row in reader:
-                    yield reader.line_num, {key.strip(): value for key, value in row.items() if key is not None}
+        handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
-        problem = Problem(name, None, None, None, f"cannot read the file: {error.strerror}")
-        raise InvalidRecordsError([problem]) from error
+        raise InvalidRecordsError([Problem(name, None, None, None, f"cannot read the file: {error.strerror}")]) \
+            from error
+    first = handle.readline()
+    stripped = first.lstrip()
+    if stripped.startswith(("[", "{")):
+        handle.seek(0)
+        return None, _json_rows(name, handle, array=stripped.startswith("["))
+    header = next(csv.reader([first], delimiter=sniff_delimiter(first)), [])
+    return [column.strip() for column in header], _csv_rows(handle, sniff_delimiter(first))
+
+
+def _csv_rows(handle: Any, delimiter: str) -> Iterator[tuple[int, Row]]:
+    with handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        for values in reader:
+            if values:
+                yield reader.line_num + 1, values
+
+
+def _json_rows(name: str, handle: Any, array: bool) -> Iterator[tuple[int, Row]]:
+    with handle:
+        if array:
+            try:
+                records = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise InvalidRecordsError([Problem(name, error.lineno, None, None,
+                                                   f"not valid JSON: {error.msg}")]) from None
+            yield from enumerate(records, start=1)
+            return
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as error:
+                yield number, {"__error__": f"not valid JSON: {error.msg}"}
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows as dicts with the line they start on (a short CSV row's missing columns are None)."""
+    columns, rows = read_table(path)
+    for line, row in rows:
+        if isinstance(row, dict) or columns is None:
+            yield line, row  # type: ignore[misc]
+        else:
+            yield line, {column: (row[index] if index < len(row) else None) for index, column in enumerate(columns)}

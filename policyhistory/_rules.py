@@ -14,6 +14,7 @@ Each rule cites its source beside the check that enforces it; the numbers come f
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -78,7 +79,7 @@ class Refusal:
     field: str | None = None
     expected: str = ""
 
-    def error(self, as_of: pendulum.DateTime, known_at: pendulum.DateTime | None) -> PolicyHistoryError:
+    def error(self, as_of: dt.datetime, known_at: dt.datetime | None) -> PolicyHistoryError:
         if self.policy_key is not None:
             known = format_instant(known_at) if known_at else "the given policy set"
             return NoPolicyInForceError(self.policy_key, format_instant(as_of), known)
@@ -564,7 +565,7 @@ def _draw(plan: RatingPlan, pool: PoolPlan, call: Call, minutes: int, tenant: Te
         trace.append(TraceStep("pool_draw", pool.version, f"{before} of {capacity} minutes used before this call",
                                f"{after - before} minute(s) from the pool, {after} used after"))
     for percent in percents:
-        alerts.append(f"{percent}% of pool {pool.pool} for {month} ({after}/{capacity} minutes)")
+        alerts.append(alert_text(percent, pool.pool, month, after, capacity))
         trace.append(TraceStep("pool_alerts", pool.alerts_version, f"use went from {before} to {after} of "
                                f"{capacity}", f"{percent} % alert"))
     if percents and pool.alerts_version not in versions:
@@ -583,6 +584,11 @@ def _draw(plan: RatingPlan, pool: PoolPlan, call: Call, minutes: int, tenant: Te
         elif pool_minutes and uncovered:
             warnings.append(cut_warning(uncovered, pool_minutes))
     return outcome, use, (pool_minutes, credit_minutes, uncovered)
+
+
+def alert_text(percent: int, pool: str, month: str, used_after: int, capacity: int) -> str:
+    """The notice administrators get when a call takes a pool past one of its alert thresholds."""
+    return f"{percent}% of pool {pool} for {month} ({used_after}/{capacity} minutes)"
 
 
 def cut_warning(uncovered: int, pool_minutes: int) -> str:

@@ -452,7 +452,7 @@ class Rater:
         at = self.as_of or call.start
         start_us = micros(call.start)
         policies = self.timeline.policy_set_us(self._as_of_us or start_us, self._known_at_us)
-        tenant = self.tenants.snapshot_us(call.tenant_id, start_us, call.start)
+        tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
         plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
                                call.licenses, call.usage_location)
         rating = rate_call(call, policies, tenant, self.pool_state.used, as_of=at, known_at=self.known_at, plan=plan)

@@ -17,7 +17,7 @@ import pendulum
 import phonenumbers
 
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnknownTenantError
-from ._instant import to_instant
+from ._instant import format_instant, from_micros, to_instant
 from ._rows import read_rows
 from ._timeline import micros
 
@@ -226,12 +226,12 @@ class TenantIndex:
         return tuple(sorted(self._tenants))
 
     def snapshot(self, tenant_id: str, at: pendulum.DateTime) -> TenantSnapshot:
-        return self.snapshot_us(tenant_id, micros(at), at)
+        return self.snapshot_us(tenant_id, micros(at))
 
-    def snapshot_us(self, tenant_id: str, at_us: int, at: object = None) -> TenantSnapshot:
+    def snapshot_us(self, tenant_id: str, at_us: int) -> TenantSnapshot:
         changes = self._changes.get(tenant_id)
         if changes is None:
-            raise UnknownTenantError(tenant_id, at if at is not None else at_us)
+            raise UnknownTenantError(tenant_id, format_instant(from_micros(at_us)))
         segment = bisect.bisect_right(changes, at_us)
         cached = self._snapshots.get((tenant_id, segment))
         if cached is not None:
@@ -239,7 +239,7 @@ class TenantIndex:
         points, facts = self._tenants[tenant_id]
         index = bisect.bisect_right(points, at_us) - 1
         if index < 0:
-            raise UnknownTenantError(tenant_id, at if at is not None else at_us)
+            raise UnknownTenantError(tenant_id, format_instant(from_micros(at_us)))
         licenses = []
         for lic_points, lic_facts in self._licenses.get(tenant_id, {}).values():
             lic_index = bisect.bisect_right(lic_points, at_us) - 1
