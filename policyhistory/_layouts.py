@@ -74,9 +74,17 @@ def _number(value: object, field: str) -> float | None:
         raise InvalidFieldError(field, value, "a number") from None
 
 
+CALL_ROW_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination", "user_id",
+                   "usage_location", "licenses")
+CallFields = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, "dict[str, Any] | None", "str | None", bool]
+"""A row read by its layout: the values of CALL_ROW_FIELDS as given, then billed, capability, infer_licenses."""
+
+
 class LayoutReader:
-    """Reads one file's rows by column index into CallRows; built once per file from its header (or, for
-    JSON records, from the names the layout knows). `read` takes the row's values as a list."""
+    """Reads one file's rows by column index; built once per file from its header (or, for JSON records,
+    from the names the layout knows). `read` takes the row's values as a list and returns a plain tuple
+    (CallFields), which a large re-rating reads without building objects; `call_row` is the same as a CallRow.
+    """
 
     names: tuple[str, ...] = ()
     call_id_column = "call_id"
@@ -105,8 +113,12 @@ class LayoutReader:
         row.append(None)
         return row
 
-    def read(self, values: list[Any], tenant_id: str | None) -> CallRow:
+    def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         raise NotImplementedError
+
+    def call_row(self, values: list[Any], tenant_id: str | None) -> CallRow:
+        read = self.read(values, tenant_id)
+        return CallRow(dict(zip(CALL_ROW_FIELDS, read, strict=False)), read[9], read[10], read[11])
 
 
 def _text(value: Any) -> str:
@@ -128,8 +140,7 @@ class OwnLayout(LayoutReader):
         self._licenses = (at("organizer_licenses"), at("licenses"))
         self._billed = (at("billed_outcome"), at("billed_minutes"), at("billed_charge"), at("currency"))
 
-    def read(self, values: list[Any], tenant_id: str | None = None) -> CallRow:
-        call_id, tenant, start, duration, call_type, destination = (values[i] for i in self._fields)
+    def read(self, values: list[Any], tenant_id: str | None = None) -> CallFields:
         outcome, minutes_text, charge, currency = (values[i] for i in self._billed)
         licenses = values[self._licenses[0]]
         if licenses is None:
@@ -143,12 +154,12 @@ class OwnLayout(LayoutReader):
                 "charge": _number(charge, "billed_charge"),
                 "currency": currency or None,
             }
-        fields = {"call_id": call_id, "tenant_id": tenant, "start": start, "duration_seconds": duration,
-                  "call_type": call_type, "destination": destination,
-                  "user_id": values[self._user[0]] or values[self._user[1]] or "",
-                  "usage_location": values[self._location[0]] or values[self._location[1]] or None,
-                  "licenses": licenses or ()}
-        return CallRow(fields, billed)
+        call_id, tenant, start, duration, call_type, destination = self._fields
+        user, user_synonym = self._user
+        location, location_synonym = self._location
+        return (values[call_id], values[tenant], values[start], values[duration], values[call_type],
+                values[destination], values[user] or values[user_synonym] or "",
+                values[location] or values[location_synonym] or None, licenses or (), billed, None, False)
 
 
 class TeamsLayout(LayoutReader):
@@ -163,7 +174,7 @@ class TeamsLayout(LayoutReader):
         super().__init__(columns)
         self._at = {name: self.at(name) for name in self.names}
 
-    def read(self, values: list[Any], tenant_id: str | None) -> CallRow:
+    def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         at = self._at
         destination = _text(values[at["Destination Number"]])
         if not destination or _MASKED.search(destination):
@@ -188,18 +199,10 @@ class TeamsLayout(LayoutReader):
                 "charge": charge,
                 "currency": _text(values[at["Currency"]]) or None,
             }
-        fields = {
-            "call_id": values[at["Call ID"]],
-            "tenant_id": tenant_id,
-            "start": teams_start(values[at["Start Time"]]),
-            "duration_seconds": values[at["Duration Seconds"]],
-            "call_type": values[at["Call Type"]],
-            "destination": destination,
-            "user_id": values[at["UPN"]] or "",
-            "usage_location": country_from_text(location) if location else None,
-            "licenses": (SKU_ALIASES[capability],) if capability in SKU_ALIASES else (),
-        }
-        return CallRow(fields, billed, capability, infer_licenses=True)
+        return (values[at["Call ID"]], tenant_id, teams_start(values[at["Start Time"]]),
+                values[at["Duration Seconds"]], values[at["Call Type"]], destination, values[at["UPN"]] or "",
+                country_from_text(location) if location else None,
+                (SKU_ALIASES[capability],) if capability in SKU_ALIASES else (), billed, capability, True)
 
 
 def layout_reader(columns: list[str] | Mapping[str, Any]) -> LayoutReader:
@@ -210,7 +213,7 @@ def layout_reader(columns: list[str] | Mapping[str, Any]) -> LayoutReader:
 
 def own_row(row: Mapping[str, Any]) -> CallRow:
     reader = OwnLayout()
-    return reader.read(reader.values(row))
+    return reader.call_row(reader.values(row), None)
 
 
 def teams_start(value: object) -> str:
@@ -225,4 +228,4 @@ def teams_start(value: object) -> str:
 
 def teams_row(row: Mapping[str, Any], tenant_id: str) -> CallRow:
     reader = TeamsLayout()
-    return reader.read(reader.values(row), tenant_id)
+    return reader.call_row(reader.values(row), tenant_id)

@@ -29,7 +29,7 @@ from typing import IO, Any
 import attrs
 import pendulum
 
-from ._calls import Call, _duration, _optional_country, _skus, call_type, classify_destination
+from ._calls import Call, Destination, _duration, _optional_country, _skus, call_type, classify_destination
 from ._errors import DuplicateCallError, InvalidFieldError, PolicyHistoryError
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
@@ -193,13 +193,31 @@ class _PlanOutput:
     destination: str
     """'"destination_country": ..., "number_type": ...' """
     tail: str
-    """'"policy_versions": ..., "alerts": [], "warnings": ...' for a call without a pool."""
+    """'"policy_versions": ..., "alerts": [], "warnings": ...' for a call without alerts or credits drawn."""
+    unpooled: tuple[str, str, str | None]
+    """The record from "call_type" to its end for a call without a pool, cut where its minutes go."""
+    minute_unit: int
+    """Seconds per billable minute when the plan rounds each call up, else 0 (ask the plan)."""
 
     @classmethod
     def of(cls, plan: RatingPlan, call_type: str) -> _PlanOutput:
         dest = plan.destination
         destination = f'"destination_country": {_json(dest.country)}, "number_type": {_json(dest.number_type)}'
-        return cls(plan, _json(call_type), destination, _versions_tail(list(plan.versions), [], plan.warnings))
+        tail = _versions_tail(list(plan.versions), [], plan.warnings)
+        head = f'"call_type": {_json(call_type)}, "outcome": {_json(plan.outcome)}, "billable_minutes": '
+        rest = (f', {destination}, "pool": null, "pool_capacity": null, "pool_used_before": null, '
+                '"pool_used_after": null, ' + tail)
+        unpooled: tuple[str, str, str | None] = {
+            "none": (head, ', "pool_minutes": 0, "credit_minutes": 0, "uncovered_minutes": 0' + rest, None),
+            "credit": (head, ', "pool_minutes": 0, "credit_minutes": ', ', "uncovered_minutes": 0' + rest),
+            "uncovered": (head, ', "pool_minutes": 0, "credit_minutes": 0, "uncovered_minutes": ', rest),
+        }[plan.bucket]
+        unit = plan.rounding.unit_seconds if plan.rounding and plan.rounding.mode == "up" else 0
+        return cls(plan, _json(call_type), destination, tail, unpooled, unit)
+
+    def unpooled_record(self, minutes: int) -> str:
+        head, middle, rest = self.unpooled
+        return f"{head}{minutes}{middle}" if rest is None else f"{head}{minutes}{middle}{minutes}{rest}"
 
 
 def _versions_tail(versions: list[str], alerts: list[str], warnings: Iterable[str]) -> str:
@@ -257,7 +275,7 @@ class Rerate:
             for line, raw in rows:
                 try:
                     reader, values, tenant = self._reader(path, columns, raw, reader)
-                    row = reader.read(values, tenant)
+                    row = reader.call_row(values, tenant)
                     yield InputRow(str(path), line, row, Call(**row.fields), None)
                 except PolicyHistoryError as error:
                     yield InputRow(str(path), line, None, None, error, _raw_call_id(raw, reader))
@@ -310,18 +328,16 @@ class _Run:
         self.summary = rerate.summary
         store = rerate.store
         rater = store.rater(rerate.as_of, rerate.known_at)
-        self.timeline = rater.timeline
         self.tenants = store.tenant_index
         self.plans = rater.plans
-        self.known_us = micros(rerate.known_at)
+        self.policies_at = rater.timeline.as_known_at(micros(rerate.known_at))
         self.as_of_us = None if rerate.as_of is None else micros(rerate.as_of)
         self.plan_ids: dict[tuple[object, ...], int] = {}
         self.outputs: list[_PlanOutput] = []
         self.draw_ids: dict[tuple[int, int], int] = {}
         self.draws: list[tuple[RatingPlan, str, str, str | None, int, int]] = []
         self.inferred: dict[tuple[object, ...], tuple[str, ...]] = {}
-        self.call_types: dict[object, str] = {}
-        self.locations: dict[object, str | None] = {}
+        self.destinations: dict[str, Destination] = {}
         self.runs: list[Path] = []
         self.rows = 0
 
@@ -341,82 +357,104 @@ class _Run:
     def _read(self, out: IO[bytes]) -> list[bytes]:
         keys: list[bytes] = []
         batch: list[tuple[Any, ...]] = []
-        summary = self.summary
-        progress = self.progress
+        call_types: dict[object, str] = {}
+        locations: dict[object, str | None] = {}
+        licenses_read: dict[object, tuple[str, ...]] = {}
+        rejected = 0
+        seq = 0
+        pack = _TAIL.pack
+        chunk = self.rerate.sort_chunk
         for file_index, path in enumerate(self.rerate.paths):
             path_json = _json(str(path))
             columns, rows = read_table(path)
             reader: LayoutReader | None = None
+            tenant: str | None = None
             for line, raw in rows:
-                seq = self.rows
-                self.rows += 1
                 try:
-                    reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
-                    row = reader.read(values, tenant)
-                    fields = row.fields
-                    call_id, tenant_id = _identifier(fields["call_id"], "call_id"), \
-                        _identifier(fields["tenant_id"], "tenant_id")
-                    start_us, start_text, month, start = _start(fields["start"])
-                    duration = _duration(fields["duration_seconds"])
-                    kind = self.call_types.get(fields["call_type"])
-                    if kind is None:
-                        kind = self.call_types[fields["call_type"]] = call_type(fields["call_type"])
-                    location_raw = fields["usage_location"]
-                    if location_raw in self.locations:
-                        location = self.locations[location_raw]
+                    if reader is None or type(raw) is not list:
+                        reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
                     else:
-                        location = self.locations[location_raw] = _optional_country(location_raw)
-                    licenses = _skus(fields["licenses"])
+                        values = reader.values(raw)
+                    call_id, tenant_id, start, duration, kind, destination, _, location, licenses, billed, \
+                        capability, infer = reader.read(values, tenant)
+                    if type(call_id) is not str or not call_id or "\0" in call_id:
+                        call_id = _identifier(call_id, "call_id")
+                    if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
+                        tenant_id = _identifier(tenant_id, "tenant_id")
+                    start_us, start_text, month, instant = _start(start)
+                    duration = int(duration) if type(duration) is str and duration.isdigit() else _duration(duration)
+                    found = call_types.get(kind)
+                    kind = found if found is not None else call_types.setdefault(kind, call_type(kind))
+                    if location in locations:
+                        location = locations[location]
+                    else:
+                        location = locations[location] = _optional_country(location)
+                    if type(licenses) is str:
+                        found_skus = licenses_read.get(licenses)
+                        licenses = found_skus if found_skus is not None else \
+                            licenses_read.setdefault(licenses, _skus(licenses))
+                    else:
+                        licenses = _skus(licenses)
                 except PolicyHistoryError as error:
-                    summary.rejected += 1
+                    rejected += 1
                     batch.append((_rejected(path_json, line, _raw_call_id(raw, reader), error),))
                 else:
                     try:
-                        plan_id, minutes, draw_id = self._plan(row, tenant_id, start_us, start, duration, kind,
-                                                               fields["destination"], location, licenses)
+                        plan_id, minutes, draw_id = self._plan(tenant_id, start_us, instant, duration, kind,
+                                                               destination, location, licenses, capability, infer)
                     except PolicyHistoryError as error:
-                        summary.rejected += 1
+                        rejected += 1
                         batch.append((_rejected(path_json, line, call_id, error, tenant_id, rating=True),))
                     else:
-                        # Sorts as (tenant, start, call id, row): ids end at a NUL, the start is unsigned.
-                        keys.append(b"".join((tenant_id.encode(), b"\0", (start_us + _START_OFFSET).to_bytes(8),
-                                              call_id.encode(), b"\0",
-                                              _TAIL.pack(seq, minutes, draw_id, month[0] * 12 + month[1] - 1))))
+                        # Sorts as (tenant, start, call id, row): ids end at a NUL, the start is fixed-width hex.
+                        keys.append(f"{tenant_id}\0{start_us + _START_OFFSET:016x}{call_id}\0".encode()
+                                    + pack(seq, minutes, draw_id, month))
                         batch.append((file_index, line, call_id, tenant_id, start_text, plan_id, minutes, draw_id,
-                                      row.billed))
-                        if len(keys) >= self.rerate.sort_chunk:
+                                      billed))
+                        if len(keys) >= chunk:
                             self._spill_run(keys)
+                seq += 1
                 if len(batch) >= _BATCH:
                     marshal.dump(batch, out)
                     batch.clear()
-                    if progress:
-                        progress("reading", self.rows, None)
+                    if self.progress:
+                        self.progress("reading", seq, None)
         marshal.dump(batch, out)
-        summary.rows = self.rows
+        self.rows = self.summary.rows = seq
+        self.summary.rejected += rejected
         keys.sort()
         return keys
 
-    def _plan(self, row: CallRow, tenant_id: str, start_us: int, start: dt.datetime, duration: int, kind: str,
-              destination: Any, location: str | None, licenses: tuple[str, ...]) -> tuple[int, int, int]:
+    def _plan(self, tenant_id: str, start_us: int, start: dt.datetime, duration: int, kind: str, destination: Any,
+              location: str | None, licenses: tuple[str, ...], capability: str | None,
+              infer: bool) -> tuple[int, int, int]:
+        """(plan, billable minutes, draw) of one call; a draw is a pool plan with the tenant's capacity."""
         snapshot = self.tenants.snapshot_us(tenant_id, start_us)
-        if row.infer_licenses:
-            inferred = (id(snapshot), location, licenses, row.capability)
+        if infer:
+            inferred = (id(snapshot), location, licenses, capability)
             found = self.inferred.get(inferred)
             if found is None:
-                found = self.inferred[inferred] = infer_licenses(snapshot, location, licenses, row.capability)
+                found = self.inferred[inferred] = infer_licenses(snapshot, location, licenses, capability)
             licenses = found
-        policies = self.timeline.policy_set_us(self.as_of_us or start_us, self.known_us)
-        dest = classify_destination(destination if type(destination) is str else str(destination))
-        key = (id(policies), id(snapshot.tenant), kind, dest.country, dest.number_type, licenses, location)
+        policies = self.policies_at(self.as_of_us or start_us)
+        dest = self.destinations.get(destination)
+        if dest is None:
+            dest = classify_destination(destination if type(destination) is str else str(destination))
+            if type(destination) is str:
+                self.destinations[destination] = dest
+        tenant = snapshot.tenant
+        key = (id(policies), tenant.country, tenant.communications_credits, kind, dest.country, dest.number_type,
+               licenses, location)
         plan_id = self.plan_ids.get(key)
         if plan_id is None:
-            plan = self.plans.plan(policies, snapshot.tenant, kind, dest, licenses, location)
+            plan = self.plans.plan(policies, tenant, kind, dest, licenses, location)
             plan_id = self.plan_ids[key] = len(self.outputs)
             self.outputs.append(_PlanOutput.of(plan, kind))
-        plan = self.outputs[plan_id].plan
+        output = self.outputs[plan_id]
+        plan = output.plan
         if plan.refusal is not None:
             raise plan.refusal.error(self.rerate.as_of or start, self.rerate.known_at)
-        minutes = plan.minutes(duration)
+        minutes = -(-duration // output.minute_unit) if output.minute_unit else plan.minutes(duration)
         if plan.pool is None:
             return plan_id, minutes, -1
         draw_key = (plan_id, id(snapshot))
@@ -448,22 +486,23 @@ class _Run:
         results = _DrawResults(self.scratch / "draws.bin", self.rows)
         view = results.view
         draws = self.draws
-        current = None
+        prefix = b"\1"  # no tenant's key starts with it
         tenant = ""
         months: dict[int, str] = {}
         add_pool_use = self.summary.add_pool_use
         pools: dict[tuple[str, str, int], int] = {}
         seen: set[bytes] = set()
-        unpack = _TAIL.unpack
+        unpack = _TAIL.unpack_from
         for key in self._sorted_keys(keys):
-            end = key.index(0)
-            if key[:end] != current:  # a tenant's pools never meet another's: drop the finished state
-                current = key[:end]
-                tenant = current.decode()
+            if not key.startswith(prefix):  # a tenant's pools never meet another's: drop the finished state
+                end = key.index(0)
+                prefix = key[:end + 1]
+                tenant = key[:end].decode()
                 pools = {}
                 seen = set()
-            call = key[end + 9:-17]
-            seq, minutes, draw_id, month = unpack(key[-16:])
+            end = len(key) - _TAIL.size
+            call = key[len(prefix) + 16:end - 1]
+            seq, minutes, draw_id, month = unpack(key, end)
             if draw_id < 0:
                 if call in seen:
                     view[seq] = _DUPLICATE
@@ -502,7 +541,12 @@ class _Run:
         outputs = self.outputs
         summary = self.summary
         progress = self.progress
-        seq = 0
+        quote = encode_basestring_ascii
+        rejected = changed = 0
+        unpooled_minutes = [0] * len(outputs)
+        unpooled_calls = [0] * len(outputs)
+        pooled_minutes: dict[str, int] = {}
+        seq = -1
         while True:
             try:
                 batch = marshal.load(rows)
@@ -514,58 +558,71 @@ class _Run:
                     yield item[0]
                     continue
                 file_index, line, call_id, tenant_id, start_text, plan_id, minutes, draw_id, billed = item
-                result = view[seq - 1]
-                head = (f'{{"file": {paths[file_index]}, "line": {line}, "call_id": {_json(call_id)}, '
-                        f'"tenant_id": {_json(tenant_id)}')
+                result = view[seq]
+                head = (f'{{"file": {paths[file_index]}, "line": {line}, "call_id": {quote(call_id)}, '
+                        f'"tenant_id": {quote(tenant_id)}')
                 if result & (_DUPLICATE | _REFUSED):
-                    summary.rejected += 1
+                    rejected += 1
                     yield self._refused(head, result, call_id, start_text)
                     continue
                 output = outputs[plan_id]
-                plan = output.plan
-                if draw_id < 0:
-                    outcome = plan.outcome
-                    pool_minutes, credit_minutes, uncovered = (
-                        (0, 0, 0) if plan.bucket == "none" else (0, minutes, 0) if plan.bucket == "credit"
-                        else (0, 0, minutes))
-                    pool_text = '"pool": null, "pool_capacity": null, "pool_used_before": null, "pool_used_after": null'
-                    tail = output.tail
-                else:
-                    _, pool, _, _, capacity, _ = self.draws[draw_id]
-                    before = result // _FLAGS
-                    settled = plan.settle(minutes, capacity, before, bool(result & _EXHAUSTED))
-                    assert settled is not None
-                    outcome, pool_minutes, credit_minutes, uncovered, after, percents, consulted = settled
-                    pool_text = (f'"pool": {_json(pool)}, "pool_capacity": {capacity}, "pool_used_before": {before}, '
-                                 f'"pool_used_after": {after}')
-                    month = start_text[:7]
-                    alerts = [alert_text(percent, pool, month, after, capacity) for percent in percents]
-                    if alerts or consulted:
-                        versions = list(plan.versions)
-                        if alerts and plan.pool and plan.pool.alerts_version not in versions:
-                            versions.append(plan.pool.alerts_version)  # type: ignore[arg-type]
-                        if consulted and plan.credits.version not in versions:
-                            versions.append(plan.credits.version)  # type: ignore[arg-type]
-                        warnings = list(plan.warnings)
-                        if pool_minutes and uncovered:
-                            warnings.append(cut_warning(uncovered, pool_minutes))
-                        tail = _versions_tail(versions, alerts, warnings)
-                    else:
-                        tail = output.tail
-                record = (f'{head}, "start": {_json(start_text)}, "call_type": {output.call_type}, "outcome": '
-                          f'"{outcome}", "billable_minutes": {minutes}, "pool_minutes": {pool_minutes}, '
-                          f'"credit_minutes": {credit_minutes}, "uncovered_minutes": {uncovered}, '
-                          f'{output.destination}, {pool_text}, {tail}')
+                if draw_id < 0 and billed is None:
+                    unpooled_minutes[plan_id] += minutes
+                    unpooled_calls[plan_id] += 1
+                    yield f'{head}, "start": {quote(start_text)}, {output.unpooled_record(minutes)}}}'
+                    continue
+                outcome, pool_minutes, credit_minutes, uncovered, record = self._rated(
+                    output, minutes, draw_id, result, start_text)
+                pooled_minutes[outcome] = pooled_minutes.get(outcome, 0) + minutes
                 if billed is None:
-                    summary.add(outcome, minutes, False)
-                    yield record + "}"
+                    yield f'{head}, "start": {quote(start_text)}, {record}}}'
                     continue
                 change = billed_change(billed, outcome, pool_minutes, credit_minutes, uncovered)
-                summary.add(outcome, minutes, bool(change))
-                yield (f'{record}, "billed": {_ENCODE(billed)}, "changed": {"true" if change else "false"}, '
-                       f'"change": {_json(change)}}}')
+                changed += bool(change)
+                yield (f'{head}, "start": {quote(start_text)}, {record}, "billed": {_ENCODE(billed)}, '
+                       f'"changed": {"true" if change else "false"}, "change": {quote(change)}}}')
             if progress:
-                progress("rating", seq, self.rows)
+                progress("rating", seq + 1, self.rows)
+        for output, minutes, calls in zip(outputs, unpooled_minutes, unpooled_calls, strict=True):
+            if calls:
+                pooled_minutes[output.plan.outcome] = pooled_minutes.get(output.plan.outcome, 0) + minutes
+        summary.rejected += rejected
+        summary.changed += changed
+        summary.rated = summary.rows - summary.rejected
+        summary.minutes = dict(sorted(pooled_minutes.items()))
+
+    def _rated(self, output: _PlanOutput, minutes: int, draw_id: int, result: int,
+               start_text: str) -> tuple[str, int, int, int, str]:
+        """(outcome, pool, credit and uncovered minutes, the record from "call_type" on) of a rated call."""
+        plan = output.plan
+        if draw_id < 0:
+            outcome = plan.outcome
+            pool_minutes, credit_minutes, uncovered = (
+                (0, 0, 0) if plan.bucket == "none" else (0, minutes, 0) if plan.bucket == "credit" else (0, 0, minutes))
+            return outcome, pool_minutes, credit_minutes, uncovered, output.unpooled_record(minutes)
+        _, pool, _, _, capacity, _ = self.draws[draw_id]
+        before = result // _FLAGS
+        settled = plan.settle(minutes, capacity, before, bool(result & _EXHAUSTED))
+        assert settled is not None
+        outcome, pool_minutes, credit_minutes, uncovered, after, percents, consulted = settled
+        tail = output.tail
+        if percents or consulted:
+            month = start_text[:7]
+            alerts = [alert_text(percent, pool, month, after, capacity) for percent in percents]
+            versions = list(plan.versions)
+            if alerts and plan.pool and plan.pool.alerts_version not in versions:
+                versions.append(plan.pool.alerts_version)  # type: ignore[arg-type]
+            if consulted and plan.credits.version not in versions:
+                versions.append(plan.credits.version)  # type: ignore[arg-type]
+            warnings = list(plan.warnings)
+            if pool_minutes and uncovered:
+                warnings.append(cut_warning(uncovered, pool_minutes))
+            tail = _versions_tail(versions, alerts, warnings)
+        record = (f'"call_type": {output.call_type}, "outcome": "{outcome}", "billable_minutes": {minutes}, '
+                  f'"pool_minutes": {pool_minutes}, "credit_minutes": {credit_minutes}, "uncovered_minutes": '
+                  f'{uncovered}, {output.destination}, "pool": {_json(pool)}, "pool_capacity": {capacity}, '
+                  f'"pool_used_before": {before}, "pool_used_after": {after}, {tail}')
+        return outcome, pool_minutes, credit_minutes, uncovered, record
 
     def _refused(self, head: str, result: int, call_id: str, start_text: str) -> str:
         if result & _DUPLICATE:
@@ -611,8 +668,8 @@ def _identifier(value: object, field: str) -> str:
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-def _start(value: object) -> tuple[int, str, tuple[int, int], dt.datetime]:
-    """A call's start as (integer microseconds, ISO text in UTC, (year, month), instant)."""
+def _start(value: object) -> tuple[int, str, int, dt.datetime]:
+    """A call's start as (integer microseconds, ISO text in UTC, year * 12 + month - 1, instant)."""
     if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
         # The common form, read without building a pendulum instant: 2018-06-30T23:59:59Z.
         try:
@@ -622,8 +679,8 @@ def _start(value: object) -> tuple[int, str, tuple[int, int], dt.datetime]:
         else:
             seconds = (parsed.toordinal() - _EPOCH_ORDINAL) * 86_400 + parsed.hour * 3600 + parsed.minute * 60 \
                 + parsed.second
-            return seconds * 1_000_000, value, (parsed.year, parsed.month), parsed
+            return seconds * 1_000_000, value, parsed.year * 12 + parsed.month - 1, parsed
     instant = to_instant(value, "start")
     text = format_instant(instant)
-    return micros(instant), text, (instant.year, instant.month), instant
+    return micros(instant), text, instant.year * 12 + instant.month - 1, instant
 
