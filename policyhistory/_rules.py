@@ -80,9 +80,12 @@ class Refusal:
     expected: str = ""
 
     def error(self, as_of: dt.datetime, known_at: dt.datetime | None) -> PolicyHistoryError:
+        return self.error_at(format_instant(as_of), format_instant(known_at) if known_at else "the given policy set")
+
+    def error_at(self, as_of: str, known_at: str) -> PolicyHistoryError:
+        """The error, with both instants given as text already."""
         if self.policy_key is not None:
-            known = format_instant(known_at) if known_at else "the given policy set"
-            return NoPolicyInForceError(self.policy_key, format_instant(as_of), known)
+            return NoPolicyInForceError(self.policy_key, as_of, known_at)
         return InvalidFieldError(self.field or "call", None, self.expected)
 
 
