@@ -21,6 +21,7 @@ import marshal
 import mmap
 import struct
 import tempfile
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
@@ -37,7 +38,7 @@ from ._rows import read_table
 from ._rules import COMMUNICATIONS_CREDITS, RatingPlan, Refusal, alert_text, cut_warning
 from ._store import Store
 from ._tenants import TenantIndex, TenantSnapshot
-from ._timeline import micros
+from ._timeline import PolicySet, micros
 
 _ENCODE = json.JSONEncoder(check_circular=False).encode  # records are flat values we build: no cycles
 Progress = Callable[[str, int, int | None], None]
@@ -122,16 +123,6 @@ class RerateSummary:
         self.rated += 1
         self.changed += changed
         self.minutes[outcome] = self.minutes.get(outcome, 0) + billable
-
-    def add_pool_use(self, key: tuple[str, str, str, str], capacity: int, used_after: int,
-                     alerts: Iterable[str]) -> None:
-        month = self.pools.get(key)
-        if month is None:
-            month = self.pools[key] = PoolMonth()
-        month.capacity = capacity
-        if used_after > month.used:
-            month.used = used_after
-        month.alerts.extend(alerts)
 
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
@@ -318,6 +309,27 @@ def _rejected(path_json: str, line: int, call_id: object, error: Exception, tena
             f'"error": {_json(str(error))}}}')
 
 
+@attrs.frozen
+class _Kind:
+    """What a run checked once for every call with the same call type, usage location and licenses given."""
+
+    index: int
+    call_type: str
+    location: str | None
+    licenses: tuple[str, ...]
+
+
+@attrs.frozen
+class _Segment:
+    """A stretch of one tenant's time with one tenant snapshot and one policy set (`profile` numbers the
+    set with the tenant's country and credits set-up: what a plan reads of the tenant)."""
+
+    index: int
+    snapshot: TenantSnapshot
+    policies: PolicySet
+    profile: int
+
+
 class _Run:
     """The scratch files and caches of one re-rating run."""
 
@@ -340,7 +352,13 @@ class _Run:
         self.capacities: dict[tuple[object, ...], tuple[int, int, int]] = {}
         self.draws: list[tuple[RatingPlan, str, str, str | None, int, int]] = []
         self.inferred: dict[tuple[object, ...], tuple[str, ...]] = {}
-        self.destinations: dict[str, Destination] = {}
+        self.destinations: dict[str, tuple[int, Destination]] = {}
+        self.destination_ids: dict[tuple[str, str], int] = {}
+        self.kinds: dict[tuple[object, ...], _Kind] = {}
+        self.policy_points = rater.timeline.change_points(micros(rerate.known_at))
+        self.tenant_points: dict[str, list[int]] = {}
+        self.segments: dict[tuple[str, int], _Segment] = {}
+        self.profiles: dict[tuple[object, ...], int] = {}
         self.runs: list[Path] = []
         self.rows = 0
 
@@ -360,13 +378,13 @@ class _Run:
     def _read(self, out: IO[bytes]) -> list[bytes]:
         keys: list[bytes] = []
         batch: list[tuple[Any, ...]] = []
-        call_types: dict[object, str] = {}
-        locations: dict[object, str | None] = {}
-        licenses_read: dict[object, tuple[str, ...]] = {}
         rejected = 0
         seq = 0
         pack = _TAIL.pack
         chunk = self.rerate.sort_chunk
+        kinds = self.kinds
+        tenant_points = self.tenant_points
+        segments = self.segments
         for file_index, path in enumerate(self.rerate.paths):
             path_json = _json(str(path))
             columns, rows = read_table(path)
@@ -378,33 +396,31 @@ class _Run:
                         reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
                     else:
                         values = reader.values(raw)
-                    call_id, tenant_id, start, duration, kind, destination, _, location, licenses, billed, \
-                        capability, infer = reader.read(values, tenant)
+                    call_id, tenant_id, start, duration, kind_given, destination, _, location_given, licenses_given, \
+                        billed, capability, infer = reader.read(values, tenant)
                     if type(call_id) is not str or not call_id or "\0" in call_id:
                         call_id = _identifier(call_id, "call_id")
                     if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
                         tenant_id = _identifier(tenant_id, "tenant_id")
                     start_us, start_text, month = _start(start)
                     duration = int(duration) if type(duration) is str and duration.isdigit() else _duration(duration)
-                    found = call_types.get(kind)
-                    kind = found if found is not None else call_types.setdefault(kind, call_type(kind))
-                    if location in locations:
-                        location = locations[location]
-                    else:
-                        location = locations[location] = _optional_country(location)
-                    if type(licenses) is str:
-                        found_skus = licenses_read.get(licenses)
-                        licenses = found_skus if found_skus is not None else \
-                            licenses_read.setdefault(licenses, _skus(licenses))
-                    else:
-                        licenses = _skus(licenses)
+                    kind_key = (kind_given, location_given, licenses_given)
+                    kind = kinds.get(kind_key) if type(licenses_given) is not list else None
+                    if kind is None:
+                        kind = self._kind(kind_given, location_given, licenses_given)
                 except PolicyHistoryError as error:
                     rejected += 1
                     batch.append((_rejected(path_json, line, _raw_call_id(raw, reader), error),))
                 else:
                     try:
-                        plan_id, minutes, draw_id = self._plan(tenant_id, start_us, duration, kind, destination,
-                                                               location, licenses, capability, infer)
+                        points = tenant_points.get(tenant_id)
+                        if points is None:
+                            points = self._points(tenant_id)
+                        segment = segments.get((tenant_id, bisect_right(points, start_us)))
+                        if segment is None:
+                            segment = self._segment(tenant_id, start_us, bisect_right(points, start_us))
+                        plan_id, minutes, draw_id = self._plan(segment, kind, destination, duration, capability,
+                                                               infer)
                         if minutes < 0:  # refused: every call of its kind is (most often: no policy yet)
                             refusal = self.outputs[plan_id].plan.refusal
                             assert refusal is not None
@@ -433,53 +449,82 @@ class _Run:
         keys.sort()
         return keys
 
-    def _plan(self, tenant_id: str, start_us: int, duration: int, kind: str, destination: Any,
-              location: str | None, licenses: tuple[str, ...], capability: str | None,
+    def _kind(self, kind_given: object, location_given: object, licenses_given: object) -> _Kind:
+        """The call type, usage location and licenses of a call, checked once per distinct input."""
+        kind = _Kind(len(self.kinds), call_type(str(kind_given) if kind_given is not None else ""),
+                     _optional_country(location_given), _skus(licenses_given))
+        if type(licenses_given) is not list:
+            self.kinds[(kind_given, location_given, licenses_given)] = kind
+        return kind
+
+    def _points(self, tenant_id: str) -> list[int]:
+        """Where a tenant's segments begin: its own changes, and the policy set's unless --as-of fixes it."""
+        points = set(self.tenants.change_points(tenant_id))
+        if self.as_of_us is None:
+            points.update(self.policy_points)
+        self.tenant_points[tenant_id] = found = sorted(points)
+        return found
+
+    def _segment(self, tenant_id: str, start_us: int, index: int) -> _Segment:
+        """A stretch of a tenant's time in which neither its facts nor the policy set change."""
+        snapshot = self.tenants.snapshot_us(tenant_id, start_us)
+        policies = self.policies_at(self.as_of_us or start_us)
+        tenant = snapshot.tenant
+        profile_key = (id(policies), tenant.country, tenant.communications_credits)
+        profile = self.profiles.setdefault(profile_key, len(self.profiles))
+        segment = self.segments[(tenant_id, index)] = _Segment(len(self.segments), snapshot, policies, profile)
+        return segment
+
+    def _plan(self, segment: _Segment, kind: _Kind, destination: Any, duration: int, capability: str | None,
               infer: bool) -> tuple[int, int, int]:
         """(plan, billable minutes, draw) of one call, minutes -1 when its plan is a refusal; a draw is a pool
         plan with the tenant's capacity."""
-        snapshot = self.tenants.snapshot_us(tenant_id, start_us)
-        if infer:
-            inferred = (id(snapshot), location, licenses, capability)
-            found = self.inferred.get(inferred)
-            if found is None:
-                found = self.inferred[inferred] = infer_licenses(snapshot, location, licenses, capability)
-            licenses = found
-        policies = self.policies_at(self.as_of_us or start_us)
-        dest = self.destinations.get(destination)
-        if dest is None:
+        found = self.destinations.get(destination) if type(destination) is str else None
+        if found is None:
             dest = classify_destination(destination if type(destination) is str else str(destination))
+            found = (self.destination_ids.setdefault((dest.country, dest.number_type), len(self.destination_ids)),
+                     dest)
             if type(destination) is str:
-                self.destinations[destination] = dest
-        tenant = snapshot.tenant
-        key = (id(policies), tenant.country, tenant.communications_credits, kind, dest.country, dest.number_type,
-               licenses, location)
+                self.destinations[destination] = found
+        licenses = kind.licenses
+        if infer:
+            inferred = (segment.index, kind.location, licenses, capability)
+            licenses = self.inferred.get(inferred)  # type: ignore[assignment]
+            if licenses is None:
+                licenses = self.inferred[inferred] = infer_licenses(segment.snapshot, kind.location, kind.licenses,
+                                                                    capability)
+        key = (segment.profile, kind.index, found[0], licenses)
         plan_id = self.plan_ids.get(key)
         if plan_id is None:
-            plan = self.plans.plan(policies, tenant, kind, dest, licenses, location)
+            plan = self.plans.plan(segment.policies, segment.snapshot.tenant, kind.call_type, found[1], licenses,
+                                   kind.location)
             plan_id = self.plan_ids[key] = len(self.outputs)
-            self.outputs.append(_PlanOutput.of(plan, kind))
+            self.outputs.append(_PlanOutput.of(plan, kind.call_type))
         output = self.outputs[plan_id]
-        plan = output.plan
-        if plan.refusal is not None:
+        if output.minute_unit:
+            minutes = -(-duration // output.minute_unit)
+        elif output.plan.refusal is not None:
             return plan_id, -1, -1
-        minutes = -(-duration // output.minute_unit) if output.minute_unit else plan.minutes(duration)
-        if plan.pool is None:
+        else:
+            minutes = output.plan.minutes(duration)
+        if output.plan.pool is None:
             return plan_id, minutes, -1
-        draw_key = (plan_id, id(snapshot))
+        draw_key = (plan_id, segment.index)
         draw_id = self.draw_ids.get(draw_key)
         if draw_id is None:
-            pool = plan.pool
-            capacity_key = (id(snapshot), pool.skus, pool.basis, pool.locations, pool.minutes_per_user,
-                            pool.exhausted_after, pool.other_minutes_per_user)
-            capacities = self.capacities.get(capacity_key)
-            if capacities is None:
-                capacities = self.capacities[capacity_key] = pool.capacity(snapshot)
-            _, capacity, other_capacity = capacities
-            draw_id = self.draw_ids[draw_key] = len(self.draws)
-            self.draws.append((plan, plan.pool.pool, plan.pool.counter, plan.pool.exhausted_after, capacity,
-                               other_capacity))
+            draw_id = self.draw_ids[draw_key] = self._new_draw(output.plan, segment.snapshot)
         return plan_id, minutes, draw_id
+
+    def _new_draw(self, plan: RatingPlan, snapshot: TenantSnapshot) -> int:
+        pool = plan.pool
+        assert pool is not None
+        capacity_key = (id(snapshot), pool.skus, pool.basis, pool.locations, pool.minutes_per_user,
+                        pool.exhausted_after, pool.other_minutes_per_user)
+        capacities = self.capacities.get(capacity_key)
+        if capacities is None:
+            capacities = self.capacities[capacity_key] = pool.capacity(snapshot)
+        self.draws.append((plan, pool.pool, pool.counter, pool.exhausted_after, capacities[1], capacities[2]))
+        return len(self.draws) - 1
 
     def _spill_run(self, keys: list[bytes]) -> None:
         keys.sort()
@@ -502,19 +547,19 @@ class _Run:
         view = results.view
         draws = self.draws
         prefix = b"\1"  # no tenant's key starts with it
-        tenant = ""
-        months: dict[int, str] = {}
-        add_pool_use = self.summary.add_pool_use
+        tenant = b""
         pools: dict[tuple[str, str, int], int] = {}
+        capacities: dict[tuple[str, str, int], int] = {}
+        alerts: list[tuple[tuple[str, str, int], int, int, int]] = []
         seen: set[bytes] = set()
         unpack = _TAIL.unpack_from
         for key in self._sorted_keys(keys):
             if not key.startswith(prefix):  # a tenant's pools never meet another's: drop the finished state
+                self._pool_months(tenant, pools, capacities, alerts)
                 end = key.index(0)
                 prefix = key[:end + 1]
-                tenant = key[:end].decode()
-                pools = {}
-                seen = set()
+                tenant = key[:end]
+                pools, capacities, alerts, seen = {}, {}, [], set()
             end = len(key) - _TAIL.size
             call = key[len(prefix) + 16:end - 1]
             seq, minutes, draw_id, month = unpack(key, end)
@@ -535,18 +580,27 @@ class _Run:
                 view[seq] = _DUPLICATE
             else:
                 seen.add(call)
-                after = settled[4]
-                if settled[1]:
-                    pools[slot] = after
+                pools[slot] = settled[4]
+                capacities[slot] = capacity  # in start order: a month's capacity is the one at its last call
                 view[seq] = before * _FLAGS + (_POOL | _EXHAUSTED if exhausted else _POOL)
-                month_text = months.get(month)
-                if month_text is None:
-                    month_text = months[month] = f"{month // 12:04d}-{month % 12 + 1:02d}"
-                # Here, in start order, so that a month's capacity is the one in force at its last call.
-                add_pool_use((tenant, pool, month_text, counter), capacity, after,
-                             [alert_text(percent, pool, month_text, after, capacity) for percent in settled[5]])
+                if settled[5]:
+                    alerts.extend((slot, percent, settled[4], capacity) for percent in settled[5])
+        self._pool_months(tenant, pools, capacities, alerts)
         keys.clear()
         return results
+
+    def _pool_months(self, tenant_key: bytes, used: dict[tuple[str, str, int], int],
+                     capacities: dict[tuple[str, str, int], int],
+                     alerts: list[tuple[tuple[str, str, int], int, int, int]]) -> None:
+        """Add one tenant's pool months to the summary: capacity, minutes used, alerts in the order raised."""
+        tenant = tenant_key.decode()
+        pools = self.summary.pools
+        for (pool, counter, month), capacity in capacities.items():
+            key = (tenant, pool, _month_text(month), counter)
+            pools[key] = PoolMonth(capacity, used[(pool, counter, month)])  # a tenant's keys come together
+        for (pool, counter, month), percent, after, capacity in alerts:
+            text = alert_text(percent, pool, _month_text(month), after, capacity)
+            pools[(tenant, pool, _month_text(month), counter)].alerts.append(text)
 
     # Pass 3 ---------------------------------------------------------------------------------------------
 
@@ -677,6 +731,11 @@ def _marshalled(path: Path) -> Iterator[bytes]:
     with path.open("rb") as source:
         for batch in _batches(source):
             yield from batch
+
+
+def _month_text(month: int) -> str:
+    """YYYY-MM of a month index (year * 12 + month - 1)."""
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
 def _identifier(value: object, field: str) -> str:

@@ -181,9 +181,10 @@ class RatingPlan:
             return "blocked", 0, 0, minutes, before, (), True
         after = before + taken
         alerts: tuple[int, ...] = ()
-        if capacity > 0:
-            # Seed 002: administrators are notified at 80 % and 100 % of pool use.
-            alerts = tuple(p for p in pool.alert_percents if before < capacity * p / 100 <= after)
+        percents = pool.alert_percents
+        if capacity > 0 and percents and capacity * percents[0] <= after * 100:
+            # Seed 002: administrators are notified at 80 % and 100 % of pool use (percents ascending).
+            alerts = tuple(p for p in percents if before * 100 < capacity * p <= after * 100)
         rest = minutes - taken
         if rest == 0:
             return pool.outcome, taken, 0, 0, after, alerts, False
@@ -405,7 +406,7 @@ def _pool_plan(planner: _Planner, version: PolicyVersion, outcome: Outcome, skus
     percents: tuple[int, ...] = ()
     if alerts is not None:
         assert isinstance(alerts.params, PoolAlertsParams)
-        percents = tuple(alerts.params.thresholds_percent)
+        percents = tuple(sorted(alerts.params.thresholds_percent))
     return PoolPlan(version.id, outcome, pool_name or version.key, counter, tuple(skus), basis, minutes_per_user,
                     None if locations is None else tuple(locations), other, other_minutes_per_user,
                     alerts.id if alerts else None, percents)

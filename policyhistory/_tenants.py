@@ -222,6 +222,10 @@ class TenantIndex:
             for tenant, (points, _) in self._tenants.items()
         }
 
+    def change_points(self, tenant_id: str) -> list[int]:
+        """The instants (microseconds) at which the tenant's facts or licenses change; [] for an unknown tenant."""
+        return list(self._changes.get(tenant_id, ()))
+
     def tenant_ids(self) -> tuple[str, ...]:
         return tuple(sorted(self._tenants))
 

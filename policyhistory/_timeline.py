@@ -133,13 +133,20 @@ class Timeline:
     def as_known_at(self, known_at_us: int) -> Callable[[int], PolicySet]:
         """The policy set in force at a valid instant (integer microseconds), as known at `known_at_us`:
         one binary search a call, for a run that rates many calls with one knowledge date."""
+        return self._epoch(known_at_us).at
+
+    def change_points(self, known_at_us: int) -> list[int]:
+        """The valid instants (microseconds) at which the policy set changes, as known at `known_at_us`."""
+        return list(self._epoch(known_at_us).points)
+
+    def _epoch(self, known_at_us: int) -> _Epoch:
         epoch_index = bisect.bisect_right(self._recorded_points, known_at_us)
         epoch = self._epochs.get(epoch_index)
         if epoch is None:
             cutoff = self._recorded_points[epoch_index - 1] if epoch_index else None
             known = tuple(v for v in self.versions if cutoff is not None and micros(v.recorded_at) <= cutoff)
             epoch = self._epochs[epoch_index] = _Epoch(known, self._intern)
-        return epoch.at
+        return epoch
 
     def keys(self) -> tuple[str, ...]:
         return tuple(sorted({version.key for version in self.versions}))
