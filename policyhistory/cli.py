@@ -265,11 +265,17 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
 
     try:
         if fmt == "jsonl":
+            lines: list[str] = []
             for text in run.records_json(progress):
                 # Written as text without a parse; only changed rows are parsed, for the report.
                 if report and '"changed": true' in text:
                     changed.append(json.loads(text))
-                out.write(text + "\n")
+                lines.append(text)
+                if len(lines) == 10_000:
+                    out.write("\n".join(lines) + "\n")
+                    lines.clear()
+            if lines:
+                out.write("\n".join(lines) + "\n")
         elif fmt == "csv":
             writer = csv.DictWriter(out, fieldnames=OUTPUT_COLUMNS)
             writer.writeheader()

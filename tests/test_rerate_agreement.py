@@ -1,0 +1,135 @@
+"""Bulk re-rating agrees with rating calls one by one: same outcomes, minutes, pools, alerts and warnings,
+whatever the input order and however the sort is split into spilled runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pendulum
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import policyhistory
+from policyhistory import Call, PolicyHistoryError, Rerate
+
+from .conftest import fixed_clock
+
+KNOWN_AT = pendulum.datetime(2026, 11, 23, tz="UTC")
+TENANTS = "tenant_id,valid_from,country,communications_credits\nacme,2017-01-01,FR,true\nseoul,2017-01-01,KR,false\n"
+LICENSES = """tenant_id,valid_from,sku,usage_location,purchased,assigned
+acme,2017-01-01,audio_conferencing,FR,3,2
+acme,2020-11-01,audio_conferencing,FR,4,1
+acme,2017-01-01,communications_credits,FR,5,5
+acme,2017-01-01,calling_plan_international,US,2,1
+seoul,2017-01-01,audio_conferencing,KR,1,1
+"""
+COLUMNS = ["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
+           "organizer_usage_location", "organizer_licenses", "destination"]
+DESTINATIONS = ["+33142685300", "+14155552671", "+263242700000", "+819012345678", "+18005551234", "+449012345678"]
+LICENSE_SETS = ["audio_conferencing;communications_credits", "audio_conferencing", "communications_credits",
+                "calling_plan_international;communications_credits", "audio_conferencing;us_ca_dial_out"]
+
+calls = st.lists(
+    st.tuples(
+        st.sampled_from(["acme", "seoul"]),
+        st.integers(min_value=0, max_value=24 * 3600 * 40 - 1),  # 40 days around a boundary
+        st.sampled_from(["2018-06-15T00:00:00Z", "2019-11-20T00:00:00Z", "2020-10-10T00:00:00Z"]),
+        st.integers(min_value=0, max_value=4 * 3600),
+        st.sampled_from(["conf_out", "user_out", "conf_in"]),
+        st.sampled_from(DESTINATIONS),
+        st.sampled_from(["FR", "US", "KR", ""]),
+        st.sampled_from(LICENSE_SETS),
+    ),
+    min_size=1, max_size=40)
+
+
+def _store(tmp: Path) -> policyhistory.Store:
+    (tmp / "tenants.csv").write_text(TENANTS, encoding="utf-8")
+    (tmp / "licenses.csv").write_text(LICENSES, encoding="utf-8")
+    store = policyhistory.open(clock=fixed_clock)
+    store.load_tenant_facts(tmp / "tenants.csv", tmp / "licenses.csv")
+    return store
+
+
+def _one_by_one(store: policyhistory.Store, rows: list[dict[str, str]]) -> dict[str, tuple[object, ...]]:
+    """The reference: each call rated alone, in (tenant, start, call id) order, pools carried by a Rater."""
+    rater = store.rater(known_at=KNOWN_AT)
+    found: dict[str, tuple[object, ...]] = {}
+    built = [Call(row["call_id"], row["tenant_id"], row["start"], row["duration_seconds"], row["call_type"],
+                  row["destination"], usage_location=row["organizer_usage_location"] or None,
+                  licenses=row["organizer_licenses"]) for row in rows]
+    for call in sorted(built, key=lambda c: (c.tenant_id, c.start, c.call_id)):
+        try:
+            rating = rater.rate(call)
+        except PolicyHistoryError as error:
+            found[call.call_id] = ("rejected", str(error))
+            continue
+        pool = rating.pool
+        found[call.call_id] = (rating.outcome, rating.billable_minutes, rating.pool_minutes, rating.credit_minutes,
+                               rating.uncovered_minutes, pool.key.pool if pool else None,
+                               pool.used_before if pool else None, pool.used_after if pool else None,
+                               list(rating.policy_versions), list(rating.alerts), list(rating.warnings))
+    return found
+
+
+def _bulk(store: policyhistory.Store, path: Path, sort_chunk: int) -> dict[str, tuple[object, ...]]:
+    run = Rerate(store, [path], known_at=KNOWN_AT, sort_chunk=sort_chunk)
+    found: dict[str, tuple[object, ...]] = {}
+    for record in run.records():
+        if record["outcome"] == "rejected":
+            found[record["call_id"]] = ("rejected", record["error"])
+        else:
+            found[record["call_id"]] = tuple(record[key] for key in (
+                "outcome", "billable_minutes", "pool_minutes", "credit_minutes", "uncovered_minutes", "pool",
+                "pool_used_before", "pool_used_after", "policy_versions", "alerts", "warnings"))
+    return found
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]))
+def test_rerate_agreement_with_one_by_one_rating(tmp_path, calls, sort_chunk):
+    rows = []
+    for index, (tenant, offset, around, duration, kind, destination, location, licenses) in enumerate(calls):
+        start = pendulum.parse(around).subtract(days=20).add(seconds=offset)
+        rows.append({"call_id": f"c{index}", "tenant_id": tenant, "start": policyhistory.format_instant(start),
+                     "duration_seconds": str(duration), "call_type": kind, "organizer_id": "o",
+                     "organizer_usage_location": location, "organizer_licenses": licenses,
+                     "destination": destination})
+    path = tmp_path / f"calls-{len(rows)}-{sort_chunk}.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    store = _store(tmp_path)
+    assert _one_by_one(store, rows) == _bulk(store, path, sort_chunk)
+
+
+def test_rerate_agreement_spilled_runs_give_the_same_records(tmp_path):
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    store = policyhistory.open(clock=fixed_clock)
+    store.load_tenant_facts(examples / "tenants.csv", examples / "licenses.csv")
+    paths = [examples / "PSTN.calls.2022-06-30.csv", examples / "calls.csv"]
+    whole = list(Rerate(store, paths, known_at=KNOWN_AT, default_tenant="contoso").records_json())
+    spilled = list(Rerate(store, paths, known_at=KNOWN_AT, default_tenant="contoso", sort_chunk=2).records_json())
+    assert 21 == len(whole)
+    assert whole == spilled
+
+
+def test_rerate_agreement_duplicate_call_is_refused_once_in_start_order(tmp_path):
+    store = _store(tmp_path)
+    path = tmp_path / "calls.csv"
+    # The later call (by start) comes first in the file: it is the one refused, and the pool is drawn once.
+    path.write_text(",".join(COLUMNS) + "\n"
+                    "dup,acme,2020-03-10T10:00:00Z,600,conf_out,o,FR,audio_conferencing,+33142685300\n"
+                    "dup,acme,2020-03-02T10:00:00Z,300,conf_out,o,FR,audio_conferencing,+33142685300\n"
+                    "dup,seoul,2020-03-02T10:00:00Z,300,conf_out,o,KR,audio_conferencing,+33142685300\n"
+                    "next,acme,2020-03-20T10:00:00Z,60,conf_out,o,FR,audio_conferencing,+33142685300\n",
+                    encoding="utf-8")
+    run = Rerate(store, [path], known_at=KNOWN_AT)
+    records = [json.loads(text) for text in run.records_json()]
+    assert [("rejected", None), ("dial_out_pool", 0), ("complimentary", 0), ("dial_out_pool", 5)] == [
+        (r["outcome"], r.get("pool_used_before")) for r in records]
+    assert "call 'dup' has already drawn on this pool state" in records[0]["error"]
+    assert (4, 3, 1) == (run.summary.rows, run.summary.rated, run.summary.rejected)
