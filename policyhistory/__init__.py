@@ -20,7 +20,7 @@ from ._instant import format_instant, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
-from ._rules import pool_capacity, rate_call
+from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
 from ._store import HistoryEntry, LoadReport, Override, Rater, Store, VerifyReport, open
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
 from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
@@ -47,16 +47,20 @@ __all__ = [
     "NaiveDatetimeError",
     "NoPolicyInForceError",
     "Override",
+    "PlanCache",
     "PolicyChange",
     "PolicyHistoryError",
     "PolicySet",
     "PolicyVersion",
     "PoolKey",
+    "PoolPlan",
     "PoolState",
     "PoolUse",
     "Problem",
     "Rater",
     "Rating",
+    "RatingPlan",
+    "Refusal",
     "Rerate",
     "RerateSummary",
     "Source",
@@ -75,6 +79,7 @@ __all__ = [
     "format_instant",
     "invoice_date",
     "open",
+    "plan_call",
     "pool_capacity",
     "rate_call",
     "read_catalog",

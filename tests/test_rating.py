@@ -263,3 +263,36 @@ def test_rating_accepts_a_mapping_with_teams_aliases(store):
                          "duration_seconds": "61", "call_type": "conf_out", "destination": "442071234567",
                          "organizer_usage_location": "gb", "organizer_licenses": "MCOMEETADD;MCOPSTNC"})
     assert ("dial_out_pool", 2, "GB") == (rating.outcome, rating.billable_minutes, rating.destination_country)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "capacity", "before", "expected"),
+    [
+        (30, 120, 0, ("dial_out_pool", 30, 0, 0, 30, (), False)),
+        (40, 120, 90, ("dial_out_pool", 30, 10, 0, 120, (80, 100), True)),
+        (30, 120, 100, ("dial_out_pool", 20, 10, 0, 120, (100,), True)),
+        (30, 120, 120, ("communications_credits", 0, 30, 0, 120, (), True)),
+        (0, 120, 0, ("communications_credits", 0, 0, 0, 0, (), True)),
+    ],
+)
+def test_rating_plan_once_then_settle_each_call(fresh_store, minutes, capacity, before, expected):
+    """plan_call decides once for every call of a kind; settle splits one call's minutes on its pool."""
+    policies = fresh_store.policies("2021-03-10T10:00:00Z", known_at="2026-11-23T00:00:00Z")
+    tenant = policyhistory.TenantFact("acme", "2017-01-01", "FR", True)
+    plan = policyhistory.plan_call(policies, tenant, "conference_dial_out",
+                                   policyhistory.classify_destination("+33142685300"),
+                                   ("audio_conferencing", "communications_credits"), "FR")
+    assert (None, "audio_conferencing.dial_out_pool", "purchased", 60) == (
+        plan.refusal, plan.pool.pool, plan.pool.basis, plan.pool.minutes_per_user)
+    assert expected == plan.settle(minutes, capacity, before, exhausted=False)
+
+
+def test_rating_plan_refusal_before_any_policy_was_in_force(fresh_store):
+    policies = fresh_store.policies("2017-03-10T10:00:00Z", known_at="2026-11-23T00:00:00Z")
+    tenant = policyhistory.TenantFact("acme", "2017-01-01", "FR", True)
+    plan = policyhistory.plan_call(policies, tenant, "conference_dial_out",
+                                   policyhistory.classify_destination("+33142685300"), ("audio_conferencing",), "FR")
+    assert policyhistory.Refusal(policy_key="minute_rounding") == plan.refusal
+    assert "no policy in force for 'minute_rounding' at 2017-03-10T10:00:00Z as known at 2026-11-23T00:00:00Z" == \
+        str(plan.refusal.error(policyhistory.to_instant("2017-03-10T10:00:00Z"),
+                               policyhistory.to_instant("2026-11-23T00:00:00Z")))
