@@ -390,12 +390,15 @@ class _Run:
             columns, rows = read_table(path)
             reader: LayoutReader | None = None
             tenant: str | None = None
+            width = -1
             for line, raw in rows:
                 try:
-                    if reader is None or type(raw) is not list:
+                    if reader is None or type(raw) is not list or len(raw) != width:
                         reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
+                        width = len(reader.columns)
                     else:
-                        values = reader.values(raw)
+                        raw.append(None)  # what reader.values does for a row as wide as its header
+                        values = raw
                     call_id, tenant_id, start, duration, kind_given, destination, _, location_given, licenses_given, \
                         billed, capability, infer = reader.read(values, tenant)
                     if type(call_id) is not str or not call_id or "\0" in call_id:
@@ -421,15 +424,18 @@ class _Run:
                             segment = self._segment(tenant_id, start_us, bisect_right(points, start_us))
                         plan_id, minutes, draw_id = self._plan(segment, kind, destination, duration, capability,
                                                                infer)
-                        if minutes < 0:  # refused: every call of its kind is (most often: no policy yet)
-                            refusal = self.outputs[plan_id].plan.refusal
-                            assert refusal is not None
-                            as_of = start_text if self.rerate.as_of is None else self.as_of_text
-                            raise refusal.error_at(as_of, self.known_text)
                     except PolicyHistoryError as error:
                         rejected += 1
                         batch.append((_rejected(path_json, line, call_id, error, tenant_id, rating=True),))
-                    else:
+                        minutes = -2
+                    if minutes == -1:  # refused: every call of its kind is (most often: no policy in force yet)
+                        refusal = self.outputs[plan_id].plan.refusal
+                        assert refusal is not None
+                        as_of = start_text if self.rerate.as_of is None else self.as_of_text
+                        rejected += 1
+                        batch.append((_rejected(path_json, line, call_id, refusal.error_at(as_of, self.known_text),
+                                                tenant_id, rating=True),))
+                    elif minutes >= 0:
                         # Sorts as (tenant, start, call id, row): ids end at a NUL, the start is fixed-width hex.
                         keys.append(f"{tenant_id}\0{start_us + _START_OFFSET:016x}{call_id}\0".encode()
                                     + pack(seq, minutes, draw_id, month))
