@@ -119,11 +119,6 @@ class RerateSummary:
     minutes: dict[str, int] = attrs.Factory(dict)
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
 
-    def add(self, outcome: str, billable: int, changed: bool) -> None:
-        self.rated += 1
-        self.changed += changed
-        self.minutes[outcome] = self.minutes.get(outcome, 0) + billable
-
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
         if self.known_at is not None:
@@ -241,7 +236,7 @@ class Rerate:
         for path in self.paths:
             columns, rows = read_table(path)
             first = columns if columns is not None else next((row for _, row in rows), None)
-            rows.close()  # type: ignore[attr-defined]
+            rows.close()
             if isinstance(first, (list, dict)) and "__error__" not in first:
                 try:
                     teams = detect_layout(first) == "teams"

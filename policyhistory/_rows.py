@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ def sniff_delimiter(header: str) -> str:
     return "\t" if header.count("\t") > header.count(",") else ","
 
 
-def read_table(path: Path) -> tuple[list[str] | None, Iterator[tuple[int, Row]]]:
+def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row], None, None]]:
     """The header of a CSV file (None for JSON) and its rows with the line each starts on (JSON arrays count
     records from 1 instead of lines). CSV rows stay lists: a large re-rating reads them by column index."""
     name = str(path)
@@ -38,7 +38,7 @@ def read_table(path: Path) -> tuple[list[str] | None, Iterator[tuple[int, Row]]]
     return [column.strip() for column in header], _csv_rows(handle, sniff_delimiter(first))
 
 
-def _csv_rows(handle: Any, delimiter: str) -> Iterator[tuple[int, Row]]:
+def _csv_rows(handle: Any, delimiter: str) -> Generator[tuple[int, Row], None, None]:
     with handle:
         reader = csv.reader(handle, delimiter=delimiter)
         for values in reader:
@@ -46,7 +46,7 @@ def _csv_rows(handle: Any, delimiter: str) -> Iterator[tuple[int, Row]]:
                 yield reader.line_num + 1, values
 
 
-def _json_rows(name: str, handle: Any, array: bool) -> Iterator[tuple[int, Row]]:
+def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row], None, None]:
     with handle:
         if array:
             try:
