@@ -35,7 +35,7 @@ from ._errors import DuplicateCallError, InvalidFieldError, PolicyHistoryError
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
 from ._rows import read_table
-from ._rules import COMMUNICATIONS_CREDITS, RatingPlan, Refusal, alert_text, cut_warning
+from ._rules import COMMUNICATIONS_CREDITS, RatingPlan, Refusal, alert_text
 from ._store import Store
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, micros
@@ -675,14 +675,7 @@ class _Run:
         if percents or consulted:
             month = start_text[:7]
             alerts = [alert_text(percent, pool, month, after, capacity) for percent in percents]
-            versions = list(plan.versions)
-            if alerts and plan.pool and plan.pool.alerts_version not in versions:
-                versions.append(plan.pool.alerts_version)  # type: ignore[arg-type]
-            if consulted and plan.credits.version not in versions:
-                versions.append(plan.credits.version)  # type: ignore[arg-type]
-            warnings = list(plan.warnings)
-            if pool_minutes and uncovered:
-                warnings.append(cut_warning(uncovered, pool_minutes))
+            versions, warnings = plan.after_draw(bool(alerts), consulted, pool_minutes, uncovered)
             tail = _versions_tail(versions, alerts, warnings)
         record = (f'"call_type": {output.call_type}, "outcome": "{outcome}", "billable_minutes": {minutes}, '
                   f'"pool_minutes": {pool_minutes}, "credit_minutes": {credit_minutes}, "uncovered_minutes": '

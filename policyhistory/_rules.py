@@ -161,6 +161,21 @@ class RatingPlan:
     warnings: tuple[str, ...]
     refusal: Refusal | None = None
 
+    def after_draw(self, alerted: bool, consulted: bool, pool_minutes: int,
+                   uncovered: int) -> tuple[list[str], list[str]]:
+        """(policy versions, warnings) of a call once drawn: the plan's, then the pool alerts' version if an
+        alert was raised, the Communications Credits' if they were consulted, and the warning of a call cut
+        short when it ran past its pool with nothing to pay for the rest."""
+        versions = list(self.versions)
+        alerts_version = self.pool.alerts_version if self.pool else None
+        for used, version in ((alerted, alerts_version), (consulted, self.credits.version)):
+            if used and version is not None and version not in versions:
+                versions.append(version)
+        warnings = list(self.warnings)
+        if pool_minutes and uncovered:
+            warnings.append(cut_warning(uncovered, pool_minutes))
+        return versions, warnings
+
     def minutes(self, duration_seconds: int) -> int:
         assert self.rounding is not None
         return billable_minutes(duration_seconds, self.rounding)
@@ -572,21 +587,16 @@ def _draw(plan: RatingPlan, pool: PoolPlan, call: Call, minutes: int, tenant: Te
         alerts.append(alert_text(percent, pool.pool, month, after, capacity))
         trace.append(TraceStep("pool_alerts", pool.alerts_version, f"use went from {before} to {after} of "
                                f"{capacity}", f"{percent} % alert"))
-    if percents and pool.alerts_version not in versions:
-        versions.append(pool.alerts_version)  # type: ignore[arg-type]
     if consulted:
         credits = plan.credits
         paid = credit_minutes + uncovered if pool_minutes == 0 else minutes - pool_minutes
         decision = _credits_decision(credits.available)
         trace.append(TraceStep("communications_credits", credits.version, credits.fact,
                                decision if isinstance(decision, str) else decision(call, paid)))
-        if credits.version not in versions:
-            versions.append(credits.version)  # type: ignore[arg-type]
         if pool_minutes == 0 and not credits.available:
             trace.append(TraceStep("blocked", None, f"pool {pool.pool} has no minutes left; no Communications "
                                    "Credits", "the call could not be made under the rules"))
-        elif pool_minutes and uncovered:
-            warnings.append(cut_warning(uncovered, pool_minutes))
+    versions[:], warnings[:] = plan.after_draw(bool(percents), consulted, pool_minutes, uncovered)
     return outcome, use, (pool_minutes, credit_minutes, uncovered)
 
 
