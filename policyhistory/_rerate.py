@@ -739,9 +739,6 @@ def _identifier(value: object, field: str) -> str:
     return text
 
 
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
 def _start(value: object) -> tuple[int, str, int]:
     """A call's start as (integer microseconds, ISO text in UTC, year * 12 + month - 1)."""
     if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
@@ -751,9 +748,7 @@ def _start(value: object) -> tuple[int, str, int]:
         except ValueError:
             pass
         else:
-            seconds = (parsed.toordinal() - _EPOCH_ORDINAL) * 86_400 + parsed.hour * 3600 + parsed.minute * 60 \
-                + parsed.second
-            return seconds * 1_000_000, value, parsed.year * 12 + parsed.month - 1
+            return micros(parsed), value, parsed.year * 12 + parsed.month - 1
     instant = to_instant(value, "start")
     text = format_instant(instant)
     return micros(instant), text, instant.year * 12 + instant.month - 1
