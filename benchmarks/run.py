@@ -1,8 +1,12 @@
 """Measure re-rating speed on one synthetic file, in one run: bare CSV read, end-to-end `policyhistory
 rerate` (a subprocess, as a user runs it), and a naive baseline resolving policies with one SQL query per
-call. Prints a Markdown table for benchmarks/README.md.
+call; also what merely copying the output file costs (a floor for writing it). Prints JSON: each repeat's
+figures, and their medians.
 
-python benchmarks/run.py [--calls N] [--baseline-sample M] [--workdir DIR]
+Each repeat measures the CSV read, the re-rating and the baseline one after the other, so that the ratios
+compare figures taken under the same load: this machine's speed drifts by up to a third over an hour.
+
+python benchmarks/run.py [--calls N] [--baseline-sample M] [--workdir DIR] [--repeat R]
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import csv
 import json
 import platform
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -35,7 +41,8 @@ def bare_read(path: Path) -> tuple[int, float]:
     return rows, time.perf_counter() - began
 
 
-def end_to_end(data: Path, workdir: Path) -> tuple[float, float, int, str]:
+def end_to_end(data: Path, workdir: Path) -> tuple[float, float, float, int, str]:
+    """(wall seconds, CPU seconds, peak MB of any child so far, exit status, first summary line)."""
     db = workdir / "bench.db"
     db.unlink(missing_ok=True)
     command = [sys.executable, "-m", "policyhistory.cli", "--db", str(db), "rerate", str(data / "calls.csv"),
@@ -45,11 +52,26 @@ def end_to_end(data: Path, workdir: Path) -> tuple[float, float, int, str]:
     subprocess.run([*command[:5], "load", "--tenants", command[8], "--licenses", command[10]], check=True,
                    capture_output=True)
     timed = [*command[:5], "rerate", str(data / "calls.csv"), *command[11:]]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     result = subprocess.run(timed, capture_output=True, text=True)
     elapsed = time.perf_counter() - began
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return elapsed, peak_mb, result.returncode, result.stderr.splitlines()[0] if result.stderr else ""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary = result.stderr.splitlines()[0] if result.stderr else ""
+    return elapsed, cpu, after.ru_maxrss / 1024, result.returncode, summary
+
+
+def copy_output(workdir: Path) -> tuple[int, float]:
+    """(bytes, seconds) to copy the re-rating's output file in Python: less than writing it can cost."""
+    source, target = workdir / "out.jsonl", workdir / "out-copy.jsonl"
+    began = time.perf_counter()
+    with source.open("rb") as reader, target.open("wb") as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)
+    elapsed = time.perf_counter() - began
+    size = target.stat().st_size
+    target.unlink()
+    return size, elapsed
 
 
 NAIVE_QUERY = """
@@ -94,24 +116,35 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=2_000)
     parser.add_argument("--baseline-sample", type=int, default=20_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/policyhistory-bench"))
+    parser.add_argument("--repeat", type=int, default=3, help="measure everything this many times, interleaved")
     args = parser.parse_args()
     data = args.workdir / f"data-{args.calls}"
     if not (data / "calls.csv").exists():
         generate(data, args.calls, args.tenants, seed=20181)
-    rows, read_seconds = bare_read(data / "calls.csv")
-    elapsed, peak_mb, status, summary = end_to_end(data, args.workdir)
-    sampled, naive_seconds = naive_baseline(data, args.baseline_sample)
-    figures = {
-        "python": platform.python_version(), "machine": platform.machine(), "calls": rows,
-        "csv_read_s": round(read_seconds, 2), "csv_read_calls_per_s": round(rows / read_seconds),
-        "rerate_s": round(elapsed, 2), "rerate_calls_per_s": round(rows / elapsed), "rerate_exit": status,
-        "rerate_peak_mb": round(peak_mb), "rerate_summary": summary,
-        "naive_sample": sampled, "naive_calls_per_s": round(sampled / naive_seconds),
-    }
-    figures["speedup_vs_naive"] = round(figures["rerate_calls_per_s"] / figures["naive_calls_per_s"], 1)
-    figures["x_csv_read"] = round(elapsed / read_seconds, 1)
+    runs = [measure(data, args.workdir, args.baseline_sample) for _ in range(args.repeat)]
+    fixed = ("calls", "rerate_exit", "rerate_peak_mb", "naive_sample")
+    medians = {key: statistics.median(run[key] for run in runs) for key, value in runs[0].items()
+               if isinstance(value, (int, float)) and key not in fixed}
+    figures = {"python": platform.python_version(), "machine": platform.machine(), "calls": runs[0]["calls"],
+               "repeats": runs, "median": {key: round(value, 2) for key, value in medians.items()},
+               "rerate_peak_mb": max(run["rerate_peak_mb"] for run in runs)}
     print(json.dumps(figures, indent=2))
 
+
+def measure(data: Path, workdir: Path, baseline_sample: int) -> dict[str, object]:
+    rows, read_seconds = bare_read(data / "calls.csv")
+    elapsed, cpu, peak_mb, status, summary = end_to_end(data, workdir)
+    output_bytes, copy_seconds = copy_output(workdir)
+    sampled, naive_seconds = naive_baseline(data, baseline_sample)
+    naive_rate = sampled / naive_seconds
+    return {
+        "calls": rows, "csv_read_s": round(read_seconds, 2), "rerate_s": round(elapsed, 2),
+        "rerate_cpu_s": round(cpu, 2), "rerate_calls_per_s": round(rows / elapsed), "rerate_exit": status,
+        "rerate_peak_mb": round(peak_mb), "rerate_summary": summary,
+        "output_mb": round(output_bytes / 1e6), "output_copy_s": round(copy_seconds, 2),
+        "naive_sample": sampled, "naive_calls_per_s": round(naive_rate),
+        "speedup_vs_naive": round(rows / elapsed / naive_rate, 1), "x_csv_read": round(elapsed / read_seconds, 1),
+    }
 
 if __name__ == "__main__":
     main()
