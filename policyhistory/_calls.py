@@ -13,9 +13,8 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from ._errors import InvalidFieldError
-from ._instant import from_micros, to_instant
+from ._instant import to_instant
 from ._tenants import country_code, normalise_sku
-from ._timeline import micros
 
 CallType = Literal["conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound"]
 CALL_TYPES: tuple[CallType, ...] = ("conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound")
@@ -151,24 +150,6 @@ class Call:
     user_id: str = ""
     usage_location: str | None = attrs.field(default=None, converter=_optional_country)
     licenses: tuple[str, ...] = attrs.field(default=(), converter=_skus)
-
-
-    def normalised(self) -> tuple[Any, ...]:
-        """The call's fields as plain values (start as integer microseconds), cheap to store and reload."""
-        return (self.call_id, self.tenant_id, micros(self.start), self.duration_seconds, self.call_type,
-                self.destination, self.user_id, self.usage_location, self.licenses)
-
-    @classmethod
-    def from_normalised(cls, values: tuple[Any, ...]) -> Call:
-        """Rebuild a call from `normalised()` without running the converters again: its values were
-        checked when the call was first built (the spill of a re-rating run stores calls this way)."""
-        call = object.__new__(cls)
-        names = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination", "user_id",
-                 "usage_location", "licenses")
-        for name, value in zip(names, values, strict=True):
-            object.__setattr__(call, name, value)
-        object.__setattr__(call, "start", from_micros(values[2]))
-        return call
 
 
 CALL_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination")

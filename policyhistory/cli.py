@@ -222,7 +222,7 @@ def _flat(record: dict[str, Any]) -> dict[str, Any]:
               help="Output format: one JSON object per line, CSV, or an aligned table.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the scratch SQLite file the rows are sorted in (default: the system's temp).")
+              help="Folder for the scratch files a run sorts its rows in (default: the system's temp).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the audit report here: self-contained HTML with totals, changed calls and pools.")
 @click.pass_context
