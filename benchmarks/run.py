@@ -6,7 +6,7 @@ figures, and their medians.
 Each repeat measures the CSV read, the re-rating and the baseline one after the other, so that the ratios
 compare figures taken under the same load: this machine's speed drifts by up to a third over an hour.
 
-python benchmarks/run.py [--calls N] [--baseline-sample M] [--workdir DIR] [--repeat R]
+python benchmarks/run.py [--calls N] [--baseline-sample M] [--workdir DIR] [--repeat R] [--numbers-per-base K]
 """
 
 from __future__ import annotations
@@ -116,11 +116,14 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=2_000)
     parser.add_argument("--baseline-sample", type=int, default=20_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/policyhistory-bench"))
+    parser.add_argument("--numbers-per-base", type=int, default=1,
+                        help="distinct dialed numbers per base number (default 1: 21 numbers in all; up to 10,000)")
     parser.add_argument("--repeat", type=int, default=3, help="measure everything this many times, interleaved")
     args = parser.parse_args()
-    data = args.workdir / f"data-{args.calls}"
+    suffix = f"-n{args.numbers_per_base}" if args.numbers_per_base > 1 else ""
+    data = args.workdir / f"data-{args.calls}{suffix}"
     if not (data / "calls.csv").exists():
-        generate(data, args.calls, args.tenants, seed=20181)
+        generate(data, args.calls, args.tenants, seed=20181, numbers_per_base=args.numbers_per_base)
     runs = [measure(data, args.workdir, args.baseline_sample) for _ in range(args.repeat)]
     fixed = ("calls", "rerate_exit", "rerate_peak_mb", "naive_sample")
     medians = {key: statistics.median(run[key] for run in runs) for key, value in runs[0].items()

@@ -51,6 +51,9 @@ OUTPUT_COLUMNS = ("file", "line", "call_id", "tenant_id", "start", "call_type", 
 SORT_CHUNK = 1_000_000
 """Sort keys held in memory before a sorted run is spilled (about 80 bytes each)."""
 _BATCH = 10_000
+_NUMBERS_CACHED = 65_536
+"""Dialed numbers a run remembers the classification of; past it the memory starts again empty, so that a file
+of millions of distinct numbers does not hold them all (classify_destination keeps its own LRU cache)."""
 _TAIL = struct.Struct(">IiiI")  # row number, billable minutes, draw (-1: no pool), month index
 _POOL, _EXHAUSTED, _DUPLICATE, _REFUSED = 1, 2, 4, 8
 _START_OFFSET = 1 << 62  # instants before 1970 are negative microseconds
@@ -486,6 +489,8 @@ class _Run:
             found = (self.destination_ids.setdefault((dest.country, dest.number_type), len(self.destination_ids)),
                      dest)
             if type(destination) is str:
+                if len(self.destinations) >= _NUMBERS_CACHED:
+                    self.destinations.clear()
                 self.destinations[destination] = found
         licenses = kind.licenses
         if infer:
