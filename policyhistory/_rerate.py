@@ -51,9 +51,10 @@ OUTPUT_COLUMNS = ("file", "line", "call_id", "tenant_id", "start", "call_type", 
 SORT_CHUNK = 1_000_000
 """Sort keys held in memory before a sorted run is spilled (about 80 bytes each)."""
 _BATCH = 10_000
-_NUMBERS_CACHED = 65_536
-"""Dialed numbers a run remembers the classification of; past it the memory starts again empty, so that a file
-of millions of distinct numbers does not hold them all (classify_destination keeps its own LRU cache)."""
+_NUMBERS_CACHED = 500_000
+"""Dialed numbers a run remembers the classification of (about 50 MB; classifying a number costs 15 to 35 us,
+phonenumbers' parsing most of it). Past it the memory starts again empty, so that a file of millions of
+distinct numbers does not hold them all."""
 _TAIL = struct.Struct(">IiiI")  # row number, billable minutes, draw (-1: no pool), month index
 _POOL, _EXHAUSTED, _DUPLICATE, _REFUSED = 1, 2, 4, 8
 _START_OFFSET = 1 << 62  # instants before 1970 are negative microseconds
@@ -350,8 +351,10 @@ class _Run:
         self.capacities: dict[tuple[object, ...], tuple[int, int, int]] = {}
         self.draws: list[tuple[RatingPlan, str, str, str | None, int, int]] = []
         self.inferred: dict[tuple[object, ...], tuple[str, ...]] = {}
-        self.destinations: dict[str, tuple[int, Destination]] = {}
+        self.destinations: dict[str, int] = {}
+        """Dialed number -> the index of its (country, number type) in destination_kinds."""
         self.destination_ids: dict[tuple[str, str], int] = {}
+        self.destination_kinds: list[Destination] = []
         self.kinds: dict[tuple[object, ...], _Kind] = {}
         self.policy_points = rater.timeline.change_points(micros(rerate.known_at))
         self.tenant_points: dict[str, list[int]] = {}
@@ -485,13 +488,7 @@ class _Run:
         plan with the tenant's capacity."""
         found = self.destinations.get(destination) if type(destination) is str else None
         if found is None:
-            dest = classify_destination(destination if type(destination) is str else str(destination))
-            found = (self.destination_ids.setdefault((dest.country, dest.number_type), len(self.destination_ids)),
-                     dest)
-            if type(destination) is str:
-                if len(self.destinations) >= _NUMBERS_CACHED:
-                    self.destinations.clear()
-                self.destinations[destination] = found
+            found = self._destination(destination)
         licenses = kind.licenses
         if infer:
             inferred = (segment.index, kind.location, licenses, capability)
@@ -499,11 +496,11 @@ class _Run:
             if licenses is None:
                 licenses = self.inferred[inferred] = infer_licenses(segment.snapshot, kind.location, kind.licenses,
                                                                     capability)
-        key = (segment.profile, kind.index, found[0], licenses)
+        key = (segment.profile, kind.index, found, licenses)
         plan_id = self.plan_ids.get(key)
         if plan_id is None:
-            plan = self.plans.plan(segment.policies, segment.snapshot.tenant, kind.call_type, found[1], licenses,
-                                   kind.location)
+            plan = self.plans.plan(segment.policies, segment.snapshot.tenant, kind.call_type,
+                                   self.destination_kinds[found], licenses, kind.location)
             plan_id = self.plan_ids[key] = len(self.outputs)
             self.outputs.append(_PlanOutput.of(plan, kind.call_type))
         output = self.outputs[plan_id]
@@ -520,6 +517,18 @@ class _Run:
         if draw_id is None:
             draw_id = self.draw_ids[draw_key] = self._new_draw(output.plan, segment.snapshot)
         return plan_id, minutes, draw_id
+
+    def _destination(self, destination: object) -> int:
+        """The index of a dialed number's (country, number type); a plan reads nothing else of it."""
+        dest = classify_destination(destination if type(destination) is str else str(destination))
+        found = self.destination_ids.setdefault((dest.country, dest.number_type), len(self.destination_ids))
+        if found == len(self.destination_kinds):
+            self.destination_kinds.append(dest)
+        if type(destination) is str:
+            if len(self.destinations) >= _NUMBERS_CACHED:
+                self.destinations.clear()
+            self.destinations[destination] = found
+        return found
 
     def _new_draw(self, plan: RatingPlan, snapshot: TenantSnapshot) -> int:
         pool = plan.pool
