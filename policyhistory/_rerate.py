@@ -755,8 +755,10 @@ def _identifier(value: object, field: str) -> str:
 
 def _start(value: object) -> tuple[int, str, int]:
     """A call's start as (integer microseconds, ISO text in UTC, year * 12 + month - 1)."""
-    if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
-        # The common form, read without building a pendulum instant: 2018-06-30T23:59:59Z.
+    if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T" and value[13] == ":" \
+            and value[16] == ":":
+        # The common form, read without building a pendulum instant: 2018-06-30T23:59:59Z. Only that form, whose
+        # text is already ours: 2018-06-30T090345.1Z is as long, and must come out as 2018-06-30T09:03:45.100000Z.
         try:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError:

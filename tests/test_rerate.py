@@ -205,3 +205,18 @@ def test_rerate_what_if_as_of(tmp_path):
     assert ("complimentary", "audio_conferencing.complimentary_dial_out", 9000) == (
         basis["outcome"], basis["pool"], basis["pool_capacity"])
     assert "rated under the rules of 2018-06-15T00:00:00Z, as known at 2026-11-23T00:00:00Z" in result.stderr
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("2021-03-04T09:03:45Z", "2021-03-04T09:03:45Z"),
+    ("2021-03-04T090345.1Z", "2021-03-04T09:03:45.100000Z"),  # as long as the common form, not it
+    ("2021-03-04T10:03:45+01:00", "2021-03-04T09:03:45Z"),
+])
+def test_rerate_start_comes_out_in_utc_iso_form(tmp_path, given, expected):
+    calls = tmp_path / "calls.csv"
+    calls.write_text("call_id,tenant_id,start,duration_seconds,call_type,organizer_usage_location,"
+                     f"organizer_licenses,destination\nc1,contoso,{given},60,conf_out,US,MCOMEETADD,+33142685300\n",
+                     encoding="utf-8")
+    result, records = rerate(tmp_path, str(calls))
+    assert 0 == result.exit_code, result.output
+    assert [expected] == [record["start"] for record in records]
