@@ -220,3 +220,15 @@ def test_rerate_start_comes_out_in_utc_iso_form(tmp_path, given, expected):
     result, records = rerate(tmp_path, str(calls))
     assert 0 == result.exit_code, result.output
     assert [expected] == [record["start"] for record in records]
+
+
+def test_rerate_duration_that_only_looks_like_digits_is_rejected(tmp_path):
+    calls = tmp_path / "calls.csv"
+    calls.write_text("call_id,tenant_id,start,duration_seconds,call_type,organizer_usage_location,"
+                     "organizer_licenses,destination\n"
+                     "c1,contoso,2021-03-04T09:03:45Z,\u00b2,conf_out,US,MCOMEETADD,+33142685300\n"  # superscript two
+                     "c2,contoso,2021-03-04T09:05:00Z,60,conf_out,US,MCOMEETADD,+33142685300\n", encoding="utf-8")
+    result, records = rerate(tmp_path, str(calls))
+    assert 3 == result.exit_code, result.output
+    assert [("c1", "rejected"), ("c2", "dial_out_pool")] == [(r["call_id"], r["outcome"]) for r in records]
+    assert "duration_seconds" in records[0]["error"]
