@@ -109,13 +109,18 @@ def _instant(value: object) -> pendulum.DateTime:
     return to_instant(value, "start")
 
 
+MAX_CALL_SECONDS = 31 * 86_400
+"""Far longer than a call lasts: a longer duration is a data error, and refusing it keeps billable minutes
+within a 32-bit integer (the re-rating's sort key)."""
+
+
 def _duration(value: object) -> int:
     try:
         seconds = int(float(str(value).strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "inf", "1e400"
         raise InvalidFieldError("duration_seconds", value, "a whole number of seconds") from None
-    if seconds < 0:
-        raise InvalidFieldError("duration_seconds", value, "0 seconds or more")
+    if not 0 <= seconds <= MAX_CALL_SECONDS:
+        raise InvalidFieldError("duration_seconds", value, f"0 to {MAX_CALL_SECONDS} seconds (31 days)")
     return seconds
 
 

@@ -6,6 +6,7 @@ detected from the header: the Teams export says "Call ID", ours says "call_id".
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -69,9 +70,12 @@ def _number(value: object, field: str) -> float | None:
     if value in (None, ""):
         return None
     try:
-        return float(str(value).strip())
+        number = float(str(value).strip())
     except ValueError:
-        raise InvalidFieldError(field, value, "a number") from None
+        number = math.nan
+    if not math.isfinite(number):  # "inf" and "nan" parse as floats, but no bill says them
+        raise InvalidFieldError(field, value, "a number")
+    return number
 
 
 CALL_ROW_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination", "user_id",

@@ -407,7 +407,8 @@ class _Run:
                     if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
                         tenant_id = _identifier(tenant_id, "tenant_id")
                     start_us, start_text, month = _start(start)
-                    duration = int(duration) if type(duration) is str and duration.isdecimal() else _duration(duration)
+                    duration = int(duration) if type(duration) is str and duration.isdecimal() and len(duration) < 7 \
+                        else _duration(duration)
                     kind_key = (kind_given, location_given, licenses_given)
                     kind = kinds.get(kind_key) if type(licenses_given) is not list else None
                     if kind is None:

@@ -232,3 +232,28 @@ def test_rerate_duration_that_only_looks_like_digits_is_rejected(tmp_path):
     assert 3 == result.exit_code, result.output
     assert [("c1", "rejected"), ("c2", "dial_out_pool")] == [(r["call_id"], r["outcome"]) for r in records]
     assert "duration_seconds" in records[0]["error"]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("duration_seconds", "INF"),
+    ("duration_seconds", "99999999999"),
+    ("duration_seconds", "-5"),
+    ("billed_minutes", "nan"),
+    ("billed_minutes", "inf"),
+    ("billed_charge", "NaN"),
+])
+def test_rerate_out_of_range_number_is_a_rejected_row(tmp_path, field, value):
+    row = {"call_id": "c1", "tenant_id": "contoso", "start": "2021-03-04T09:03:45Z", "duration_seconds": "60",
+           "call_type": "conf_out", "organizer_usage_location": "US", "organizer_licenses": "MCOMEETADD",
+           "destination": "+33142685300", "billed_outcome": "dial_out_pool", "billed_minutes": "0",
+           "billed_charge": "0", "currency": "USD", field: value}
+    good = {**row, "call_id": "c2", field: "60" if field == "duration_seconds" else "0"}
+    calls = tmp_path / "calls.csv"
+    with calls.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerows([row, good])
+    result, records = rerate(tmp_path, str(calls))
+    assert 3 == result.exit_code, result.output
+    assert [("c1", "rejected"), ("c2", "dial_out_pool")] == [(r["call_id"], r["outcome"]) for r in records]
+    assert field in records[0]["error"]
