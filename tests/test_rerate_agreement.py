@@ -133,3 +133,54 @@ def test_rerate_agreement_duplicate_call_is_refused_once_in_start_order(tmp_path
         (r["outcome"], r.get("pool_used_before")) for r in records]
     assert "call 'dup' has already drawn on this pool state" in records[0]["error"]
     assert (4, 3, 1) == (run.summary.rows, run.summary.rated, run.summary.rejected)
+
+
+def _field(valid: list[str]) -> st.SearchStrategy[str]:
+    """Mostly a valid value, sometimes arbitrary text (commas, quotes, line breaks, any script)."""
+    return st.one_of(st.sampled_from(valid), st.text(max_size=6))
+
+
+malformed_calls = st.lists(
+    st.tuples(_field(["acme", "seoul"]), _field(["2018-06-20T10:00:00Z", "2020-10-21T23:30:00Z"]),
+              _field(["0", "61", "3600"]), _field(["conf_out", "user_out", "conf_in"]), _field(DESTINATIONS),
+              _field(["FR", "US", "KR", ""]), _field(LICENSE_SETS)),
+    min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=malformed_calls)
+def test_rerate_agreement_with_malformed_fields(tmp_path, calls):
+    """Whatever the fields hold, every row comes out once, in order, rated or rejected, and bulk re-rating
+    rejects exactly the rows that building and rating the call one by one refuses, with the same outcome
+    for the others."""
+    rows = [{"call_id": f"c{index}", "tenant_id": tenant, "start": start, "duration_seconds": duration,
+             "call_type": kind, "organizer_id": "o", "organizer_usage_location": location,
+             "organizer_licenses": licenses, "destination": destination}
+            for index, (tenant, start, duration, kind, destination, location, licenses) in enumerate(calls)]
+    path = tmp_path / "malformed.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    store = _store(tmp_path)
+    records = list(Rerate(store, [path], known_at=KNOWN_AT).records())
+    assert [row["call_id"] for row in rows] == [record["call_id"] for record in records]
+    assert sorted(record["line"] for record in records) == [record["line"] for record in records]
+    built = []
+    expected: dict[str, str] = {}
+    for row in rows:
+        try:
+            built.append(Call(row["call_id"], row["tenant_id"], row["start"], row["duration_seconds"],
+                              row["call_type"], row["destination"],
+                              usage_location=row["organizer_usage_location"] or None,
+                              licenses=row["organizer_licenses"]))
+        except PolicyHistoryError:
+            expected[row["call_id"]] = "rejected"
+    rater = store.rater(known_at=KNOWN_AT)
+    for call in sorted(built, key=lambda c: (c.tenant_id, c.start, c.call_id)):
+        try:
+            expected[call.call_id] = rater.rate(call).outcome
+        except PolicyHistoryError:
+            expected[call.call_id] = "rejected"
+    assert expected == {record["call_id"]: record["outcome"] for record in records}
+    assert all(record["error"] for record in records if record["outcome"] == "rejected")
