@@ -274,6 +274,8 @@ class Rerate:
                 reader: LayoutReader | None) -> tuple[LayoutReader, list[Any], str | None]:
         if isinstance(raw, dict) and "__error__" in raw:
             raise InvalidFieldError("row", None, raw["__error__"])
+        if columns is None and type(raw) is not dict:
+            raise InvalidFieldError("row", raw, "a JSON object of the layout's fields")
         if reader is None:
             reader = layout_reader(columns if columns is not None else raw)
         tenant = None
@@ -396,7 +398,7 @@ class _Run:
                 try:
                     if reader is None or type(raw) is not list or len(raw) != width:
                         reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
-                        width = len(reader.columns)
+                        width = len(reader.columns) if columns is not None else -1  # JSON: every record checked
                     else:
                         raw.append(None)  # what reader.values does for a row as wide as its header
                         values = raw

@@ -15,6 +15,9 @@ Row = list[Any] | dict[str, Any]
 the key "__error__" is a row that could not be read, and says why."""
 
 
+JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+
+
 def sniff_delimiter(header: str) -> str:
     """Tab when the header has more tabs than commas (the Skype for Business export), else comma."""
     return "\t" if header.count("\t") > header.count(",") else ","
@@ -31,9 +34,12 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
             from error
     first = handle.readline()
     stripped = first.lstrip()
-    if stripped.startswith(("[", "{")):
+    suffix = path.suffix.lower()
+    # JSON Lines by its name even when its first record is not an object (null, a number: a row to reject,
+    # not a CSV header); otherwise by its first character.
+    if suffix in JSON_LINES_SUFFIXES or stripped.startswith(("[", "{")):
         handle.seek(0)
-        return None, _json_rows(name, handle, array=stripped.startswith("["))
+        return None, _json_rows(name, handle, array=suffix not in JSON_LINES_SUFFIXES and stripped.startswith("["))
     header = next(csv.reader([first], delimiter=sniff_delimiter(first)), [])
     return [column.strip() for column in header], _csv_rows(handle, sniff_delimiter(first))
 

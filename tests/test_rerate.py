@@ -198,6 +198,26 @@ def test_rerate_json_lines_input(tmp_path):
     assert [1, 2, 3] == [r["line"] for r in from_jsonl]  # JSON Lines count lines from the first record
 
 
+def test_rerate_json_lines_with_values_of_any_type(tmp_path):
+    """A JSON record's numbers are read as their text, as in CSV; an object, a list where no list belongs, or a
+    line that is not an object is a rejected row: every line comes out, and the run goes on."""
+    good = {"call_id": "c1", "tenant_id": "contoso", "start": "2021-03-04T09:03:45Z", "duration_seconds": 60,
+            "call_type": "conf_out", "organizer_usage_location": "US", "organizer_licenses": ["MCOMEETADD"],
+            "destination": 33142685300, "billed_outcome": "dial_out_pool", "billed_minutes": 0, "billed_charge": 0}
+    lines = ["null", json.dumps(good), json.dumps({**good, "call_id": "c2", "call_type": {"a": 1}}),
+             json.dumps({**good, "call_id": "c3", "organizer_licenses": ["MCOMEETADD", 3]}), "5",
+             json.dumps({**good, "call_id": "c4", "billed_minutes": "nan"})]
+    jsonl = tmp_path / "calls.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result, records = rerate(tmp_path, str(jsonl))
+    assert 3 == result.exit_code, result.output
+    assert [(1, None, "rejected", "row"), (2, "c1", "dial_out_pool", None), (3, "c2", "rejected", "call_type"),
+            (4, "c3", "rejected", "organizer_licenses"), (5, None, "rejected", "row"),
+            (6, "c4", "rejected", "billed_minutes")] == [
+        (r["line"], r["call_id"], r["outcome"], r["error"].split("'")[1] if "error" in r else None) for r in records]
+    assert ("FR", False) == (records[1]["destination_country"], records[1]["changed"])
+
+
 def test_rerate_what_if_as_of(tmp_path):
     result, records = rerate(tmp_path, str(TEAMS), "--tenant", "contoso", "--as-of", "2018-06-15",
                              "--known-at", "2026-11-23")
