@@ -86,6 +86,15 @@ class NoPolicyInForceError(PolicyHistoryError, LookupError):
         super().__init__(f"no policy in force for {key!r} at {as_of} as known at {known_at}")
 
 
+class NothingKnownError(PolicyHistoryError, LookupError):
+    """No policy version had been recorded by the knowledge instant asked."""
+
+    def __init__(self, known_at: object, first_recorded: object) -> None:
+        self.known_at = known_at
+        self.first_recorded = first_recorded
+        super().__init__(f"no policy version was known at {known_at}; the first was recorded at {first_recorded}")
+
+
 class UnknownPolicyKeyError(PolicyHistoryError, LookupError):
     """No version of the asked policy key exists in the store."""
 

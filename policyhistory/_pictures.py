@@ -13,6 +13,7 @@ from typing import Any
 import pendulum
 
 from ._describe import describe_params
+from ._errors import NothingKnownError
 from ._explain import source_line
 from ._instant import format_instant
 from ._policy import PolicyVersion
@@ -47,6 +48,9 @@ def timeline_html(timeline: Timeline, known_at: pendulum.DateTime) -> str:
     """Every key a lane on valid time; in a lane, one row per recorded date, so that later-recorded
     corrections sit over (below, and drawn later than) the beliefs they replaced; hover text gives sources."""
     versions = [v for v in timeline.versions if v.recorded_at <= known_at]
+    if not versions:
+        first = min((v.recorded_at for v in timeline.versions), default=None)
+        raise NothingKnownError(format_instant(known_at), format_instant(first) if first else "never")
     keys = sorted({v.key for v in versions})
     first_year = min(v.valid_from for v in versions).year
     last_year = max([v.valid_to or v.valid_from for v in versions] + [v.recorded_at for v in versions]).year + 2

@@ -415,8 +415,13 @@ def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
     they replaced, hover text with sources."""
     store = open_store(ctx)
     known = instant_option(known_at, "known_at") or store.now()
-    output.write_text(timeline_html(store.timeline, known), encoding="utf-8")
-    click.echo(f"timeline of {len(store.timeline.keys())} policy keys written to {output}")
+    try:
+        page = timeline_html(store.timeline, known)
+    except PolicyHistoryError as error:
+        raise click.ClickException(str(error)) from error
+    output.write_text(page, encoding="utf-8")
+    keys = len({version.key for version in store.timeline.versions if version.recorded_at <= known})
+    click.echo(f"timeline of {keys} policy keys known at {format_instant(known)} written to {output}")
 
 
 @cli.command()

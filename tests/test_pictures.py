@@ -71,3 +71,24 @@ def test_pictures_rerate_report(tmp_path):
     text = report.read_text(encoding="utf-8")
     assert "Changed calls (7)" in text
     assert "billed charge 0.36 USD; now complimentary, 15 pool min, 0 credit min" in text
+
+
+def test_pictures_timeline_before_anything_was_known(tmp_path):
+    out = tmp_path / "timeline.html"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "timeline", "--output", str(out),
+                                      "--known-at", "2018-01-01"])
+    assert 1 == result.exit_code
+    assert ("no policy version was known at 2018-01-01T00:00:00Z; the first was recorded at 2018-05-24T00:00:00Z"
+            in result.output)
+    assert not out.exists()
+
+
+def test_pictures_timeline_counts_the_keys_known_then(tmp_path):
+    early = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "timeline", "--output",
+                                     str(tmp_path / "a.html"), "--known-at", "2018-06-01"])
+    late = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "timeline", "--output",
+                                    str(tmp_path / "b.html"), "--known-at", "2026-11-23"])
+    early_keys = int(early.output.split("timeline of ")[1].split()[0])
+    late_keys = int(late.output.split("timeline of ")[1].split()[0])
+    assert 0 < early_keys < late_keys
+    assert "known at 2018-06-01T00:00:00Z" in early.output
