@@ -17,7 +17,7 @@ from ._errors import NothingKnownError
 from ._explain import source_line
 from ._instant import format_instant
 from ._policy import PolicyVersion
-from ._timeline import Timeline
+from ._timeline import Timeline, micros
 
 STYLE = """
 body { font: 13px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
@@ -47,11 +47,11 @@ def _year_start(year: int) -> pendulum.DateTime:
 def timeline_html(timeline: Timeline, known_at: pendulum.DateTime) -> str:
     """Every key a lane on valid time; in a lane, one row per recorded date, so that later-recorded
     corrections sit over (below, and drawn later than) the beliefs they replaced; hover text gives sources."""
-    versions = [v for v in timeline.versions if v.recorded_at <= known_at]
+    versions = timeline.known_versions(micros(known_at))
     if not versions:
-        first = min((v.recorded_at for v in timeline.versions), default=None)
+        first = timeline.versions[0].recorded_at if timeline.versions else None  # in recording order
         raise NothingKnownError(format_instant(known_at), format_instant(first) if first else "never")
-    keys = sorted({v.key for v in versions})
+    keys = timeline.keys(micros(known_at))
     first_year = min(v.valid_from for v in versions).year
     last_year = max([v.valid_to or v.valid_from for v in versions] + [v.recorded_at for v in versions]).year + 2
     left, width, row_height, lane_gap = 320, 860, 16, 14

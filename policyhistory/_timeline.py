@@ -120,7 +120,8 @@ class Timeline:
 
     def __init__(self, versions: Iterable[PolicyVersion]) -> None:
         self.versions = tuple(sorted(versions, key=lambda v: (v.recorded_at, v.id)))
-        self._recorded_points = sorted({micros(v.recorded_at) for v in self.versions})
+        self._recorded_us = [micros(v.recorded_at) for v in self.versions]
+        self._recorded_points = sorted(set(self._recorded_us))
         self._epochs: dict[int, _Epoch] = {}
         self._intern: dict[tuple[str, ...], PolicySet] = {}
 
@@ -139,17 +140,21 @@ class Timeline:
         """The valid instants (microseconds) at which the policy set changes, as known at `known_at_us`."""
         return list(self._epoch(known_at_us).points)
 
+    def known_versions(self, known_at_us: int) -> tuple[PolicyVersion, ...]:
+        """Every version recorded at or before `known_at_us`, in the order they were recorded."""
+        return self.versions[:bisect.bisect_right(self._recorded_us, known_at_us)]
+
     def _epoch(self, known_at_us: int) -> _Epoch:
         epoch_index = bisect.bisect_right(self._recorded_points, known_at_us)
         epoch = self._epochs.get(epoch_index)
         if epoch is None:
-            cutoff = self._recorded_points[epoch_index - 1] if epoch_index else None
-            known = tuple(v for v in self.versions if cutoff is not None and micros(v.recorded_at) <= cutoff)
-            epoch = self._epochs[epoch_index] = _Epoch(known, self._intern)
+            epoch = self._epochs[epoch_index] = _Epoch(self.known_versions(known_at_us), self._intern)
         return epoch
 
-    def keys(self) -> tuple[str, ...]:
-        return tuple(sorted({version.key for version in self.versions}))
+    def keys(self, known_at_us: int | None = None) -> tuple[str, ...]:
+        """The policy keys, of every version or of those known at `known_at_us`."""
+        versions = self.versions if known_at_us is None else self.known_versions(known_at_us)
+        return tuple(sorted({version.key for version in versions}))
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ from ._instant import format_instant, to_instant
 from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
 from ._store import Store
+from ._timeline import micros
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -420,7 +421,7 @@ def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
     except PolicyHistoryError as error:
         raise click.ClickException(str(error)) from error
     output.write_text(page, encoding="utf-8")
-    keys = len({version.key for version in store.timeline.versions if version.recorded_at <= known})
+    keys = len(store.timeline.keys(micros(known)))
     click.echo(f"timeline of {keys} policy keys known at {format_instant(known)} written to {output}")
 
 
