@@ -88,8 +88,10 @@ def _bulk(store: policyhistory.Store, path: Path, sort_chunk: int) -> dict[str, 
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]))
-def test_rerate_agreement_with_one_by_one_rating(tmp_path, calls, sort_chunk):
+@given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]), read_chunk=st.sampled_from([1, 3, 4096]))
+def test_rerate_agreement_with_one_by_one_rating(tmp_path, monkeypatch, calls, sort_chunk, read_chunk):
+    # read_chunk: rows read before their new numbers are classified together; chunk edges must not matter.
+    monkeypatch.setattr("policyhistory._rerate._CHUNK", read_chunk)
     rows = []
     for index, (tenant, offset, around, duration, kind, destination, location, licenses) in enumerate(calls):
         start = pendulum.parse(around).subtract(days=20).add(seconds=offset)
@@ -148,11 +150,12 @@ malformed_calls = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=malformed_calls)
-def test_rerate_agreement_with_malformed_fields(tmp_path, calls):
+@given(calls=malformed_calls, read_chunk=st.sampled_from([1, 2, 4096]))
+def test_rerate_agreement_with_malformed_fields(tmp_path, monkeypatch, calls, read_chunk):
     """Whatever the fields hold, every row comes out once, in order, rated or rejected, and bulk re-rating
     rejects exactly the rows that building and rating the call one by one refuses, with the same outcome
     for the others."""
+    monkeypatch.setattr("policyhistory._rerate._CHUNK", read_chunk)
     rows = [{"call_id": f"c{index}", "tenant_id": tenant, "start": start, "duration_seconds": duration,
              "call_type": kind, "organizer_id": "o", "organizer_usage_location": location,
              "organizer_licenses": licenses, "destination": destination}
