@@ -428,10 +428,11 @@ class _Run:
                     except PolicyHistoryError as error:
                         chunk.append((_rejected(path_json, line, _raw_call_id(raw, reader), error),))
                     else:
-                        if type(destination) is str and destination not in destinations:
+                        found = destinations.get(destination) if type(destination) is str else None
+                        if found is None and type(destination) is str:
                             new_numbers[destination] = None
                         chunk.append((line, call_id, tenant_id, start_us, start_text, month, duration, kind,
-                                      destination, capability, infer, billed))
+                                      destination, found, capability, infer, billed))
                 if not chunk:
                     break
                 if new_numbers:
@@ -441,7 +442,7 @@ class _Run:
                         rejected += 1
                         batch.append(item)
                     else:
-                        line, call_id, tenant_id, start_us, start_text, month, duration, kind, destination, \
+                        line, call_id, tenant_id, start_us, start_text, month, duration, kind, destination, found, \
                             capability, infer, billed = item
                         try:
                             points = tenant_points.get(tenant_id)
@@ -450,8 +451,8 @@ class _Run:
                             segment = segments.get((tenant_id, bisect_right(points, start_us)))
                             if segment is None:
                                 segment = self._segment(tenant_id, start_us, bisect_right(points, start_us))
-                            plan_id, minutes, draw_id = self._plan(segment, kind, destination, duration, capability,
-                                                                   infer)
+                            plan_id, minutes, draw_id = self._plan(segment, kind, destination, found, duration,
+                                                                   capability, infer)
                         except PolicyHistoryError as error:
                             rejected += 1
                             batch.append((_rejected(path_json, line, call_id, error, tenant_id, rating=True),))
@@ -511,13 +512,14 @@ class _Run:
         segment = self.segments[(tenant_id, index)] = _Segment(len(self.segments), snapshot, policies, profile)
         return segment
 
-    def _plan(self, segment: _Segment, kind: _Kind, destination: Any, duration: int, capability: str | None,
-              infer: bool) -> tuple[int, int, int]:
+    def _plan(self, segment: _Segment, kind: _Kind, destination: Any, found: int | None, duration: int,
+              capability: str | None, infer: bool) -> tuple[int, int, int]:
         """(plan, billable minutes, draw) of one call, minutes -1 when its plan is a refusal; a draw is a pool
-        plan with the tenant's capacity."""
-        found = self.destinations.get(destination) if type(destination) is str else None
+        plan with the tenant's capacity. `found`: the destination's index when the row was read, if known."""
         if found is None:
-            found = self._destination(destination)
+            found = self.destinations.get(destination) if type(destination) is str else None
+            if found is None:
+                found = self._destination(destination)
         licenses = kind.licenses
         if infer:
             inferred = (segment.index, kind.location, licenses, capability)
