@@ -59,6 +59,9 @@ _NUMBERS_CACHED = 500_000
 """Dialed numbers a run remembers the classification of (about 50 MB; classifying a number costs 15 to 35 us,
 phonenumbers' parsing most of it). Past it the memory starts again empty, so that a file of millions of
 distinct numbers does not hold them all."""
+_classify_number = classify_destination.__wrapped__
+"""Without its cache: a run keeps its own memory of numbers, and a file of distinct numbers would only churn it
+(about 1 us a number)."""
 _TAIL = struct.Struct(">IiiI")  # row number, billable minutes, draw (-1: no pool), month index
 _POOL, _EXHAUSTED, _DUPLICATE, _REFUSED = 1, 2, 4, 8
 _START_OFFSET = 1 << 62  # instants before 1970 are negative microseconds
@@ -551,7 +554,7 @@ class _Run:
 
     def _destination(self, destination: object) -> int:
         """The index of a dialed number's (country, number type); a plan reads nothing else of it."""
-        dest = classify_destination(destination if type(destination) is str else str(destination))
+        dest = _classify_number(destination if type(destination) is str else str(destination))
         found = self.destination_ids.setdefault((dest.country, dest.number_type), len(self.destination_ids))
         if found == len(self.destination_kinds):
             self.destination_kinds.append(dest)
