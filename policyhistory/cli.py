@@ -273,10 +273,12 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
                     changed.append(json.loads(text))
                 lines.append(text)
                 if len(lines) == 10_000:
-                    out.write("\n".join(lines) + "\n")
+                    out.write("\n".join(lines))
+                    out.write("\n")  # apart: appending it would copy the 6 MB of text once more
                     lines.clear()
             if lines:
-                out.write("\n".join(lines) + "\n")
+                out.write("\n".join(lines))
+                out.write("\n")
         elif fmt == "csv":
             writer = csv.DictWriter(out, fieldnames=OUTPUT_COLUMNS)
             writer.writeheader()
