@@ -10,7 +10,8 @@ from typing import Any, Literal
 import attrs
 import pendulum
 import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneNumberType, phonenumberutil
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from ._errors import InvalidFieldError
 from ._instant import to_instant
@@ -101,8 +102,26 @@ def classify_destination(value: str) -> Destination:
     region = phonenumbers.region_code_for_number(number)
     if not region or region == "001":
         raise InvalidFieldError("destination", value, "a number in a country's numbering plan")
-    return Destination(region, NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown"),
+    return Destination(region, NUMBER_TYPES.get(_number_type(number, region), "unknown"),
                        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+_TYPE_IN_REGION = getattr(phonenumberutil, "_number_type_helper", None)
+"""phonenumbers.number_type(number) looks the number's region up again, and for a calling code that several
+regions share (+1, +44, +7, +61 ...) that means testing the number against each region's patterns in turn:
+a third of classifying such a number. Its second half, given the region found, is this helper (private, but in
+every release since the port from libphonenumber); without it, number_type is asked. Checked against
+number_type in tests/test_destination.py."""
+
+
+def _number_type(number: phonenumbers.PhoneNumber, region: str) -> int:
+    """phonenumbers.number_type(number), given the region phonenumbers.region_code_for_number found."""
+    if _TYPE_IN_REGION is None:
+        return int(phonenumbers.number_type(number))
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code or 0, region)
+    if metadata is None:
+        return PhoneNumberType.UNKNOWN
+    return int(_TYPE_IN_REGION(phonenumbers.national_significant_number(number), metadata))
 
 
 def _instant(value: object) -> pendulum.DateTime:
