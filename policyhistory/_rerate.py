@@ -2,9 +2,10 @@
 
 Three passes, with memory bounded whatever the input's size:
 1. read: each row is read, checked and planned (a RatingPlan is shared by every call of its kind, so the rules
-   run once per kind, not once per call). What the output needs is written in batches to a scratch file; a
-   compact sort key (tenant, start, call id, row number) is kept per rated row, sorted, and spilled to sorted
-   runs past `sort_chunk` keys.
+   run once per kind, not once per call), a chunk of rows at a time: the chunk's new dialed numbers are
+   classified together between its checks and its plans. What the output needs is written in batches to a
+   scratch file; a compact sort key (tenant, start, call id, row number) is kept per rated row, sorted, and
+   spilled to sorted runs past `sort_chunk` keys.
 2. draw: the keys, merged in (tenant, start, call id) order, carry one tenant's pools at a time through its
    calls: pools see calls in start order whatever the input order. Each call's pool use before it (or that it
    is a duplicate) is written at its row number in a scratch array.
@@ -469,8 +470,8 @@ class _Run:
                                                     refusal.error_at(as_of, self.known_text), tenant_id,
                                                     rating=True),))
                         elif minutes >= 0:
-                            # Sorts as (tenant, start, call id, row): ids end at a NUL, the start is fixed-width
-                            # hex.
+                            # Sorts as (tenant, start, call id, row): ids end at a NUL; the start is
+                            # fixed-width hex.
                             keys.append(f"{tenant_id}\0{start_us + _START_OFFSET:016x}{call_id}\0".encode()
                                         + pack(seq, minutes, draw_id, month))
                             batch.append((file_index, line, call_id, tenant_id, start_text, plan_id, minutes,
