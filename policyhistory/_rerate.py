@@ -367,8 +367,9 @@ class _Run:
         self.destination_kinds: list[Destination] = []
         self.kinds: dict[tuple[object, ...], _Kind] = {}
         self.policy_points = rater.timeline.change_points(micros(rerate.known_at))
-        self.tenant_points: dict[str, list[int]] = {}
-        self.segments: dict[tuple[str, int], _Segment] = {}
+        self.tenant_segments: dict[str, tuple[list[int], list[_Segment | None]]] = {}
+        """A tenant's segment starts (sorted), and its segments as met (one more than starts: before the first)."""
+        self.segment_count = 0
         self.profiles: dict[tuple[object, ...], int] = {}
         self.runs: list[Path] = []
         self.rows = 0
@@ -394,8 +395,7 @@ class _Run:
         pack = _TAIL.pack
         chunk_size = self.rerate.sort_chunk
         kinds = self.kinds
-        tenant_points = self.tenant_points
-        segments = self.segments
+        tenant_segments = self.tenant_segments
         destinations = self.destinations
         for file_index, path in enumerate(self.rerate.paths):
             path_json = _json(str(path))
@@ -449,12 +449,13 @@ class _Run:
                         line, call_id, tenant_id, start_us, start_text, month, duration, kind, destination, found, \
                             capability, infer, billed = item
                         try:
-                            points = tenant_points.get(tenant_id)
-                            if points is None:
-                                points = self._points(tenant_id)
-                            segment = segments.get((tenant_id, bisect_right(points, start_us)))
+                            points_segments = tenant_segments.get(tenant_id)
+                            if points_segments is None:
+                                points_segments = self._segments_of(tenant_id)
+                            index = bisect_right(points_segments[0], start_us)
+                            segment = points_segments[1][index]
                             if segment is None:
-                                segment = self._segment(tenant_id, start_us, bisect_right(points, start_us))
+                                segment = self._segment(tenant_id, start_us, index)
                             plan_id, minutes, draw_id = self._plan(segment, kind, destination, found, duration,
                                                                    capability, infer)
                         except PolicyHistoryError as error:
@@ -498,12 +499,13 @@ class _Run:
             self.kinds[(kind_given, location_given, licenses_given)] = kind
         return kind
 
-    def _points(self, tenant_id: str) -> list[int]:
-        """Where a tenant's segments begin: its own changes, and the policy set's unless --as-of fixes it."""
+    def _segments_of(self, tenant_id: str) -> tuple[list[int], list[_Segment | None]]:
+        """Where a tenant's segments begin: its own changes, and the policy set's unless --as-of fixes it; and
+        room for its segments."""
         points = set(self.tenants.change_points(tenant_id))
         if self.as_of_us is None:
             points.update(self.policy_points)
-        self.tenant_points[tenant_id] = found = sorted(points)
+        found = self.tenant_segments[tenant_id] = (sorted(points), [None] * (len(points) + 1))
         return found
 
     def _segment(self, tenant_id: str, start_us: int, index: int) -> _Segment:
@@ -513,7 +515,9 @@ class _Run:
         tenant = snapshot.tenant
         profile_key = (id(policies), tenant.country, tenant.communications_credits)
         profile = self.profiles.setdefault(profile_key, len(self.profiles))
-        segment = self.segments[(tenant_id, index)] = _Segment(len(self.segments), snapshot, policies, profile)
+        segment = self.tenant_segments[tenant_id][1][index] = _Segment(self.segment_count, snapshot, policies,
+                                                                         profile)
+        self.segment_count += 1
         return segment
 
     def _plan(self, segment: _Segment, kind: _Kind, destination: Any, found: int | None, duration: int,
