@@ -27,6 +27,7 @@ from ._timeline import micros
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DB = "policyhistory.db"
+_SUMMARY_LINES_AT_ONCE = 10_000
 
 
 @contextlib.contextmanager
@@ -297,11 +298,11 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             out.close()
     if progress:
         click.echo("", err=True)
-    # Written 10,000 lines at a time: a run over thousands of tenants and years has a summary line per tenant,
-    # pool and month (192,000 lines on the benchmark), and click.echo flushes after each call.
+    # Written _SUMMARY_LINES_AT_ONCE lines at a time: a run over thousands of tenants and years has a summary
+    # line per tenant, pool and month (192,000 lines on the benchmark), and click.echo flushes after each call.
     summary = run.summary.lines()
-    for start in range(0, len(summary), 10_000):
-        click.echo("\n".join(summary[start:start + 10_000]), err=True)
+    for start in range(0, len(summary), _SUMMARY_LINES_AT_ONCE):
+        click.echo("\n".join(summary[start:start + _SUMMARY_LINES_AT_ONCE]), err=True)
     if report:
         report.write_text(report_html(run.summary, changed, known), encoding="utf-8")
         click.echo(f"report written to {report}", err=True)

@@ -51,6 +51,20 @@ def test_rerate_example_both_layouts(tmp_path):
     assert "rows 21: rated 21, rejected 0, changed 7" in result.stderr
 
 
+def test_rerate_summary_is_whole_when_written_in_pieces(tmp_path, monkeypatch):
+    """The summary goes to stderr a few thousand lines at a time; here 3, so that every edge is crossed."""
+    args = [str(TEAMS), str(OWN), "--tenant", "contoso", "--known-at", "2026-11-23T00:00:00Z"]
+    whole, _ = rerate(tmp_path, *args, db="whole.db")
+    monkeypatch.setattr("policyhistory.cli._SUMMARY_LINES_AT_ONCE", 3)
+    pieces, _ = rerate(tmp_path, *args, db="pieces.db")
+    lines = pieces.stderr.splitlines()
+    assert whole.stderr == pieces.stderr
+    assert 22 == len(lines)
+    assert "rows 21: rated 21, rejected 0, changed 7" == lines[0]
+    assert "  contoso audio_conferencing.complimentary_dial_out 2018-05 minutes: 30 / 9000" == lines[9]
+    assert "  seoul audio_conferencing.complimentary_dial_out 2021-06 minutes: 25 / 18000" == lines[-1]
+
+
 def test_rerate_masked_destination_uses_destination_dialed(tmp_path):
     _, records = rerate(tmp_path, str(TEAMS), "--tenant", "contoso")
     masked = by_id(records)["00000000-0000-0000-0000-00000000000f"]
