@@ -88,10 +88,14 @@ def _bulk(store: policyhistory.Store, path: Path, sort_chunk: int) -> dict[str, 
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]), read_chunk=st.sampled_from([1, 3, 4096]))
-def test_rerate_agreement_with_one_by_one_rating(tmp_path, monkeypatch, calls, sort_chunk, read_chunk):
+@given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]), read_chunk=st.sampled_from([1, 3, 4096]),
+       numbers_cached=st.sampled_from([2, 500_000]))
+def test_rerate_agreement_with_one_by_one_rating(tmp_path, monkeypatch, calls, sort_chunk, read_chunk,
+                                                 numbers_cached):
     # read_chunk: rows read before their new numbers are classified together; chunk edges must not matter.
+    # numbers_cached: the run's memory of numbers starts afresh when full, here also within a chunk.
     monkeypatch.setattr("policyhistory._rerate._CHUNK", read_chunk)
+    monkeypatch.setattr("policyhistory._rerate._NUMBERS_CACHED", numbers_cached)
     rows = []
     for index, (tenant, offset, around, duration, kind, destination, location, licenses) in enumerate(calls):
         start = pendulum.parse(around).subtract(days=20).add(seconds=offset)
