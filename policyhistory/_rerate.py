@@ -440,7 +440,7 @@ class _Run:
                 if not chunk:
                     break
                 if new_numbers:
-                    self._classify(new_numbers)
+                    self._classify(sorted(new_numbers))
                 for item in chunk:
                     if len(item) == 1:
                         rejected += 1
@@ -573,6 +573,7 @@ class _Run:
         """Classify numbers no earlier row dialed, one after another: phonenumbers' code and metadata then stay
         in the processor's caches, and a number costs about a fifth less than when classified between the
         rows' other work (measured on the benchmark's file of 198,334 distinct numbers: 23.7 against 28.7 us).
+        The caller sorts them, so that numbers of one country come together: 20 against 21.7 us.
         A number that cannot be classified is left alone: its rows are rejected when they are planned."""
         destinations = self.destinations
         for number in numbers:
