@@ -727,10 +727,8 @@ class _Run:
         """(outcome, pool, credit and uncovered minutes, the record from "call_type" on) of a rated call."""
         plan = output.plan
         if draw_id < 0:
-            outcome = plan.outcome
-            pool_minutes, credit_minutes, uncovered = (
-                (0, 0, 0) if plan.bucket == "none" else (0, minutes, 0) if plan.bucket == "credit" else (0, 0, minutes))
-            return outcome, pool_minutes, credit_minutes, uncovered, output.unpooled_record(minutes)
+            pool_minutes, credit_minutes, uncovered = plan.unpooled_minutes(minutes)
+            return plan.outcome, pool_minutes, credit_minutes, uncovered, output.unpooled_record(minutes)
         _, pool, _, _, capacity, _ = self.draws[draw_id]
         before = result // _FLAGS
         settled = plan.settle(minutes, capacity, before, bool(result & _EXHAUSTED))

@@ -180,6 +180,11 @@ class RatingPlan:
         assert self.rounding is not None
         return billable_minutes(duration_seconds, self.rounding)
 
+    def unpooled_minutes(self, minutes: int) -> tuple[int, int, int]:
+        """(pool, credit, uncovered) minutes of a call the plan gives no pool: where its bucket sends them."""
+        bucket = self.bucket
+        return (0, 0, 0) if bucket == "none" else (0, minutes, 0) if bucket == "credit" else (0, 0, minutes)
+
     def settle(self, minutes: int, capacity: int, before: int, exhausted: bool) -> Settlement | None:
         """Draw `minutes` on the plan's pool (capacity and use before the call given); None when credits
         would have to pay and no Communications Credits policy is in force (a refusal)."""
@@ -534,7 +539,7 @@ def rate_call(
     warnings = list(plan.warnings)
     alerts: list[str] = []
     pool_use = None
-    numbers = {"none": (0, 0, 0), "credit": (0, minutes, 0), "uncovered": (0, 0, minutes)}[plan.bucket]
+    numbers = plan.unpooled_minutes(minutes)
     outcome = plan.outcome
     if plan.pool is not None:
         outcome, pool_use, numbers = _draw(plan, plan.pool, call, minutes, tenant, used, at, known_at, trace,
