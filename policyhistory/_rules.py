@@ -7,7 +7,7 @@ arithmetic per call:
   on, whether Communications Credits can pay, the warnings. It sees only what every call of its kind shares
   (policy set, the tenant's country and credits set-up, call type, destination, licenses, usage location).
 - `settle` draws one call's minutes on the plan's pool and splits them into pool, credit and uncovered minutes.
-`rate_call` is both together, with the trace; `RatingPlan.settle_call` is the bulk path without the trace.
+`rate_call` is both together, with the trace; bulk re-rating calls `RatingPlan.settle` itself, without one.
 
 Each rule cites its source beside the check that enforces it; the numbers come from the policy versions.
 """
