@@ -40,8 +40,9 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
     if suffix in JSON_LINES_SUFFIXES or stripped.startswith(("[", "{")):
         handle.seek(0)
         return None, _json_rows(name, handle, array=suffix not in JSON_LINES_SUFFIXES and stripped.startswith("["))
-    header = next(csv.reader([first], delimiter=sniff_delimiter(first)), [])
-    return [column.strip() for column in header], _csv_rows(handle, sniff_delimiter(first))
+    delimiter = sniff_delimiter(first)
+    header = next(csv.reader([first], delimiter=delimiter), [])
+    return [column.strip() for column in header], _csv_rows(handle, delimiter)
 
 
 def _csv_rows(handle: Any, delimiter: str) -> Generator[tuple[int, Row], None, None]:
