@@ -208,6 +208,14 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _write_lines(out: IO[str], lines: list[str]) -> None:
+    """Write the lines, each ending in a newline, and empty the list."""
+    if lines:
+        out.write("\n".join(lines))
+        out.write("\n")  # apart: appending it would copy the joined text (6 MB) once more
+        lines.clear()
+
+
 def _flat(record: dict[str, Any]) -> dict[str, Any]:
     billed = record.get("billed") or {}
     flat = {**record, **{f"billed_{name}": value for name, value in billed.items()}}
@@ -274,12 +282,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
                     changed.append(json.loads(text))
                 lines.append(text)
                 if len(lines) == 10_000:
-                    out.write("\n".join(lines))
-                    out.write("\n")  # apart: appending it would copy the 6 MB of text once more
-                    lines.clear()
-            if lines:
-                out.write("\n".join(lines))
-                out.write("\n")
+                    _write_lines(out, lines)
+            _write_lines(out, lines)
         elif fmt == "csv":
             writer = csv.DictWriter(out, fieldnames=OUTPUT_COLUMNS)
             writer.writeheader()
