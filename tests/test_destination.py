@@ -22,6 +22,10 @@ from policyhistory import InvalidFieldError, classify_destination
     ("+449012345678", ("GB", "premium_rate", "+449012345678")),
     ("+447911123456", ("GG", "mobile", "+447911123456")),  # +44, a Guernsey mobile range
     ("+263242700000", ("ZW", "fixed_line", "+263242700000")),
+    ("+44 07911 123456", ("GG", "mobile", "+447911123456")),  # a national prefix after the code is dropped
+    ("+390612345678", ("IT", "fixed_line", "+390612345678")),  # an Italian leading zero is kept
+    ("+7 8 495 123 45 67", ("RU", "fixed_line", "+74951234567")),
+    ("+\uff13\uff13142685300", ("FR", "fixed_line", "+33142685300")),  # full-width digits: parse reads them
     ("FR", ("FR", "unknown", None)),
 ])
 def test_destination_country_and_type(dialed, expected):
@@ -44,13 +48,17 @@ def test_destination_refused_with_what_was_expected(dialed, expected):
 # Calling codes that several regions share, where the region is found by testing each region's patterns, and
 # a few that one region has; digits drawn at random, so that most numbers are invalid or unusual.
 SHARED_CODES = ["1", "7", "44", "47", "61", "212", "262", "290", "358", "590", "599", "39", "33", "49", "263"]
+ALL_CODES = sorted(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 
 
-@settings(max_examples=400, deadline=None)
-@given(code=st.sampled_from(SHARED_CODES), digits=st.text("0123456789", min_size=4, max_size=12))
+@settings(max_examples=600, deadline=None)
+@given(code=st.one_of(st.sampled_from(SHARED_CODES), st.sampled_from(ALL_CODES)),
+       digits=st.text("0123456789", max_size=18))
 def test_destination_agrees_with_phonenumbers_public_functions(code, digits):
-    """The number type comes from the region already found (not phonenumbers.number_type, which finds it a
-    second time); it must be what number_type says, for every number."""
+    """classify_destination reads "+" and digits with parse's own steps but not parse, and takes the number
+    type from the region already found (not phonenumbers.number_type, which finds it a second time). Country,
+    type, E.164 form and refusals must be what phonenumbers' public functions say, for every number: leading
+    zeros, national prefixes, too short and too long ones included."""
     dialed = f"+{code}{digits}"
     try:
         number = phonenumbers.parse(dialed, None)
@@ -64,8 +72,9 @@ def test_destination_agrees_with_phonenumbers_public_functions(code, digits):
             classify_destination(dialed)
         return
     destination = classify_destination(dialed)
-    kind = phonenumbers.number_type(number)
-    assert (region, kind) == (destination.country, _TYPES[destination.number_type])
+    expected = (region, phonenumbers.number_type(number),
+                phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    assert expected == (destination.country, _TYPES[destination.number_type], destination.number)
 
 
 _TYPES = {name: getattr(phonenumbers.PhoneNumberType, name.upper()) for name in (
