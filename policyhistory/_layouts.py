@@ -16,6 +16,7 @@ import attrs
 import pycountry
 
 from ._errors import InvalidFieldError
+from ._rating import OUTCOMES
 from ._tenants import SKU_ALIASES
 
 OWN_COLUMNS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
@@ -76,6 +77,17 @@ def _number(value: object, field: str) -> float | None:
     if not math.isfinite(number):  # "inf" and "nan" parse as floats, but no bill says them
         raise InvalidFieldError(field, value, "a number")
     return number
+
+
+def _billed_outcome(value: object) -> str | None:
+    """What the bill said, in our outcomes' names: `changed` compares it with ours, and a name we do not
+    use (a typo, another system's word) would mark every call changed."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    if text not in OUTCOMES:
+        raise InvalidFieldError("billed_outcome", value, f"one of {', '.join(OUTCOMES)}, or nothing")
+    return text
 
 
 CALL_ROW_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination", "user_id",
@@ -170,7 +182,7 @@ class OwnLayout(LayoutReader):
         if outcome not in (None, "") or minutes_text not in (None, "") or charge not in (None, ""):
             minutes = _number(minutes_text, "billed_minutes")
             billed = {
-                "outcome": outcome or None,
+                "outcome": _billed_outcome(outcome),
                 "minutes": None if minutes is None else int(minutes),
                 "charge": _number(charge, "billed_charge"),
                 "currency": values[currency_at] or None,

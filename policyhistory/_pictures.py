@@ -148,7 +148,11 @@ def report_html(summary: Any, changed: Sequence[Mapping[str, Any]], known_at: pe
             _table(("rows", "rated", "rejected", "changed"),
                    [(summary.rows, summary.rated, summary.rejected, summary.changed)]),
             _table(("outcome", "billable minutes"), sorted(summary.minutes.items())),
-            f"<h2>Changed calls ({len(changed)})</h2>",
+            "<h2>Changes by kind</h2>",
+            _table(("what was billed -> what is now", "calls"), list(summary.changes.items())),
+            f"<h2>Changed calls ({summary.changed})</h2>",
+            "" if len(changed) == summary.changed else
+            f"<p>The first {len(changed)} in input order; the output has every one (\"changed\": true).</p>",
             _table(("file", "line", "call", "tenant", "start", "now", "change"),
                    [(r["file"].rsplit("/", 1)[-1], r["line"], r["call_id"], r.get("tenant_id", ""), r["start"],
                      r["outcome"], r.get("change", "")) for r in changed]),

@@ -130,6 +130,9 @@ class RerateSummary:
     changed: int = 0
     minutes: dict[str, int] = attrs.Factory(dict)
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
+    changes: dict[str, int] = attrs.Factory(dict)
+    """Changed calls counted by what was billed and what is now: "billed credits -> now dial_out_pool" (see
+    change_kind)."""
 
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
@@ -137,6 +140,9 @@ class RerateSummary:
             rules = f"the rules of {format_instant(self.as_of)}" if self.as_of else "the rules of each call's start"
             lines.append(f"rated under {rules}, as known at {format_instant(self.known_at)}")
         lines += [f"  {outcome}: {minutes} min" for outcome, minutes in sorted(self.minutes.items())]
+        if self.changes:
+            lines.append("changed calls (what was billed -> what is now: calls):")
+            lines += [f"  {kind}: {calls}" for kind, calls in self.changes.items()]
         if self.pools:
             lines.append("pools (tenant, pool, month, counter: used / capacity, alerts):")
         for (tenant, pool, month, counter), use in sorted(self.pools.items()):
@@ -176,6 +182,17 @@ def billed_change(billed: dict[str, Any], outcome: str, pool_minutes: int, credi
     if not changed:
         return ""
     return f"billed {billed_text(billed)}; now {rating_text(outcome, pool_minutes, credit_minutes, uncovered_minutes)}"
+
+
+def change_kind(billed: dict[str, Any], outcome: str) -> str:
+    """A changed call's kind, for counting: the billed outcome, or where the input gives none (the Teams
+    export) whether anything was charged or drawn on credits; then our outcome, and whether only the minutes
+    or the charge differ."""
+    was = billed["outcome"]
+    if not was:
+        charged = (billed.get("charge") or 0) > 0 or (billed.get("minutes") or 0) > 0
+        was = "charged" if charged else "nothing charged"
+    return f"billed {was} -> now {outcome}" + (", other minutes or charge" if was == outcome else "")
 
 
 def _json(value: object) -> str:
@@ -225,18 +242,20 @@ def _versions_tail(versions: list[str], alerts: list[str], warnings: Iterable[st
 class Rerate:
     """One re-rating run over call files, with the store's policies as known at `known_at`."""
 
-    def __init__(self, store: Store, paths: Iterable[str | Path], *, known_at: pendulum.DateTime,
-                 as_of: pendulum.DateTime | None = None, default_tenant: str | None = None,
-                 workdir: str | Path | None = None, sort_chunk: int = SORT_CHUNK) -> None:
+    def __init__(self, store: Store, paths: Iterable[str | Path], *, known_at: object, as_of: object = None,
+                 default_tenant: str | None = None, workdir: str | Path | None = None,
+                 sort_chunk: int = SORT_CHUNK) -> None:
+        """`known_at` is required (a run says what it knew; store.now() for now); it and `as_of` take what
+        store.rate takes: an aware datetime, an ISO 8601 text with offset, or a date."""
         self.store = store
         self.paths = [Path(path) for path in paths]
-        self.known_at = known_at
-        self.as_of = as_of
+        self.known_at = to_instant(known_at, "known_at")
+        self.as_of = None if as_of is None else to_instant(as_of, "as_of")
         self.default_tenant = default_tenant
         self.workdir = workdir
         self.sort_chunk = sort_chunk
         self._file_tenants: dict[Path, str] = {}
-        self.summary = RerateSummary(known_at=known_at, as_of=as_of)
+        self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
 
     def records(self, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
         """Output records in input order; the summary is complete once they are all read."""
@@ -682,6 +701,7 @@ class _Run:
         unpooled_minutes = [0] * len(outputs)
         unpooled_calls = [0] * len(outputs)
         pooled_minutes: dict[str, int] = {}
+        changes: dict[str, int] = {}
         seq = -1
         for batch in _batches(rows):
             for item in batch:
@@ -710,7 +730,10 @@ class _Run:
                     yield f'{head}, "start": {quote(start_text)}, {record}}}'
                     continue
                 change = billed_change(billed, outcome, pool_minutes, credit_minutes, uncovered)
-                changed += bool(change)
+                if change:
+                    changed += 1
+                    kind = change_kind(billed, outcome)
+                    changes[kind] = changes.get(kind, 0) + 1
                 yield (f'{head}, "start": {quote(start_text)}, {record}, "billed": {_ENCODE(billed)}, '
                        f'"changed": {"true" if change else "false"}, "change": {quote(change)}}}')
             if progress:
@@ -722,6 +745,7 @@ class _Run:
         summary.changed += changed
         summary.rated = summary.rows - summary.rejected
         summary.minutes = dict(sorted(pooled_minutes.items()))
+        summary.changes = dict(sorted(changes.items(), key=lambda item: (-item[1], item[0])))
 
     def _rated(self, output: _PlanOutput, minutes: int, draw_id: int, result: int,
                start_text: str) -> tuple[str, int, int, int, str]:

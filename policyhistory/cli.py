@@ -28,6 +28,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DB = "policyhistory.db"
 _SUMMARY_LINES_AT_ONCE = 10_000
+_REPORT_CHANGED_CALLS = 1_000
+"""Changed calls the audit report lists one by one (the first, in input order). Keeping every changed record
+for it held a whole re-rating in memory (1.46 GB for 300,000 changed calls, against 0.2 GB without a
+report) and wrote a page no browser opens; the report counts every change by kind, and the output has
+every changed call."""
 
 
 @contextlib.contextmanager
@@ -269,7 +274,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
 
     def noting(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for record in records:
-            if report and record.get("changed"):
+            if report and len(changed) < _REPORT_CHANGED_CALLS and record.get("changed"):
                 changed.append(record)
             yield record
 
@@ -277,8 +282,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         if fmt == "jsonl":
             lines: list[str] = []
             for text in run.records_json(progress):
-                # Written as text without a parse; only changed rows are parsed, for the report.
-                if report and '"changed": true' in text:
+                # Written as text without a parse; only changed rows the report lists are parsed.
+                if report and len(changed) < _REPORT_CHANGED_CALLS and '"changed": true' in text:
                     changed.append(json.loads(text))
                 lines.append(text)
                 if len(lines) == 10_000:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from policyhistory.cli import cli
 
 SVG = "{http://www.w3.org/2000/svg}"
+XHTML = "{http://www.w3.org/1999/xhtml}"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -92,3 +93,27 @@ def test_pictures_timeline_counts_the_keys_known_then(tmp_path):
     late_keys = int(late.output.split("timeline of ")[1].split()[0])
     assert 0 < early_keys < late_keys
     assert "known at 2018-06-01T00:00:00Z" in early.output
+
+
+def test_pictures_rerate_report_lists_the_first_changed_calls_and_counts_them_all(tmp_path, monkeypatch):
+    """A large run's report keeps a bounded number of changed calls (memory, and a page a browser opens)
+    and counts every change by kind."""
+    monkeypatch.setattr("policyhistory.cli._REPORT_CHANGED_CALLS", 2)
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, [
+        "--db", str(tmp_path / "p.db"), "rerate", str(EXAMPLES / "PSTN.calls.2022-06-30.csv"),
+        str(EXAMPLES / "calls.csv"), "--tenants", str(EXAMPLES / "tenants.csv"), "--licenses",
+        str(EXAMPLES / "licenses.csv"), "--tenant", "contoso", "--report", str(report), "--known-at", "2026-11-23",
+        "--output", str(tmp_path / "out.jsonl")])
+    assert 0 == result.exit_code, result.output
+    root = ET.parse(report).getroot()
+    headings = [h.text for h in root.iter(f"{XHTML}h2")]
+    assert ["Totals", "Changes by kind", "Changed calls (7)", "Pools per tenant and month"] == headings
+    tables = list(root.iter(f"{XHTML}table"))
+    kinds = [[td.text for td in tr.iter(f"{XHTML}td")] for tr in tables[2].iter(f"{XHTML}tr")][1:]
+    assert [["billed charged -> now complimentary", "3"], ["billed blocked -> now complimentary", "2"],
+            ["billed charged -> now dial_out_pool", "2"]] == kinds
+    listed = [row[2] for row in [[td.text for td in tr.iter(f"{XHTML}td")] for tr in tables[3].iter(f"{XHTML}tr")][1:]]
+    assert ["00000000-0000-0000-0000-000000000003", "00000000-0000-0000-0000-000000000004"] == listed
+    assert 'The first 2 in input order; the output has every one ("changed": true).' in report.read_text(
+        encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import random
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import policyhistory
 from policyhistory.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +61,11 @@ def test_rerate_summary_is_whole_when_written_in_pieces(tmp_path, monkeypatch):
     pieces, _ = rerate(tmp_path, *args, db="pieces.db")
     lines = pieces.stderr.splitlines()
     assert whole.stderr == pieces.stderr
-    assert 22 == len(lines)
+    assert 26 == len(lines)
     assert "rows 21: rated 21, rejected 0, changed 7" == lines[0]
-    assert "  contoso audio_conferencing.complimentary_dial_out 2018-05 minutes: 30 / 9000" == lines[9]
+    assert ["changed calls (what was billed -> what is now: calls):", "  billed charged -> now complimentary: 3",
+            "  billed blocked -> now complimentary: 2", "  billed charged -> now dial_out_pool: 2"] == lines[8:12]
+    assert "  contoso audio_conferencing.complimentary_dial_out 2018-05 minutes: 30 / 9000" == lines[13]
     assert "  seoul audio_conferencing.complimentary_dial_out 2021-06 minutes: 25 / 18000" == lines[-1]
 
 
@@ -291,3 +295,66 @@ def test_rerate_out_of_range_number_is_a_rejected_row(tmp_path, field, value):
     assert 3 == result.exit_code, result.output
     assert [("c1", "rejected"), ("c2", "dial_out_pool")] == [(r["call_id"], r["outcome"]) for r in records]
     assert field in records[0]["error"]
+
+
+@pytest.mark.parametrize(("given", "read", "error"), [
+    ("credits", None, "field 'billed_outcome': expected one of complimentary, dial_out_pool, us_ca_unlimited, "
+                      "calling_plan, communications_credits, free, blocked, or nothing, got 'credits'"),
+    (" Dial_Out_Pool ", "dial_out_pool", None),
+    ("", None, None),
+])
+def test_rerate_billed_outcome_in_our_outcomes_names(tmp_path, given, read, error):
+    """A billed outcome we do not use would mark the call changed whatever its rating: the row is refused,
+    naming the field; case and spaces aside, ours are read."""
+    calls = tmp_path / "calls.csv"
+    with calls.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["call_id", "tenant_id", "start", "duration_seconds", "call_type",
+                         "organizer_usage_location", "organizer_licenses", "destination", "billed_outcome",
+                         "billed_minutes", "billed_charge", "currency"])
+        writer.writerow(["c1", "contoso", "2021-03-04T09:03:45Z", "60", "conf_out", "US", "MCOMEETADD",
+                         "+33142685300", given, "0", "0", "USD"])
+        writer.writerow(["c2", "contoso", "2021-03-04T09:05:00Z", "60", "conf_out", "US", "MCOMEETADD",
+                         "+33142685300", "dial_out_pool", "0", "0", "USD"])
+    result, records = rerate(tmp_path, str(calls))
+    assert ("dial_out_pool", False) == (records[1]["outcome"], records[1]["changed"])
+    if error is None:
+        assert 0 == result.exit_code, result.output
+        assert (read, False) == (records[0]["billed"]["outcome"], records[0]["changed"])
+    else:
+        assert 3 == result.exit_code, result.output
+        assert ("rejected", error) == (records[0]["outcome"], records[0]["error"])
+
+
+def test_rerate_summary_counts_changed_calls_by_kind(tmp_path):
+    calls = tmp_path / "calls.csv"
+    rows = ["call_id,tenant_id,start,duration_seconds,call_type,organizer_usage_location,organizer_licenses,"
+            "destination,billed_outcome,billed_minutes,billed_charge,currency"]
+    # 2021: the dial-out pool covers France; one call billed as credits, one as blocked, one right, and one
+    # with the right outcome but other minutes.
+    for index, (outcome, minutes) in enumerate([("communications_credits", "1"), ("blocked", "0"),
+                                                ("dial_out_pool", "0"), ("dial_out_pool", "3")]):
+        rows.append(f"c{index},contoso,2021-03-04T09:0{index}:00Z,60,conf_out,US,MCOMEETADD,+33142685300,"
+                    f"{outcome},{minutes},,USD")
+    calls.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result, records = rerate(tmp_path, str(calls))
+    assert [True, True, False, True] == [r["changed"] for r in records]
+    lines = result.stderr.splitlines()
+    start = lines.index("changed calls (what was billed -> what is now: calls):")
+    assert ["  billed blocked -> now dial_out_pool: 1",
+            "  billed communications_credits -> now dial_out_pool: 1",
+            "  billed dial_out_pool -> now dial_out_pool, other minutes or charge: 1"] == lines[start + 1:start + 4]
+
+
+def test_rerate_library_takes_knowledge_dates_as_store_rate_does(fresh_store):
+    fresh_store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
+    run = policyhistory.Rerate(fresh_store, [OWN], known_at="2018-10-01")
+    records = list(run.records())
+    assert [("seoul-1", "blocked", False)] == [(r["call_id"], r["outcome"], r["changed"]) for r in records[:1]]
+    assert (3, 1, {"billed complimentary -> now blocked": 1}) == (run.summary.rated, run.summary.changed,
+                                                                  run.summary.changes)
+    now = policyhistory.Rerate(fresh_store, [OWN], known_at=dt.date(2026, 11, 23))
+    assert ["complimentary"] * 3 == [r["outcome"] for r in now.records()]
+    assert {"billed blocked -> now complimentary": 2} == now.summary.changes
+    with pytest.raises(policyhistory.NaiveDatetimeError):
+        policyhistory.Rerate(fresh_store, [OWN], known_at="2026-11-23T10:00:00")
