@@ -6,6 +6,7 @@ import contextlib
 import csv
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -75,10 +76,27 @@ def instant_option(value: str | None, name: str) -> Any:
         raise click.BadParameter(str(error), param_hint=f"--{name.replace('_', '-')}") from error
 
 
+class FileToWrite(click.Path):
+    """A file a command writes, created if absent: its folder must exist and be writable. Checked when the
+    arguments are read, so that a mistyped folder costs a usage error (exit 2), not a traceback after a run."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        folder = Path(path).parent
+        if not folder.is_dir():
+            self.fail(f"the folder {click.format_filename(folder)!r} does not exist", param, ctx)
+        if not os.access(folder, os.W_OK):
+            self.fail(f"the folder {click.format_filename(folder)!r} is not writable", param, ctx)
+        return path
+
+
 @click.group()
 @click.version_option(package_name="policyhistory")
 @click.option("--db", envvar="POLICYHISTORY_DB", default=DEFAULT_DB, show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path),
+              type=FileToWrite(),
               help="SQLite store; created with the bundled catalog on first use. Also POLICYHISTORY_DB.")
 @click.pass_context
 def cli(ctx: click.Context, db: Path) -> None:
@@ -236,10 +254,10 @@ def _cells(record: dict[str, Any], columns: Sequence[str]) -> list[Any]:
 @click.option("--known-at", help="Rate with what was known at this instant, e.g. the invoice date (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True,
               help="Output format: one JSON object per line, CSV, or an aligned table.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--output", type=FileToWrite(), help="Write here instead of stdout.")
+@click.option("--workdir", type=click.Path(file_okay=False, exists=True, writable=True, path_type=Path),
               help="Folder for the scratch files a run sorts its rows in (default: the system's temp).")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--report", type=FileToWrite(),
               help="Also write the audit report here: self-contained HTML with totals, changed calls and pools.")
 @click.pass_context
 def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
@@ -425,7 +443,7 @@ def _progress(stage: str, done: int, total: int | None) -> None:
 
 
 @cli.command()
-@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", required=True, type=FileToWrite(),
               help="The HTML file to write (self-contained: inline SVG, no network).")
 @click.option("--known-at", help="Draw what was known at this instant (default: now).")
 @click.pass_context
@@ -460,7 +478,7 @@ def verify(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+@click.option("--output", type=FileToWrite(), help="Write to this file.")
 def catalog(paths: tuple[Path, ...], output: Path | None) -> None:
     """List catalog files (default: the bundled catalog) as Markdown, the way policies/README.md shows them."""
     with library_errors():

@@ -63,3 +63,31 @@ def test_cli_unknown_history_key(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "history", "nope"])
     assert 1 == result.exit_code
     assert "no policy key 'nope'" in result.output
+
+
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["rerate", str(EXAMPLES / "calls.csv"), "--output", "{missing}/out.jsonl"], "--output"),
+    (["rerate", str(EXAMPLES / "calls.csv"), "--report", "{missing}/report.html"], "--report"),
+    (["timeline", "--output", "{missing}/timeline.html"], "--output"),
+    (["catalog", "--output", "{missing}/catalog.md"], "--output"),
+    (["--db", "{missing}/p.db", "policies", "--as-of", "2020-01-01"], "--db"),
+])
+def test_cli_file_to_write_in_a_missing_folder_is_a_usage_error(tmp_path, args, option):
+    """Found when the arguments are read: no traceback, and no run whose result has nowhere to go."""
+    missing = tmp_path / "no such folder"
+    args = [arg.replace("{missing}", str(missing)) for arg in args]
+    db = [] if args[0] == "--db" else ["--db", str(tmp_path / "p.db")]
+    result = CliRunner().invoke(cli, [*db, *args])
+    assert 2 == result.exit_code, result.output
+    assert f"Invalid value for '{option}': the folder '{missing}' does not exist" in result.output
+    assert not missing.exists()
+
+
+def test_cli_rerate_workdir_must_exist(tmp_path):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(EXAMPLES / "calls.csv"),
+                                      "--workdir", str(tmp_path / "nowhere")])
+    assert 2 == result.exit_code
+    assert "Invalid value for '--workdir'" in result.output
