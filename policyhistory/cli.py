@@ -85,7 +85,7 @@ class FileToWrite(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         path = super().convert(value, param, ctx)
-        folder = Path(path).parent
+        folder = Path(os.fsdecode(path)).parent
         if not folder.is_dir():
             self.fail(f"the folder {click.format_filename(folder)!r} does not exist", param, ctx)
         if not os.access(folder, os.W_OK):
