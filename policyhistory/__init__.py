@@ -15,6 +15,7 @@ from ._errors import (
     Problem,
     UnknownPolicyKeyError,
     UnknownTenantError,
+    UnreadableRowError,
 )
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
@@ -74,6 +75,7 @@ __all__ = [
     "TraceStep",
     "UnknownPolicyKeyError",
     "UnknownTenantError",
+    "UnreadableRowError",
     "VerifyReport",
     "bundled_catalog_path",
     "call_from_mapping",

@@ -126,6 +126,20 @@ class InvalidFieldError(PolicyHistoryError, ValueError):
         return f"expected {self.expected}, got {self.value!r}"
 
 
+class UnreadableRowError(InvalidFieldError):
+    """A row its file's format could not read: invalid JSON, or a CSV record refused by the csv module or
+    running over several lines. Its field is "row"."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+        super().__init__("row", None, why)
+        self.args = (f"unreadable row: {why}",)
+
+    @property
+    def reason(self) -> str:
+        return self.why
+
+
 class DuplicateCallError(PolicyHistoryError, ValueError):
     """A call was offered twice to one pool state: drawing its minutes again would charge the pool twice."""
 

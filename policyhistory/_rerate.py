@@ -34,7 +34,7 @@ import attrs
 import pendulum
 
 from ._calls import Call, Destination, _duration, _optional_country, _skus, call_type, classify_destination
-from ._errors import DuplicateCallError, InvalidFieldError, PolicyHistoryError
+from ._errors import DuplicateCallError, InvalidFieldError, PolicyHistoryError, UnreadableRowError
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
 from ._rows import read_table
@@ -300,7 +300,7 @@ class Rerate:
     def _reader(self, path: Path, columns: list[str] | None, raw: list[Any] | dict[str, Any],
                 reader: LayoutReader | None) -> tuple[LayoutReader, list[Any], str | None]:
         if isinstance(raw, dict) and "__error__" in raw:
-            raise InvalidFieldError("row", None, raw["__error__"])
+            raise UnreadableRowError(raw["__error__"])
         if columns is None and type(raw) is not dict:
             raise InvalidFieldError("row", raw, "a JSON object of the layout's fields")
         if reader is None:

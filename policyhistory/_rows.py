@@ -42,15 +42,36 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
         return None, _json_rows(name, handle, array=suffix not in JSON_LINES_SUFFIXES and stripped.startswith("["))
     delimiter = sniff_delimiter(first)
     header = next(csv.reader([first], delimiter=delimiter), [])
-    return [column.strip() for column in header], _csv_rows(handle, delimiter)
+    columns = [column.strip() for column in header]
+    return columns, _csv_rows(handle, delimiter, columns)
 
 
-def _csv_rows(handle: Any, delimiter: str) -> Generator[tuple[int, Row], None, None]:
+def _csv_rows(handle: Any, delimiter: str, columns: list[str]) -> Generator[tuple[int, Row], None, None]:
+    """Rows with the line each starts on (the header is line 1). A record the csv module refuses (a field over
+    its size limit), or one that runs over several lines, is a row that could not be read (its values by
+    column beside the error, so that its call id is known): no field of a call record or a tenant fact holds
+    a line break, and a quote left open would take in every line after it as one field, and those rows with
+    it, silently where it opens in the last column."""
     with handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        for values in reader:
-            if values:
-                yield reader.line_num + 1, values
+        ended = 0  # the reader's lines so far: the file's line ended + 1
+        while True:
+            try:
+                for values in reader:
+                    if reader.line_num == ended + 1:
+                        ended += 1
+                        if values:
+                            yield ended + 1, values
+                        continue
+                    yield ended + 2, {**dict(zip(columns, values, strict=False)),
+                                      "__error__": f"the record runs from line {ended + 2} to line "
+                                      f"{reader.line_num + 1}: a field holds a line break, or a quote left open "
+                                      "takes in the lines after it"}
+                    ended = reader.line_num
+                return
+            except csv.Error as error:
+                yield ended + 2, {"__error__": f"the csv module refuses it: {error}"}
+                ended = reader.line_num
 
 
 def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row], None, None]:

@@ -185,6 +185,9 @@ def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
     facts: list[Any] = []
     problems: list[Problem] = []
     for line, row in read_rows(path):
+        if "__error__" in row:
+            problems.append(Problem(str(path), line, row.get("tenant_id"), "row", row["__error__"]))
+            continue
         missing = [name for name in expected if name not in row]
         if missing:
             problems.append(Problem(str(path), line, None, ", ".join(missing), "required column is missing"))

@@ -358,3 +358,20 @@ def test_rerate_library_takes_knowledge_dates_as_store_rate_does(fresh_store):
     assert {"billed blocked -> now complimentary": 2} == now.summary.changes
     with pytest.raises(policyhistory.NaiveDatetimeError):
         policyhistory.Rerate(fresh_store, [OWN], known_at="2026-11-23T10:00:00")
+
+
+def test_rerate_csv_record_the_csv_module_refuses_or_over_several_lines_is_a_rejected_row(tmp_path):
+    """An unclosed quote would take every later line into one field, and a field over the csv module's size
+    limit stopped the run: each is now one rejected row, at the line where its record starts."""
+    lines = OWN.read_text(encoding="utf-8").splitlines()
+    too_big = lines[1].replace("+33142685300", "9" * 200_000).replace("seoul-1", "big-1")
+    unclosed = lines[2].replace("seoul-2", '"seoul-2')
+    calls = tmp_path / "calls.csv"
+    calls.write_text("\n".join([lines[0], too_big, lines[1], unclosed, lines[3]]) + "\n", encoding="utf-8")
+    result, records = rerate(tmp_path, str(calls))
+    assert 3 == result.exit_code, result.output
+    assert [(2, "rejected"), (3, "complimentary"), (4, "rejected")] == [(r["line"], r["outcome"]) for r in records]
+    assert "unreadable row: the csv module refuses it: field larger than field limit (131072)" == records[0]["error"]
+    assert ("unreadable row: the record runs from line 4 to line 5: a field holds a line break, or a quote left "
+            "open takes in the lines after it") == records[2]["error"]
+    assert "rows 3: rated 1, rejected 2" in result.stderr

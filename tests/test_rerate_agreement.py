@@ -176,6 +176,9 @@ def test_rerate_agreement_with_malformed_fields(tmp_path, monkeypatch, calls, re
     built = []
     expected: dict[str, str] = {}
     for row in rows:
+        if any("\n" in value or "\r" in value for value in row.values()):
+            expected[row["call_id"]] = "rejected"  # a record over several lines is unreadable (see _rows)
+            continue
         try:
             built.append(Call(row["call_id"], row["tenant_id"], row["start"], row["duration_seconds"],
                               row["call_type"], row["destination"],

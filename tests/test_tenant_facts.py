@@ -105,3 +105,20 @@ def test_tenant_facts_cli_rate_call_from_a_file(tmp_path):
         assert 0 == result.exit_code, result.output
         assert ("communications_credits", 2, "ZW") == tuple(json.loads(result.output)[k] for k in (
             "outcome", "credit_minutes", "destination_country"))
+
+
+def test_tenant_facts_unreadable_rows_are_problems_with_their_lines(fresh_store, tmp_path):
+    """A quote left open would take the later rows into one field; a bad JSON line is not a missing column."""
+    csv_file = write(tmp_path, "t.csv", 'tenant_id,valid_from,country,communications_credits\n'
+                                        '"contoso,2018-01-01,US,true\nfabrikam,2018-01-01,FR,true\n')
+    jsonl = write(tmp_path, "t.jsonl", '{"tenant_id": "contoso", "valid_from": "2018-01-01", "country": "US", '
+                                       '"communications_credits": true}\n{"tenant_id": \n')
+    for path, expected in [
+        (csv_file, (2, "row", "the record runs from line 2 to line 3: a field holds a line break, or a quote left "
+                              "open takes in the lines after it")),
+        (jsonl, (2, "row", "not valid JSON: Expecting value")),
+    ]:
+        with pytest.raises(InvalidRecordsError) as caught:
+            fresh_store.load_tenant_facts(path)
+        assert [expected] == [(p.line, p.field, p.message) for p in caught.value.problems]
+    assert 0 == fresh_store.db["tenant_facts"].count
