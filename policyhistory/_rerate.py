@@ -37,7 +37,7 @@ from ._calls import Call, Destination, _duration, _optional_country, _skus, call
 from ._errors import DuplicateCallError, InvalidFieldError, PolicyHistoryError, UnreadableRowError
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
-from ._rows import read_table
+from ._rows import check_text, read_table
 from ._rules import COMMUNICATIONS_CREDITS, RatingPlan, Refusal, alert_text
 from ._store import Store
 from ._tenants import TenantIndex, TenantSnapshot
@@ -255,6 +255,8 @@ class Rerate:
         self.workdir = workdir
         self.sort_chunk = sort_chunk
         self._file_tenants: dict[Path, str] = {}
+        self._checked: dict[Path, tuple[int, int]] = {}
+        """Files whose text was checked: (size, modification time) then."""
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
 
     def records(self, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
@@ -263,8 +265,17 @@ class Rerate:
             yield json.loads(text)
 
     def check(self) -> None:
-        """Refuse unusable files before any row is read: a Teams export needs a tenant to belong to."""
+        """Refuse unusable files before any row is read: text that does not decode, a Teams export without
+        a tenant to belong to. A file checked before and unchanged since is not read again."""
         for path in self.paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                stat = None
+            if stat is None or self._checked.get(path) != (stat.st_size, stat.st_mtime_ns):
+                check_text(path)
+                if stat is not None:
+                    self._checked[path] = (stat.st_size, stat.st_mtime_ns)
             columns, rows = read_table(path)
             first = columns if columns is not None else next((row for _, row in rows), None)
             rows.close()

@@ -18,7 +18,7 @@ import phonenumbers
 
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnknownTenantError
 from ._instant import format_instant, from_micros, to_instant
-from ._rows import read_rows
+from ._rows import check_text, read_rows
 from ._timeline import micros
 
 SKUS = (
@@ -184,6 +184,7 @@ def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
     expected = TENANT_FIELDS if kind == "tenants" else LICENSE_FIELDS
     facts: list[Any] = []
     problems: list[Problem] = []
+    check_text(path)
     for line, row in read_rows(path):
         if "__error__" in row:
             problems.append(Problem(str(path), line, row.get("tenant_id"), "row", row["__error__"]))

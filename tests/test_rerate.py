@@ -375,3 +375,28 @@ def test_rerate_csv_record_the_csv_module_refuses_or_over_several_lines_is_a_rej
     assert ("unreadable row: the record runs from line 4 to line 5: a field holds a line break, or a quote left "
             "open takes in the lines after it") == records[2]["error"]
     assert "rows 3: rated 1, rejected 2" in result.stderr
+
+
+def test_rerate_utf16_file_reads_as_utf8_does(tmp_path):
+    """Excel's "Unicode Text" is UTF-16 with a byte order mark."""
+    utf16 = tmp_path / "calls-utf16.csv"
+    utf16.write_text(OWN.read_text(encoding="utf-8"), encoding="utf-16")
+    _, expected = rerate(tmp_path, str(OWN), "--known-at", "2026-11-23", db="a.db")
+    result, records = rerate(tmp_path, str(utf16), "--known-at", "2026-11-23", db="b.db")
+    assert 0 == result.exit_code, result.output
+    assert [(r["line"], r["outcome"], r["changed"]) for r in expected] == [
+        (r["line"], r["outcome"], r["changed"]) for r in records]
+
+
+def test_rerate_file_not_in_utf8_is_refused_before_any_row(tmp_path):
+    """A Windows-1252 export (Excel's plain "CSV") would stop the run midway: refused up front, naming the
+    line of the first byte that does not decode, and no output file is made."""
+    text = OWN.read_text(encoding="utf-8").replace("organizer@seoul.example,KR,audio_conferencing,+14155552671",
+                                                   "organisateur@séoul.example,KR,audio_conferencing,+14155552671")
+    calls = tmp_path / "calls.csv"
+    calls.write_bytes(text.encode("cp1252"))
+    out = tmp_path / "out.jsonl"
+    result, _ = rerate(tmp_path, str(calls), "--output", str(out))
+    assert 2 == result.exit_code, result.output
+    assert f"{calls}:4: not UTF-8 text (byte 0xe9): save it as UTF-8 (in Excel: CSV UTF-8)" in result.output
+    assert not out.exists()

@@ -122,3 +122,13 @@ def test_tenant_facts_unreadable_rows_are_problems_with_their_lines(fresh_store,
             fresh_store.load_tenant_facts(path)
         assert [expected] == [(p.line, p.field, p.message) for p in caught.value.problems]
     assert 0 == fresh_store.db["tenant_facts"].count
+
+
+def test_tenant_facts_file_not_in_utf8_is_a_problem_with_its_line(fresh_store, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes((TENANTS + "soci\u00e9t\u00e9,2018-01-01,FR,true\n").encode("latin-1"))
+    with pytest.raises(InvalidRecordsError) as caught:
+        fresh_store.load_tenant_facts(path)
+    assert [(3, "not UTF-8 text (byte 0xe9): save it as UTF-8 (in Excel: CSV UTF-8)")] == [
+        (p.line, p.message) for p in caught.value.problems]
+    assert 0 == fresh_store.db["tenant_facts"].count
