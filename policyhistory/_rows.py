@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
 from collections.abc import Generator, Iterator
@@ -20,8 +21,14 @@ JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 
 
 def sniff_delimiter(header: str) -> str:
-    """Tab when the header has more tabs than commas (the Skype for Business export), else comma."""
-    return "\t" if header.count("\t") > header.count(",") else ","
+    """The commonest of comma, tab (the Skype for Business export) and semicolon (Excel's "CSV" where the
+    decimal mark is a comma, as in France) in the header; comma on a tie."""
+    return max((",", "\t", ";"), key=header.count)  # max keeps the first of equals: comma
+
+
+DECIMAL_COMMA_COLUMNS = frozenset({"billed_minutes", "billed_charge", "Charge"})
+"""The layouts' columns that hold numbers with decimals: in a semicolon-separated file they are written with
+a decimal comma (0,36), which is read as 0.36."""
 
 
 # Longest first: UTF-32's little-endian mark begins with UTF-16's.
@@ -93,7 +100,22 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
     delimiter = sniff_delimiter(first)
     header = next(csv.reader([first], delimiter=delimiter), [])
     columns = [column.strip() for column in header]
-    return columns, _csv_rows(name, handle, delimiter, columns)
+    rows = _csv_rows(name, handle, delimiter, columns)
+    if delimiter == ";":
+        rows = _with_decimal_points(rows, [index for index, column in enumerate(columns)
+                                           if column in DECIMAL_COMMA_COLUMNS])
+    return columns, rows
+
+
+def _with_decimal_points(rows: Generator[tuple[int, Row], None, None],
+                         indexes: list[int]) -> Generator[tuple[int, Row], None, None]:
+    with contextlib.closing(rows):
+        for line, values in rows:
+            if type(values) is list:
+                for index in indexes:
+                    if index < len(values):
+                        values[index] = values[index].replace(",", ".")
+            yield line, values
 
 
 def _not_text(name: str, line: int) -> InvalidRecordsError:

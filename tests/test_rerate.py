@@ -400,3 +400,21 @@ def test_rerate_file_not_in_utf8_is_refused_before_any_row(tmp_path):
     assert 2 == result.exit_code, result.output
     assert f"{calls}:4: not UTF-8 text (byte 0xe9): save it as UTF-8 (in Excel: CSV UTF-8)" in result.output
     assert not out.exists()
+
+
+def test_rerate_semicolon_file_with_decimal_commas_reads_as_the_export(tmp_path):
+    """Excel writes "CSV" with semicolons and decimal commas where the decimal mark is a comma (France)."""
+    rows = list(csv.reader(TEAMS.read_text(encoding="utf-8").splitlines()))
+    charge = rows[0].index("Charge")
+    semicolons = tmp_path / "export-fr.csv"
+    with semicolons.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(rows[0])
+        writer.writerows([*row[:charge], row[charge].replace(".", ","), *row[charge + 1:]] for row in rows[1:])
+    assert "0,36" in semicolons.read_text(encoding="utf-8")
+    _, expected = rerate(tmp_path, str(TEAMS), "--tenant", "contoso", "--known-at", "2026-11-23", db="a.db")
+    result, records = rerate(tmp_path, str(semicolons), "--tenant", "contoso", "--known-at", "2026-11-23", db="b.db")
+    assert 0 == result.exit_code, result.output
+    assert 18 == len(records)
+    assert [(r["line"], r["outcome"], r["billed"], r["changed"]) for r in expected] == [
+        (r["line"], r["outcome"], r["billed"], r["changed"]) for r in records]
