@@ -64,10 +64,14 @@ def check_text(path: Path) -> None:
                 try:
                     line += decoder.decode(chunk).count("\n")
                 except UnicodeDecodeError as error:
-                    line += decoder.decode(chunk[:error.start]).count("\n") if encoding == "utf-8-sig" else 0
+                    # error.object: the bytes decoded, with any left from the chunk before. In UTF-8 a 0x0a
+                    # byte is always a line break; in UTF-16 and UTF-32 the line is the chunk's first.
+                    before = error.object[:error.start]
+                    line += before.count(b"\n") if encoding == "utf-8-sig" else 0
                     raise InvalidRecordsError([Problem(str(path), line, None, None,
                                                        f"not {encoding.removesuffix('-sig').upper()} text (byte "
-                                                       f"0x{chunk[error.start]:02x}): {_NOT_TEXT}")]) from None
+                                                       f"0x{error.object[error.start]:02x}): {_NOT_TEXT}")]) \
+                        from None
             decoder.decode(b"", final=True)
     except OSError as error:
         raise _unreadable(str(path), error) from error
