@@ -252,12 +252,18 @@ def own_row(row: Mapping[str, Any]) -> CallRow:
     return reader.call_row(reader.values(row), None)
 
 
+_ISO_DAY = re.compile(r"\d{4}-?\d\d-?\d\d[T ]")
+
+
 def teams_start(value: object) -> str:
-    """The report's Start Time is UTC; an ISO time without offset is read as UTC for this layout only."""
+    """The report's Start Time is UTC; an ISO time without offset is read as UTC for this layout only. Any
+    other form (Excel's 5/28/2018 2:00:00 PM, say) is left as given, so that its refusal quotes it."""
     text = str(value or "").strip()
-    if text and "T" not in text and " " in text:
+    if not _ISO_DAY.match(text):
+        return text
+    if "T" not in text and " " in text:
         text = text.replace(" ", "T", 1)
-    if text and not re.search(r"(Z|[+-]\d\d:?\d\d)$", text) and "T" in text:
+    if not re.search(r"(Z|[+-]\d\d:?\d\d)$", text) and "T" in text:
         text += "Z"
     return text
 

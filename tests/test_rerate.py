@@ -418,3 +418,19 @@ def test_rerate_semicolon_file_with_decimal_commas_reads_as_the_export(tmp_path)
     assert 18 == len(records)
     assert [(r["line"], r["outcome"], r["billed"], r["changed"]) for r in expected] == [
         (r["line"], r["outcome"], r["billed"], r["changed"]) for r in records]
+
+
+@pytest.mark.parametrize(("given", "outcome", "error"), [
+    ("2018-05-28 14:00:00", "complimentary", None),  # UTC, as the report writes it
+    ("20180528T140000", "complimentary", None),
+    ("5/28/2018 2:00:00 PM", "rejected", "start: expected an ISO 8601 instant with offset, a date, or an aware "
+                                         "datetime, got '5/28/2018 2:00:00 PM'"),  # re-saved by Excel
+])
+def test_rerate_teams_start_time_forms(tmp_path, given, outcome, error):
+    rows = list(csv.reader(TEAMS.read_text(encoding="utf-8").splitlines()))
+    rows[1][rows[0].index("Start Time")] = given
+    export = tmp_path / "PSTN.calls.csv"
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows[:2])
+    _, records = rerate(tmp_path, str(export), "--tenant", "contoso", "--known-at", "2026-11-23")
+    assert (outcome, error) == (records[0]["outcome"], records[0].get("error"))
