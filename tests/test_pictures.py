@@ -53,7 +53,8 @@ def test_pictures_timeline_as_known_in_2018_has_one_belief(tmp_path):
     assert ("complimentary-dial-out-2018-first-belief", "bar") == (bar.get("data-version"), bar.get("class"))
 
 
-def test_pictures_rerate_report(tmp_path):
+def rerate_report(tmp_path):
+    """The examples re-rated with --report: the report's path and its parsed page."""
     report = tmp_path / "report.html"
     result = CliRunner().invoke(cli, [
         "--db", str(tmp_path / "p.db"), "rerate", str(EXAMPLES / "PSTN.calls.2022-06-30.csv"),
@@ -61,7 +62,11 @@ def test_pictures_rerate_report(tmp_path):
         str(EXAMPLES / "licenses.csv"), "--tenant", "contoso", "--report", str(report), "--known-at", "2026-11-23",
         "--output", str(tmp_path / "out.jsonl")])
     assert 0 == result.exit_code, result.output
-    root = ET.parse(report).getroot()
+    return report, ET.parse(report).getroot()
+
+
+def test_pictures_rerate_report(tmp_path):
+    report, root = rerate_report(tmp_path)
     charts = {(svg.get("data-tenant"), svg.get("data-pool")): svg for svg in root.iter(f"{SVG}svg")}
     october = [rect for rect in charts[("contoso", "audio_conferencing.dial_out_pool")].iter(f"{SVG}rect")
                if rect.get("data-month") == "2020-10"]
@@ -99,14 +104,7 @@ def test_pictures_rerate_report_lists_the_first_changed_calls_and_counts_them_al
     """A large run's report keeps a bounded number of changed calls (memory, and a page a browser opens)
     and counts every change by kind."""
     monkeypatch.setattr("policyhistory.cli._REPORT_CHANGED_CALLS", 2)
-    report = tmp_path / "report.html"
-    result = CliRunner().invoke(cli, [
-        "--db", str(tmp_path / "p.db"), "rerate", str(EXAMPLES / "PSTN.calls.2022-06-30.csv"),
-        str(EXAMPLES / "calls.csv"), "--tenants", str(EXAMPLES / "tenants.csv"), "--licenses",
-        str(EXAMPLES / "licenses.csv"), "--tenant", "contoso", "--report", str(report), "--known-at", "2026-11-23",
-        "--output", str(tmp_path / "out.jsonl")])
-    assert 0 == result.exit_code, result.output
-    root = ET.parse(report).getroot()
+    report, root = rerate_report(tmp_path)
     headings = [h.text for h in root.iter(f"{XHTML}h2")]
     assert ["Totals", "Changes by kind", "Changed calls (7)", "Pools per tenant and month"] == headings
     tables = list(root.iter(f"{XHTML}table"))
