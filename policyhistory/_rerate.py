@@ -295,8 +295,12 @@ class Rerate:
             run = _Run(self, Path(scratch), progress)
             yield from run.records()
 
-    def rows(self) -> Iterator[InputRow]:
-        """Every input row, read by its file's layout: a Call with what was billed, or the reason it is not."""
+    def rows(self, *, tenant_id: str | None = None, call_id: str | None = None) -> Iterator[InputRow]:
+        """Every input row, read by its file's layout: a Call with what was billed, or the reason it is not.
+
+        With `tenant_id` or `call_id`, only the rows whose fields say so, and no row that cannot be read: the
+        others are skipped before their Call is built (most of reading a row), so that one tenant's calls
+        are found in a large file in a fraction of the time and memory."""
         for path in self.paths:
             columns, rows = read_table(path)
             reader: LayoutReader | None = None
@@ -304,9 +308,13 @@ class Rerate:
                 try:
                     reader, values, tenant = self._reader(path, columns, raw, reader)
                     row = reader.call_row(values, tenant)
+                    if (tenant_id is not None and row.fields["tenant_id"] != tenant_id) or \
+                            (call_id is not None and row.fields["call_id"] != call_id):
+                        continue
                     yield InputRow(str(path), line, row, Call(**row.fields), None)
                 except PolicyHistoryError as error:
-                    yield InputRow(str(path), line, None, None, error, _raw_call_id(raw, reader))
+                    if tenant_id is None and call_id is None:
+                        yield InputRow(str(path), line, None, None, error, _raw_call_id(raw, reader))
 
     def _reader(self, path: Path, columns: list[str] | None, raw: list[Any] | dict[str, Any],
                 reader: LayoutReader | None) -> tuple[LayoutReader, list[Any], str | None]:

@@ -368,16 +368,18 @@ def explain(ctx: click.Context, call_id: str, calls: tuple[Path, ...], tenants: 
             store.load_tenant_facts(tenants, licenses)
         run = Rerate(store, calls, known_at=known, default_tenant=tenant)
         run.check()
-        rows = [row for row in run.rows() if row.call is not None and row.row is not None]
+        # Two passes, each building Calls only for the rows it keeps: the call, then its tenant's calls.
+        target = next(run.rows(call_id=call_id), None)
+        if target is None or target.call is None or target.row is None:
+            raise click.ClickException(f"call {call_id!r} is not in {', '.join(map(str, calls))} (or could not be "
+                                       "read)")
+        rows = list(run.rows(tenant_id=target.call.tenant_id))
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
-    target = next((row for row in rows if row.call is not None and row.call.call_id == call_id), None)
-    if target is None or target.call is None or target.row is None:
-        raise click.ClickException(f"call {call_id!r} is not in {', '.join(map(str, calls))} (or could not be read)")
     with library_errors():
         index = store.tenant_index
         earlier = [with_licenses(row.row, row.call, index) for row in rows
-                   if row.row is not None and row.call is not None and row.call.tenant_id == target.call.tenant_id]
+                   if row.row is not None and row.call is not None]
         call = with_licenses(target.row, target.call, index)
         result: Explanation | Comparison
         if billed_instant is None and target.row.billed is not None:

@@ -434,3 +434,19 @@ def test_rerate_teams_start_time_forms(tmp_path, given, outcome, error):
         csv.writer(handle).writerows(rows[:2])
     _, records = rerate(tmp_path, str(export), "--tenant", "contoso", "--known-at", "2026-11-23")
     assert (outcome, error) == (records[0]["outcome"], records[0].get("error"))
+
+
+def test_rerate_rows_of_one_tenant_or_one_call(fresh_store, tmp_path):
+    """explain reads a large file twice this way: the call, then its tenant's calls; only those are built."""
+    fresh_store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
+    broken = tmp_path / "calls.csv"
+    broken.write_text(OWN.read_text(encoding="utf-8") + "bad-1,seoul,yesterday,60,conf_out,o,KR,,FR,,,,\n",
+                      encoding="utf-8")
+    run = policyhistory.Rerate(fresh_store, [TEAMS, broken], known_at="2026-11-23", default_tenant="contoso")
+    every = list(run.rows())
+    assert (18 + 3 + 1, 1) == (len(every), sum(row.error is not None for row in every))
+    assert [("seoul-1", 2), ("seoul-2", 3), ("seoul-3", 4)] == [
+        (row.call.call_id, row.line) for row in run.rows(tenant_id="seoul") if row.call is not None]
+    [found] = run.rows(call_id="seoul-2")
+    assert ("seoul", "2020-06-15T02:00:00Z") == (found.call.tenant_id, policyhistory.format_instant(found.call.start))
+    assert [] == list(run.rows(call_id="bad-1"))  # a row that cannot be read is never a match
