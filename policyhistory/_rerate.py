@@ -120,7 +120,8 @@ class PoolMonth:
 
 @attrs.define
 class RerateSummary:
-    """What a run did: rows in, rated, rejected, changed; minutes per outcome; pools per tenant and month."""
+    """What a run did: rows in, rated, rejected, changed; minutes per outcome; changed calls by kind; pools per
+    tenant and month."""
 
     known_at: pendulum.DateTime | None = None
     as_of: pendulum.DateTime | None = None
@@ -131,8 +132,8 @@ class RerateSummary:
     minutes: dict[str, int] = attrs.Factory(dict)
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
     changes: dict[str, int] = attrs.Factory(dict)
-    """Changed calls counted by what was billed and what is now: "billed credits -> now dial_out_pool" (see
-    change_kind)."""
+    """Changed calls counted by what was billed and what is now, most frequent first: "billed
+    communications_credits -> now dial_out_pool" (see change_kind)."""
 
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
