@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
+
+import policyhistory
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -27,3 +30,18 @@ def test_readme_rating_example_runs_and_prints_what_it_says(monkeypatch, capsys)
 def test_readme_first_command_is_the_main_job():
     first = README.split("```sh\n", 1)[1].splitlines()[0]
     assert first.startswith("python -m pip install . && policyhistory rerate examples/PSTN.calls.2022-06-30.csv")
+
+
+def test_readme_rerate_library_example_says_what_it_gives(monkeypatch):
+    """Each expression line of the Rerate block gives the value its comment shows."""
+    [block] = [b for b in python_blocks() if "policyhistory.Rerate(" in b]
+    monkeypatch.chdir(ROOT)
+    store = policyhistory.open()
+    store.load_tenant_facts("examples/tenants.csv", "examples/licenses.csv")
+    namespace = {"policyhistory": policyhistory, "store": store}
+    lines = block.strip().splitlines()
+    exec(lines[0], namespace)
+    for line in lines[1:]:
+        expression, comment = line.split("#", 1)
+        shown = ast.literal_eval(comment.strip().split(": as known")[0])
+        assert shown == eval(expression, namespace)
