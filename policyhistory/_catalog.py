@@ -71,9 +71,14 @@ def read_catalog(paths: Iterable[Path]) -> list[LocatedVersion]:
 def _read_file(file: Path) -> tuple[list[LocatedVersion], list[Problem]]:
     name = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except OSError as error:
         return [], [Problem(name, None, None, None, f"cannot read the file: {error.strerror}")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return [], [Problem(name, data.count(b"\n", 0, error.start) + 1, None, None,
+                            f"not UTF-8 text (byte 0x{data[error.start]:02x}); TOML files are UTF-8")]
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -124,6 +124,18 @@ def test_load_reports_toml_syntax_error_with_line(empty_store, write_catalog):
     assert [(str(path), 19)] == [(p.file, p.line) for p in caught.value.problems]
 
 
+def test_load_reports_a_file_not_in_utf8_with_line_and_keeps_reading_the_others(empty_store, write_catalog):
+    good = write_catalog("good.toml", version_toml("a"))
+    latin1 = good.parent / "latin1.toml"
+    latin1.write_bytes((version_toml("b") + "\n# caf\u00e9\n").encode("latin-1"))
+    broken = write_catalog("broken.toml", version_toml("c") + "\nthis is not toml\n")
+    with pytest.raises(InvalidRecordsError) as caught:
+        empty_store.load([good, latin1, broken])
+    assert [(str(latin1), 19), (str(broken), 19)] == [(p.file, p.line) for p in caught.value.problems]
+    assert "not UTF-8 text (byte 0xe9); TOML files are UTF-8" == caught.value.problems[0].message
+    assert 0 == empty_store.db["policy_versions"].count
+
+
 @pytest.mark.parametrize("statement", [
     "UPDATE policy_versions SET notes = 'x'",
     "DELETE FROM policy_versions",
