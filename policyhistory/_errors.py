@@ -140,6 +140,15 @@ class UnreadableRowError(InvalidFieldError):
         return self.why
 
 
+class NotAStoreError(PolicyHistoryError, ValueError):
+    """A store path that holds something else: a file that is not SQLite, or another program's database."""
+
+    def __init__(self, path: object, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(f"{path} is not a policyhistory store: {why}; give a new file or an existing store")
+
+
 class DuplicateCallError(PolicyHistoryError, ValueError):
     """A call was offered twice to one pool state: drawing its minutes again would charge the pool twice."""
 

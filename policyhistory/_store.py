@@ -4,6 +4,7 @@ the one place (with the CLI) that reads the clock, and only when `known_at` is l
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ._calls import Call, call_from_mapping, classify_destination
 from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
 from ._chain import GENESIS, row_hash
 from ._convert import converter
-from ._errors import AppendOnlyError, InvalidRecordsError, PolicyHistoryError, UnknownPolicyKeyError
+from ._errors import AppendOnlyError, InvalidRecordsError, NotAStoreError, PolicyHistoryError, UnknownPolicyKeyError
 from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
@@ -193,6 +194,15 @@ class Store:
         `path=None` is an in-memory store: nothing touches the disk.
         """
         db = sqlite_utils.Database(memory=True) if path is None else sqlite_utils.Database(Path(path))
+        # Refused before our tables are added: not SQLite, or tables of another program's, none of ours.
+        try:
+            tables = db.table_names()
+        except sqlite3.DatabaseError as error:
+            db.close()
+            raise NotAStoreError(path, str(error)) from None
+        if tables and POLICY_TABLE not in tables:
+            db.close()
+            raise NotAStoreError(path, f"it holds other tables ({', '.join(sorted(tables)[:5])})")
         store = cls(db, clock=clock)
         if bundled and store.db[POLICY_TABLE].count == 0:
             store.load([bundled_catalog_path()])

@@ -17,7 +17,7 @@ import tabulate
 
 from ._catalog import bundled_catalog_path, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
-from ._errors import PolicyHistoryError
+from ._errors import NotAStoreError, PolicyHistoryError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._pictures import report_html, timeline_html
@@ -61,8 +61,12 @@ def emit(fmt: str, records: Any, rows: Sequence[Sequence[Any]], headers: Sequenc
 
 
 def open_store(ctx: click.Context) -> Store:
-    with library_errors():
+    try:
         store = Store.open(ctx.obj["db"])
+    except NotAStoreError as error:
+        raise click.BadParameter(str(error), param_hint="--db") from error
+    except PolicyHistoryError as error:
+        raise click.ClickException(str(error)) from error
     ctx.call_on_close(store.close)
     return store
 
@@ -203,11 +207,18 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     store = open_store(ctx)
     if call_text.startswith("@") or (not call_text.lstrip().startswith("{") and Path(call_text).is_file()):
         name = call_text.removeprefix("@")
-        call_text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        try:
+            call_text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise click.BadParameter(f"cannot read {name}: {why}", param_hint="--call") from error
     try:
         call = json.loads(call_text)
     except json.JSONDecodeError as error:
         raise click.BadParameter(f"not valid JSON: {error.msg} (line {error.lineno})", param_hint="--call") from error
+    if not isinstance(call, dict):
+        raise click.BadParameter(f"expected a JSON object of the call's fields, got {type(call).__name__} "
+                                 f"{call_text.strip()[:40]!r}", param_hint="--call")
     with library_errors():
         if tenants or licenses:
             store.load_tenant_facts(tenants, licenses)

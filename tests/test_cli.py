@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import policyhistory
 from policyhistory.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,3 +93,31 @@ def test_cli_rerate_workdir_must_exist(tmp_path):
                                       "--workdir", str(tmp_path / "nowhere")])
     assert 2 == result.exit_code
     assert "Invalid value for '--workdir'" in result.output
+
+
+def test_cli_db_that_is_not_a_store_is_refused_and_left_alone(tmp_path):
+    """Not SQLite, or another program's database: exit 2, and no table of ours is added to it."""
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER)")
+    for db, why in [(EXAMPLES / "calls.csv", "file is not a database"),
+                    (other, "it holds other tables (invoices)")]:
+        result = CliRunner().invoke(cli, ["--db", str(db), "policies", "--as-of", "2020-01-01"])
+        assert 2 == result.exit_code, result.output
+        assert f"Invalid value for --db: {db} is not a policyhistory store: {why}" in result.output
+    with sqlite3.connect(other) as connection:
+        assert [("invoices",)] == connection.execute("SELECT name FROM sqlite_master").fetchall()
+    with pytest.raises(policyhistory.NotAStoreError):
+        policyhistory.open(other)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ("[1, 2]", "expected a JSON object of the call's fields, got list '[1, 2]'"),
+    ("@{missing}", "cannot read {missing}: No such file or directory"),
+])
+def test_cli_rate_call_that_is_not_an_object_or_not_there(tmp_path, call, message):
+    missing = str(tmp_path / "nowhere.json")
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rate", "--call",
+                                      call.replace("{missing}", missing)])
+    assert 2 == result.exit_code, result.output
+    assert f"Invalid value for --call: {message.replace('{missing}', missing)}" in result.output
