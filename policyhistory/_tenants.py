@@ -8,6 +8,7 @@ not Microsoft's documentation, so they have no second, knowledge time.
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,10 @@ def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
     problems: list[Problem] = []
     check_text(path)
     for line, row in read_rows(path):
+        if not isinstance(row, dict):  # a JSON record that is not an object
+            problems.append(Problem(str(path), line, None, "row", f"expected a JSON object of the {kind} "
+                                    f"fields, got {json.dumps(row)[:40]}"))
+            continue
         if "__error__" in row:
             problems.append(Problem(str(path), line, row.get("tenant_id"), "row", row["__error__"]))
             continue

@@ -132,3 +132,13 @@ def test_tenant_facts_file_not_in_utf8_is_a_problem_with_its_line(fresh_store, t
     assert [(3, "not UTF-8 text (byte 0xe9): save it as UTF-8 (in Excel: CSV UTF-8)")] == [
         (p.line, p.message) for p in caught.value.problems]
     assert 0 == fresh_store.db["tenant_facts"].count
+
+
+def test_tenant_facts_json_record_that_is_not_an_object_is_a_problem(fresh_store, tmp_path):
+    path = write(tmp_path, "t.jsonl", '{"tenant_id": "t", "valid_from": "2018-01-01", "country": "FR", '
+                                      '"communications_credits": true}\n[1]\nnull\n')
+    with pytest.raises(InvalidRecordsError) as caught:
+        fresh_store.load_tenant_facts(path)
+    assert [(2, "row", "expected a JSON object of the tenants fields, got [1]"),
+            (3, "row", "expected a JSON object of the tenants fields, got null")] == [
+        (p.line, p.field, p.message) for p in caught.value.problems]
