@@ -61,12 +61,11 @@ def emit(fmt: str, records: Any, rows: Sequence[Sequence[Any]], headers: Sequenc
 
 
 def open_store(ctx: click.Context) -> Store:
-    try:
-        store = Store.open(ctx.obj["db"])
-    except NotAStoreError as error:
-        raise click.BadParameter(str(error), param_hint="--db") from error
-    except PolicyHistoryError as error:
-        raise click.ClickException(str(error)) from error
+    with library_errors():
+        try:
+            store = Store.open(ctx.obj["db"])
+        except NotAStoreError as error:  # an unusable argument, not a library error
+            raise click.BadParameter(str(error), param_hint="--db") from error
     ctx.call_on_close(store.close)
     return store
 
@@ -465,10 +464,8 @@ def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
     they replaced, hover text with sources."""
     store = open_store(ctx)
     known = instant_option(known_at, "known_at") or store.now()
-    try:
+    with library_errors():
         page = timeline_html(store.timeline, known)
-    except PolicyHistoryError as error:
-        raise click.ClickException(str(error)) from error
     output.write_text(page, encoding="utf-8")
     keys = len(store.timeline.keys(micros(known)))
     click.echo(f"timeline of {keys} policy keys known at {format_instant(known)} written to {output}")
