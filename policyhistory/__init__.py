@@ -20,8 +20,9 @@ from ._errors import (
 )
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
+from ._ledger import PoolLedger, PoolMonth, PoolState, Settled
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
-from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
+from ._rating import OUTCOMES, PoolKey, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
 from ._store import HistoryEntry, LoadReport, Override, Rater, Store, VerifyReport, open
@@ -58,6 +59,8 @@ __all__ = [
     "PolicySet",
     "PolicyVersion",
     "PoolKey",
+    "PoolLedger",
+    "PoolMonth",
     "PoolPlan",
     "PoolState",
     "PoolUse",
@@ -68,6 +71,7 @@ __all__ = [
     "Refusal",
     "Rerate",
     "RerateSummary",
+    "Settled",
     "Source",
     "Store",
     "TenantFact",

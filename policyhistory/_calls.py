@@ -10,8 +10,7 @@ from typing import Any, Literal
 import attrs
 import pendulum
 import phonenumbers
-from phonenumbers import PhoneNumberType, phonenumberutil
-from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers import PhoneNumberType
 
 from ._errors import InvalidFieldError
 from ._instant import to_instant
@@ -80,11 +79,11 @@ class Destination:
     number: str | None = None
 
 
-@lru_cache(maxsize=65_536)
-def classify_destination(value: str) -> Destination:
+def destination_of(value: str) -> Destination:
     """An E.164 number (phonenumbers tells its country and type), or a bare country code (type unknown).
 
-    Cached: a call file dials the same numbers again and again, and parsing is the costliest step.
+    phonenumbers' public API only: parse, region_code_for_number, number_type, format_number. Not cached
+    (classify_destination is): a re-rating classifies each distinct number once and keeps its own memory.
     """
     text = value.strip()
     if _COUNTRY_ONLY.match(text):
@@ -95,78 +94,20 @@ def classify_destination(value: str) -> Destination:
     elif not digits.startswith("+") and digits.isdigit():
         digits = "+" + digits  # the usage report writes E.164 numbers without their plus
     try:
-        number = _parse(digits)
+        number = phonenumbers.parse(digits, None)
     except phonenumbers.NumberParseException:
         expected = "an E.164 number such as +33142685300, or a country code"
         raise InvalidFieldError("destination", value, expected) from None
     region = phonenumbers.region_code_for_number(number)
     if not region or region == "001":
         raise InvalidFieldError("destination", value, "a number in a country's numbering plan")
-    return Destination(region, NUMBER_TYPES.get(_number_type(number, region), "unknown"),
+    return Destination(region, NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown"),
                        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
-_PARSE_STEPS = (
-    getattr(phonenumberutil, "_extract_country_code", None),
-    getattr(phonenumberutil, "_maybe_strip_national_prefix_carrier_code", None),
-    getattr(phonenumberutil, "_test_number_length", None),
-    getattr(phonenumberutil, "_set_italian_leading_zeros_for_phone_number", None),
-)
-_PREFIX_KEPT = (phonenumberutil.ValidationResult.TOO_SHORT, phonenumberutil.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-                phonenumberutil.ValidationResult.INVALID_LENGTH)
-_MIN_NSN = getattr(phonenumberutil, "_MIN_LENGTH_FOR_NSN", 2)
-_NSN_LENGTHS = range(_MIN_NSN, getattr(phonenumberutil, "_MAX_LENGTH_FOR_NSN", 17) + 1)
-
-
-def _parse(digits: str) -> phonenumbers.PhoneNumber:
-    """phonenumbers.parse(digits, None), for the form nearly every call record's number has: "+" and ASCII digits.
-
-    parse reads whatever a person might type (letters, punctuation, extensions, RFC 3966 contexts), and that
-    search is most of its cost: 11.3 us a number on the benchmark's 198,334 numbers. For "+" and digits, what
-    it does besides is these steps of its own (phonenumberutil.parse, 9.0.43): take the calling code; strip a
-    national prefix (+44 07911 ... is +44 7911 ...) where what remains has a possible length; mark Italian
-    leading zeros. They take 3 us. They are phonenumbers' private helpers, in the releases we require (9.0.43
-    on); without them, or for any other text or any number parse would refuse, parse itself is asked, and
-    raises its own error. Checked against parse in tests/test_destination.py, which CI runs with the newest
-    release: a change to parse's steps fails there.
-    """
-    extract_calling_code, strip_national_prefix, test_length, set_leading_zeros = _PARSE_STEPS
-    rest = digits[1:]
-    if (set_leading_zeros is None or extract_calling_code is None or strip_national_prefix is None
-            or test_length is None or not (rest.isascii() and rest.isdigit())):
-        return phonenumbers.parse(digits, None)
-    calling_code, national = extract_calling_code(rest)
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
-        calling_code, phonenumbers.region_code_for_country_code(calling_code)) if calling_code else None
-    if metadata is None or len(national) not in _NSN_LENGTHS:
-        return phonenumbers.parse(digits, None)
-    _, stripped, _ = strip_national_prefix(national, metadata)
-    if test_length(stripped, metadata) not in _PREFIX_KEPT:
-        national = stripped
-    if len(national) not in _NSN_LENGTHS:
-        return phonenumbers.parse(digits, None)
-    number = phonenumbers.PhoneNumber(country_code=calling_code)
-    set_leading_zeros(national, number)
-    number.national_number = int(national)
-    return number
-
-
-_TYPE_IN_REGION = getattr(phonenumberutil, "_number_type_helper", None)
-"""phonenumbers.number_type(number) looks the number's region up again, and for a calling code that several
-regions share (+1, +44, +7, +61 ...) that means testing the number against each region's patterns in turn:
-a third of classifying such a number. Its second half, given the region found, is this helper (private, but in
-every release since the port from libphonenumber); without it, number_type is asked. Checked against
-number_type in tests/test_destination.py."""
-
-
-def _number_type(number: phonenumbers.PhoneNumber, region: str) -> int:
-    """phonenumbers.number_type(number), given the region phonenumbers.region_code_for_number found."""
-    if _TYPE_IN_REGION is None:
-        return int(phonenumbers.number_type(number))
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code or 0, region)
-    if metadata is None:
-        return PhoneNumberType.UNKNOWN
-    return int(_TYPE_IN_REGION(phonenumbers.national_significant_number(number), metadata))
+classify_destination = lru_cache(maxsize=65_536)(destination_of)
+"""destination_of, cached: a call file dials the same numbers again and again, and parsing is the costliest
+step of rating one call."""
 
 
 def _instant(value: object) -> pendulum.DateTime:
@@ -206,6 +147,21 @@ def _optional_country(value: object) -> str | None:
     return None if value in (None, "") else country_code(value, "usage_location")
 
 
+def _identifier(value: object, field: str) -> str:
+    text = value if type(value) is str else ("" if value is None else str(value))
+    if not text or "\0" in text:
+        raise InvalidFieldError(field, value, "a value (the field is required) without NUL characters")
+    return text
+
+
+def _call_id(value: object) -> str:
+    return _identifier(value, "call_id")
+
+
+def _tenant_id(value: object) -> str:
+    return _identifier(value, "tenant_id")
+
+
 @attrs.frozen
 class Call:
     """One call: who placed it under which licenses, when, for how long, and which number it reached.
@@ -214,8 +170,8 @@ class Call:
     `usage_location` and `licenses` are theirs. Normalised at construction (UTC start, our SKU names).
     """
 
-    call_id: str
-    tenant_id: str
+    call_id: str = attrs.field(converter=_call_id)
+    tenant_id: str = attrs.field(converter=_tenant_id)
     start: pendulum.DateTime = attrs.field(converter=_instant)
     duration_seconds: int = attrs.field(converter=_duration)
     call_type: CallType = attrs.field(converter=call_type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _records
 from ._convert import converter
 from ._instant import format_instant
 from ._policy import (
@@ -108,10 +109,6 @@ def catalog_markdown(versions: list[PolicyVersion]) -> str:
 
 
 def rating_record(rating: Rating) -> dict[str, Any]:
-    """A rating as plain JSON-ready data, the pool flattened to what an auditor reads."""
-    record: dict[str, Any] = converter.unstructure(rating)
-    if rating.pool is not None:
-        pool = record.pop("pool")
-        record["pool"] = {"name": rating.pool.key.pool, "month": rating.pool.key.month,
-                          "counter": rating.pool.key.counter, **{k: v for k, v in pool.items() if k != "key"}}
-    return record
+    """A rating as the one output record (see _records): the fields of a re-rating's record, then as_of,
+    known_at and the trace."""
+    return _records.rating_record(rating)

@@ -17,6 +17,7 @@ from ._describe import describe_params, rating_record, version_record
 from ._instant import format_instant
 from ._policy import PolicyVersion
 from ._rating import Rating
+from ._records import billed_change
 from ._timeline import Timeline
 
 BUCKETS = ("outcome", "billable_minutes", "pool_minutes", "credit_minutes", "uncovered_minutes")
@@ -91,9 +92,16 @@ class Comparison:
     changed_by: tuple[PolicyVersion, ...]
     replaced: tuple[PolicyVersion, ...]
     money: str | None
+    change: str = ""
+    """Against the bill, when the input says what was billed: what was billed and what is now (as a
+    re-rating's record says it), or '' when they agree."""
 
     @property
     def changed(self) -> bool:
+        """Whether the call's rating now differs from its bill (when the input carries one: the same answer
+        as `rerate`'s `changed`), else from its rating as known when billed."""
+        if self.billed:
+            return bool(self.change)
         return bool(self.differences)
 
     def lines(self) -> list[str]:
@@ -101,6 +109,8 @@ class Comparison:
         lines = [f"Then versus now for call {self.now.call.call_id}: as known at {then_at} (billed) and at {now_at}"]
         if self.billed:
             lines.append("What was billed: " + ", ".join(f"{k} {v}" for k, v in self.billed.items() if v is not None))
+            lines.append(f"Against the bill: changed: {self.change}" if self.change else
+                         "Against the bill: unchanged (the rating as known now agrees with what was billed)")
         if not self.differences:
             lines.append("No difference: the rating is the same under both beliefs.")
         else:
@@ -123,7 +133,8 @@ class Comparison:
         return "\n".join(self.lines())
 
     def record(self) -> dict[str, Any]:
-        return {"changed": self.changed, "differences": list(self.differences), "money": self.money,
+        return {"changed": self.changed, "change": self.change, "differences": list(self.differences),
+                "money": self.money,
                 "billed": self.billed, "changed_by": [v.id for v in self.changed_by],
                 "replaced": [v.id for v in self.replaced], "then": self.then.record(), "now": self.now.record()}
 
@@ -163,4 +174,7 @@ def compare(then: Explanation, now: Explanation, billed: dict[str, Any] | None,
             money = (f"{billed['charge']:g} {currency} billed for {charged_minutes} credit minute(s) "
                      f"({per_minute:g} {currency}/min); now {now.rating.credit_minutes} credit minute(s): "
                      f"{delta:+.2f} {currency}").replace("  ", " ")
-    return Comparison(then, now, billed, tuple(differences), changed_by, replaced, money)
+    rating = now.rating
+    change = billed_change(billed, rating.outcome, rating.pool_minutes, rating.credit_minutes,
+                           rating.uncovered_minutes) if billed else ""
+    return Comparison(then, now, billed, tuple(differences), changed_by, replaced, money, change)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Literal
 
 import attrs
 import pendulum
-
-from ._errors import DuplicateCallError
 
 Outcome = Literal[
     "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked"
@@ -49,6 +46,8 @@ class PoolUse:
     basis: str
     licensed_users: int
     minutes_per_user: int
+    alerted: tuple[int, ...] = ()
+    """The alert thresholds (percent) the call's draw raised, once each per pool-month."""
 
 
 @attrs.frozen
@@ -70,27 +69,15 @@ class Rating:
     trace: tuple[TraceStep, ...]
     as_of: pendulum.DateTime | None = None
     known_at: pendulum.DateTime | None = None
+    tenant_id: str = ""
+    start: pendulum.DateTime | None = None
+    call_type: str = ""
 
 
-class PoolState:
-    """Minutes used per pool, tenant and month, carried from call to call by the shell.
+def __getattr__(name: str) -> object:
+    """PoolState lives in _ledger now (the pool ledger); kept importable from here for older code."""
+    if name == "PoolState":
+        from ._ledger import PoolLedger
 
-    The evaluator only reads it; `apply` records a rating's draw. A call id can draw once: offering the
-    same call twice would charge its pool twice, and is refused.
-    """
-
-    def __init__(self, used: Mapping[PoolKey, int] | None = None) -> None:
-        """`used`: minutes already used before the first call rated here (for a month begun elsewhere)."""
-        self._used: dict[PoolKey, int] = dict(used or {})
-        self._applied: set[tuple[str, str]] = set()
-
-    def used(self, key: PoolKey) -> int:
-        return self._used.get(key, 0)
-
-    def apply(self, tenant_id: str, rating: Rating) -> None:
-        marker = (tenant_id, rating.call_id)
-        if marker in self._applied:
-            raise DuplicateCallError(rating.call_id)
-        self._applied.add(marker)
-        if rating.pool is not None and rating.pool_minutes:
-            self._used[rating.pool.key] = rating.pool.used_after
+        return PoolLedger
+    raise AttributeError(name)

@@ -25,6 +25,8 @@ import pendulum
 from ._calls import Call, Destination, classify_destination
 from ._errors import InvalidFieldError, NoPolicyInForceError, PolicyHistoryError
 from ._instant import format_instant, month_of
+from ._ledger import PoolLedger, Settled
+from ._ledger import alert_text as alert_text
 from ._policy import (
     CallingPlanParams,
     CommunicationsCreditsParams,
@@ -38,7 +40,7 @@ from ._policy import (
     PoolAlertsParams,
     UsCaDialOutParams,
 )
-from ._rating import Outcome, PoolKey, PoolUse, Rating, TraceStep
+from ._rating import Outcome, PoolKey, Rating, TraceStep
 from ._tenants import TenantFact, TenantSnapshot
 from ._timeline import PolicySet
 
@@ -517,7 +519,7 @@ def rate_call(
     call: Call,
     policies: PolicySet,
     tenant: TenantSnapshot,
-    used: PoolReader,
+    used: PoolReader | PoolLedger,
     *,
     as_of: pendulum.DateTime | None = None,
     known_at: pendulum.DateTime | None = None,
@@ -525,89 +527,93 @@ def rate_call(
     plan: RatingPlan | None = None,
 ) -> Rating:
     """Rate one call. `policies` must be the set resolved for `as_of` (default: the call's start) and
-    `known_at`; those two only label the result. Pools are read through `used`, never written. `plan`, when
-    given, must be `plan_call`'s answer for this call (a cache of plans passes it)."""
+    `known_at`; those two only label the result. Pools are read through `used` (a PoolLedger, or a function
+    of a PoolKey), never written. `plan`, when given, must be `plan_call`'s answer for this call (a cache of
+    plans passes it). The outcome and minutes come from the pool ledger, as for every other way of rating."""
     if plan is None:
         dest = destination or classify_destination(call.destination)
         plan = plan_call(policies, tenant.tenant, call.call_type, dest, call.licenses, call.usage_location)
-    at = as_of or call.start
-    if plan.refusal is not None:
-        raise plan.refusal.error(at, known_at)
-    minutes = plan.minutes(call.duration_seconds)
+    at = call.start if as_of is None else as_of
+    ledger = used if isinstance(used, PoolLedger) else _ReadingLedger(used)
+    settled = ledger.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant)
+    if isinstance(settled, Refusal):
+        raise settled.error(at, known_at)
+    minutes = settled.billable_minutes
     trace = [step.render(call, minutes) for step in plan.steps]
-    versions = list(plan.versions)
-    warnings = list(plan.warnings)
-    alerts: list[str] = []
-    pool_use = None
-    numbers = plan.unpooled_minutes(minutes)
-    outcome = plan.outcome
-    if plan.pool is not None:
-        outcome, pool_use, numbers = _draw(plan, plan.pool, call, minutes, tenant, used, at, known_at, trace,
-                                           versions, warnings, alerts)
+    if settled.use is not None:
+        assert plan.pool is not None
+        _draw_trace(plan, plan.pool, call, settled, trace)
     return Rating(
         call_id=call.call_id,
-        outcome=outcome,
+        outcome=settled.outcome,
         billable_minutes=minutes,
-        pool_minutes=numbers[0],
-        credit_minutes=numbers[1],
-        uncovered_minutes=numbers[2],
+        pool_minutes=settled.pool_minutes,
+        credit_minutes=settled.credit_minutes,
+        uncovered_minutes=settled.uncovered_minutes,
         destination_country=plan.destination.country,
         number_type=plan.destination.number_type,
-        pool=pool_use,
-        policy_versions=tuple(versions),
-        alerts=tuple(alerts),
-        warnings=tuple(warnings),
+        pool=settled.use,
+        policy_versions=settled.versions,
+        alerts=settled.alerts,
+        warnings=settled.warnings,
         trace=tuple(trace),
         as_of=at,
         known_at=known_at,
+        tenant_id=call.tenant_id,
+        start=call.start,
+        call_type=call.call_type,
     )
 
 
-def _draw(plan: RatingPlan, pool: PoolPlan, call: Call, minutes: int, tenant: TenantSnapshot, used: PoolReader,
-          at: pendulum.DateTime, known_at: pendulum.DateTime | None, trace: list[TraceStep], versions: list[str],
-          warnings: list[str], alerts: list[str]) -> tuple[Outcome, PoolUse, tuple[int, int, int]]:
-    """The pool part of rate_call: settle the call and write the trace of its draw."""
-    month = month_of(call.start)
-    key = PoolKey(call.tenant_id, pool.pool, month, pool.counter)
-    users, capacity, other_capacity = pool.capacity(tenant)
+class _ReadingLedger(PoolLedger):
+    """A ledger that reads pool use through a caller's function (rate_call's `used`), without state."""
+
+    def __init__(self, used: PoolReader) -> None:
+        super().__init__()
+        self._reader = used
+
+    def used(self, key: PoolKey) -> int:
+        return self._reader(key)
+
+    def settle(self, plan: RatingPlan, tenant_id: str, month: str, duration_seconds: int,
+               tenant: TenantSnapshot) -> Settled | Refusal:
+        if plan.pool is not None:
+            keys = [PoolKey(tenant_id, plan.pool.pool, month, plan.pool.counter)]
+            if plan.pool.exhausted_after:
+                keys.append(PoolKey(tenant_id, plan.pool.pool, month, plan.pool.exhausted_after))
+            self._used = {key: self._reader(key) for key in keys}
+        return super().settle(plan, tenant_id, month, duration_seconds, tenant)
+
+
+def _draw_trace(plan: RatingPlan, pool: PoolPlan, call: Call, settled: Settled, trace: list[TraceStep]) -> None:
+    """The trace of a call's draw on its pool, as the ledger settled it."""
+    use = settled.use
+    assert use is not None
+    month, capacity, before, after = use.key.month, use.capacity, use.used_before, use.used_after
     where = f" in {'/'.join(pool.locations)}" if pool.locations else ""
     skus = "/".join(pool.skus)
-    trace.append(TraceStep("pool_basis", pool.version, f"{users} {pool.basis} {skus} license(s){where} x "
-                           f"{pool.minutes_per_user} min", f"pool {pool.pool} holds {capacity} minutes in {month}"))
-    before = used(key)
-    exhausted = bool(pool.exhausted_after and other_capacity
-                     and used(PoolKey(call.tenant_id, pool.pool, month, pool.exhausted_after)) >= other_capacity)
-    settled = plan.settle(minutes, capacity, before, exhausted)
-    if settled is None:
-        raise Refusal(policy_key=COMMUNICATIONS_CREDITS).error(at, known_at)
-    outcome, pool_minutes, credit_minutes, uncovered, after, percents, consulted = settled
-    use = PoolUse(key, capacity, before, after, pool.basis, users, pool.minutes_per_user)
-    if exhausted:
-        trace.append(TraceStep("pool_draw", pool.version, f"the {pool.exhausted_after} minutes ({other_capacity}) "
-                               "were reached first this month", "the pool is used up for this call"))
+    trace.append(TraceStep("pool_basis", pool.version, f"{use.licensed_users} {pool.basis} {skus} license(s){where} "
+                           f"x {pool.minutes_per_user} min", f"pool {pool.pool} holds {capacity} minutes in {month}"))
+    if settled.exhausted:
+        trace.append(TraceStep("pool_draw", pool.version, f"the {pool.exhausted_after} minutes "
+                               f"({settled.other_capacity}) were reached first this month",
+                               "the pool is used up for this call"))
     else:
         trace.append(TraceStep("pool_draw", pool.version, f"{before} of {capacity} minutes used before this call",
                                f"{after - before} minute(s) from the pool, {after} used after"))
-    for percent in percents:
-        alerts.append(alert_text(percent, pool.pool, month, after, capacity))
+    for percent in use.alerted:
         trace.append(TraceStep("pool_alerts", pool.alerts_version, f"use went from {before} to {after} of "
                                f"{capacity}", f"{percent} % alert"))
-    if consulted:
+    if settled.consulted:
         credits = plan.credits
-        paid = credit_minutes + uncovered if pool_minutes == 0 else minutes - pool_minutes
+        pool_minutes, minutes = settled.pool_minutes, settled.billable_minutes
+        paid = settled.credit_minutes + settled.uncovered_minutes if pool_minutes == 0 else minutes - pool_minutes
         decision = _credits_decision(credits.available)
         trace.append(TraceStep("communications_credits", credits.version, credits.fact,
                                decision if isinstance(decision, str) else decision(call, paid)))
         if pool_minutes == 0 and not credits.available:
             trace.append(TraceStep("blocked", None, f"pool {pool.pool} has no minutes left; no Communications "
                                    "Credits", "the call could not be made under the rules"))
-    versions[:], warnings[:] = plan.after_draw(bool(percents), consulted, pool_minutes, uncovered)
-    return outcome, use, (pool_minutes, credit_minutes, uncovered)
-
-
-def alert_text(percent: int, pool: str, month: str, used_after: int, capacity: int) -> str:
-    """The notice administrators get when a call takes a pool past one of its alert thresholds."""
-    return f"{percent}% of pool {pool} for {month} ({used_after}/{capacity} minutes)"
 
 
 def cut_warning(uncovered: int, pool_minutes: int) -> str:

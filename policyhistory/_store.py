@@ -20,8 +20,9 @@ from ._convert import converter
 from ._errors import AppendOnlyError, InvalidRecordsError, NotAStoreError, PolicyHistoryError, UnknownPolicyKeyError
 from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
+from ._ledger import PoolState
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
-from ._rating import PoolState, Rating
+from ._rating import Rating
 from ._rules import PlanCache, rate_call
 from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts
 from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
@@ -459,23 +460,25 @@ class Rater:
     def rate(self, call: Call | dict[str, Any]) -> Rating:
         if not isinstance(call, Call):
             call = call_from_mapping(call)
-        at = self.as_of or call.start
+        at = call.start if self.as_of is None else self.as_of  # not `or`: the epoch is a valid as_of
         start_us = micros(call.start)
-        policies = self.timeline.policy_set_us(self._as_of_us or start_us, self._known_at_us)
+        policies = self.timeline.policy_set_us(start_us if self._as_of_us is None else self._as_of_us,
+                                               self._known_at_us)
         tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
         plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
                                call.licenses, call.usage_location)
-        rating = rate_call(call, policies, tenant, self.pool_state.used, as_of=at, known_at=self.known_at, plan=plan)
+        rating = rate_call(call, policies, tenant, self.pool_state, as_of=at, known_at=self.known_at, plan=plan)
         self.pool_state.apply(call.tenant_id, rating)
         return rating
 
-    def rate_all(self, calls: Sequence[Call]) -> list[Rating]:
-        """Rate calls in start order (ties by call id), whatever their order here; ratings come back in
-        the order the calls were given."""
-        order = sorted(range(len(calls)), key=lambda i: (calls[i].start, calls[i].call_id))
-        ratings: list[Rating | None] = [None] * len(calls)
+    def rate_all(self, calls: Sequence[Call | dict[str, Any]]) -> list[Rating]:
+        """Rate calls (Calls, or dicts as `rate` takes them) in start order (ties by call id), whatever their
+        order here; ratings come back in the order the calls were given."""
+        built = [call if isinstance(call, Call) else call_from_mapping(call) for call in calls]
+        order = sorted(range(len(built)), key=lambda i: (built[i].start, built[i].call_id))
+        ratings: list[Rating | None] = [None] * len(built)
         for index in order:
-            ratings[index] = self.rate(calls[index])
+            ratings[index] = self.rate(built[index])
         return [rating for rating in ratings if rating is not None]
 
 

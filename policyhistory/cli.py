@@ -21,7 +21,8 @@ from ._errors import NotAStoreError, PolicyHistoryError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._pictures import report_html, timeline_html
-from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
+from ._records import RECORD_FIELDS, cells, encode
+from ._rerate import Rerate, invoice_date, with_licenses
 from ._store import Store
 from ._timeline import micros
 
@@ -224,21 +225,13 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
         rating = store.rate(call, as_of=instant_option(as_of, "as_of"), known_at=instant_option(known_at, "known_at"))
     record = rating_record(rating)
     if fmt == "json":
-        emit(fmt, record, [], [])
+        click.echo(encode(record, pretty=True))
         return
-    summary = [(name, value) for name, value in record.items() if name not in ("trace", "pool")]
-    if rating.pool is not None:
-        summary += [(f"pool.{name}", value) for name, value in record["pool"].items()]
+    summary = [(name, value) for name, value in record.items() if name != "trace"]
     emit(fmt, record, summary, ("field", "value"))
     click.echo("")
     emit(fmt, record, [(s.rule, s.policy_version or "-", s.fact, s.decision) for s in rating.trace],
          ("rule", "policy version", "fact", "decision"))
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return ";".join(str(item) for item in value)
-    return "" if value is None else value
 
 
 def _write_lines(out: IO[str], lines: list[str]) -> None:
@@ -247,13 +240,6 @@ def _write_lines(out: IO[str], lines: list[str]) -> None:
         out.write("\n".join(lines))
         out.write("\n")  # apart: appending it would copy the joined text (6 MB) once more
         lines.clear()
-
-
-def _cells(record: dict[str, Any], columns: Sequence[str]) -> list[Any]:
-    """A record's values under flat column names: `billed_outcome` is record["billed"]["outcome"]."""
-    billed = record.get("billed") or {}
-    return [_csv_value(billed.get(column[7:]) if column.startswith("billed_") else record.get(column))
-            for column in columns]
 
 
 @cli.command()
@@ -266,13 +252,19 @@ def _cells(record: dict[str, Any], columns: Sequence[str]) -> list[Any]:
               help="Output format: one JSON object per line, CSV, or an aligned table.")
 @click.option("--output", type=FileToWrite(), help="Write here instead of stdout.")
 @click.option("--workdir", type=click.Path(file_okay=False, exists=True, writable=True, path_type=Path),
-              help="Folder for the scratch files a run sorts its rows in (default: the system's temp).")
+              help="Folder for the run's scratch files: its tenant shards (Parquet) and their records (default: "
+                   "the system's temp). With --dask, a folder every Dask worker can read and write.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that rate tenant shards (default: the machine's cores; 1: this process only).")
+@click.option("--dask", "dask_address", envvar="POLICYHISTORY_DASK", metavar="ADDRESS",
+              help="Rate the shards on the Dask cluster whose scheduler is here (tcp://HOST:8786). Also "
+                   "POLICYHISTORY_DASK. Needs: pip install 'policyhistory[dask]'.")
 @click.option("--report", type=FileToWrite(),
               help="Also write the audit report here: self-contained HTML with totals, changed calls and pools.")
 @click.pass_context
 def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
            tenant: str | None, as_of: str | None, known_at: str | None, fmt: str, output: Path | None,
-           workdir: Path | None, report: Path | None) -> None:
+           workdir: Path | None, workers: int | None, dask_address: str | None, report: Path | None) -> None:
     """Re-rate call records (Teams PSTN usage export or our layout; CSV, TSV or JSONL) side by side with
     what was billed. One output record per input row, in input order; a summary on stderr.
 
@@ -286,12 +278,13 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             store.load_tenant_facts(tenants, licenses)
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
-    run = Rerate(store, calls, known_at=known, as_of=at, default_tenant=tenant, workdir=workdir)
+    run = Rerate(store, calls, known_at=known, as_of=at, default_tenant=tenant, workdir=workdir, workers=workers,
+                 dask=dask_address or None)
     try:
         run.check()
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
-    progress = _progress if sys.stderr.isatty() else None
+    progress = _Progress() if sys.stderr.isatty() else None
     # A one-shot process: the catalog, tenant index and phonenumbers' metadata live until it exits, so keep
     # them out of the garbage collector's scans, and collect young objects less often: a run allocates a few
     # short-lived containers per row and makes no cycles (about 15 % of a large run). Not done in the library,
@@ -322,13 +315,13 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
             # against the header (1.13 against 0.98 s per 100,000 records).
             writer = csv.writer(out)
-            writer.writerow(OUTPUT_COLUMNS)
+            writer.writerow(RECORD_FIELDS)
             for record in noting(run.records(progress)):
-                writer.writerow(_cells(record, OUTPUT_COLUMNS))
+                writer.writerow(cells(record))
         else:
             shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
                      "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
-            rows = [_cells({**record, "file": Path(record["file"]).name}, shown)
+            rows = [cells({**record, "file": Path(record["file"]).name}, shown)
                     for record in noting(run.records(progress))]
             out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
     except PolicyHistoryError as error:
@@ -336,8 +329,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     finally:
         if output:
             out.close()
-    if progress:
-        click.echo("", err=True)
+        if progress:
+            progress.close()
     # Written _SUMMARY_LINES_AT_ONCE lines at a time: a run over thousands of tenants and years has a summary
     # line per tenant, pool and month (192,000 lines on the benchmark), and click.echo flushes after each call.
     summary = run.summary.lines()
@@ -399,7 +392,7 @@ def explain(ctx: click.Context, call_id: str, calls: tuple[Path, ...], tenants: 
         else:
             result = store.explain(call, known_at=known, earlier=earlier)
     if as_json:
-        click.echo(json.dumps(result.record(), indent=2, ensure_ascii=False, default=str))
+        click.echo(encode(result.record(), pretty=True))
         return
     if billed_at is None and isinstance(result, Comparison):
         click.echo(f"(billing date taken as {format_instant(result.then.known_at)}, the first day of the month "
@@ -445,13 +438,30 @@ def diff(ctx: click.Context, as_of: tuple[str, ...], known_at: tuple[str, ...], 
     emit(fmt, records, rows, ("key", "change", "over valid time", "before", "after", "source"))
 
 
-def _progress(stage: str, done: int, total: int | None) -> None:
-    """A progress bar on stderr (only when it is a terminal); while reading, the total is not known yet."""
-    if total:
-        filled = 30 * done // total
-        click.echo(f"\r{stage:8} [{'#' * filled}{'-' * (30 - filled)}] {done}/{total} rows", err=True, nl=False)
-    else:
-        click.echo(f"\r{stage:8} {done} rows", err=True, nl=False)
+class _Progress:
+    """The run's progress as click progress bars on stderr (only when it is a terminal), one per stage whose
+    size is known (classifying numbers, writing records); while reading, the rows are not counted yet."""
+
+    def __init__(self) -> None:
+        self.stage = ""
+        self.done = 0
+        self.bar: Any = None
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage, self.done = stage, 0
+            if total:
+                self.bar = click.progressbar(length=total, label=f"{stage:11}", file=sys.stderr)
+                self.bar.__enter__()
+        if self.bar is not None and done > self.done:
+            self.bar.update(done - self.done)
+            self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @cli.command()

@@ -74,8 +74,8 @@ def _one_by_one(store: policyhistory.Store, rows: list[dict[str, str]]) -> dict[
     return found
 
 
-def _bulk(store: policyhistory.Store, path: Path, sort_chunk: int) -> dict[str, tuple[object, ...]]:
-    run = Rerate(store, [path], known_at=KNOWN_AT, sort_chunk=sort_chunk)
+def _bulk(store: policyhistory.Store, path: Path, sort_chunk: int, shards: int) -> dict[str, tuple[object, ...]]:
+    run = Rerate(store, [path], known_at=KNOWN_AT, sort_chunk=sort_chunk, shards=shards)
     found: dict[str, tuple[object, ...]] = {}
     for record in run.records():
         if record["outcome"] == "rejected":
@@ -88,14 +88,9 @@ def _bulk(store: policyhistory.Store, path: Path, sort_chunk: int) -> dict[str, 
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]), read_chunk=st.sampled_from([1, 3, 4096]),
-       numbers_cached=st.sampled_from([2, 500_000]))
-def test_rerate_agreement_with_one_by_one_rating(tmp_path, monkeypatch, calls, sort_chunk, read_chunk,
-                                                 numbers_cached):
-    # read_chunk: rows read before their new numbers are classified together; chunk edges must not matter.
-    # numbers_cached: the run's memory of numbers starts afresh when full, here also within a chunk.
-    monkeypatch.setattr("policyhistory._rerate._CHUNK", read_chunk)
-    monkeypatch.setattr("policyhistory._rerate._NUMBERS_CACHED", numbers_cached)
+@given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]), shards=st.sampled_from([1, 2, 3, 7]))
+def test_rerate_agreement_with_one_by_one_rating(tmp_path, calls, sort_chunk, shards):
+    # sort_chunk: rows of a shard rated at once; shards: tenant shards. Neither edge may matter.
     rows = []
     for index, (tenant, offset, around, duration, kind, destination, location, licenses) in enumerate(calls):
         start = pendulum.parse(around).subtract(days=20).add(seconds=offset)
@@ -109,7 +104,7 @@ def test_rerate_agreement_with_one_by_one_rating(tmp_path, monkeypatch, calls, s
         writer.writeheader()
         writer.writerows(rows)
     store = _store(tmp_path)
-    assert _one_by_one(store, rows) == _bulk(store, path, sort_chunk)
+    assert _one_by_one(store, rows) == _bulk(store, path, sort_chunk, shards)
 
 
 def test_rerate_agreement_spilled_runs_give_the_same_records(tmp_path):
@@ -154,12 +149,11 @@ malformed_calls = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=malformed_calls, read_chunk=st.sampled_from([1, 2, 4096]))
-def test_rerate_agreement_with_malformed_fields(tmp_path, monkeypatch, calls, read_chunk):
+@given(calls=malformed_calls, shards=st.sampled_from([1, 2, 5]))
+def test_rerate_agreement_with_malformed_fields(tmp_path, calls, shards):
     """Whatever the fields hold, every row comes out once, in order, rated or rejected, and bulk re-rating
     rejects exactly the rows that building and rating the call one by one refuses, with the same outcome
     for the others."""
-    monkeypatch.setattr("policyhistory._rerate._CHUNK", read_chunk)
     rows = [{"call_id": f"c{index}", "tenant_id": tenant, "start": start, "duration_seconds": duration,
              "call_type": kind, "organizer_id": "o", "organizer_usage_location": location,
              "organizer_licenses": licenses, "destination": destination}
@@ -170,7 +164,7 @@ def test_rerate_agreement_with_malformed_fields(tmp_path, monkeypatch, calls, re
         writer.writeheader()
         writer.writerows(rows)
     store = _store(tmp_path)
-    records = list(Rerate(store, [path], known_at=KNOWN_AT).records())
+    records = list(Rerate(store, [path], known_at=KNOWN_AT, shards=shards).records())
     assert [row["call_id"] for row in rows] == [record["call_id"] for record in records]
     assert sorted(record["line"] for record in records) == [record["line"] for record in records]
     built = []

@@ -83,7 +83,7 @@ def test_tenant_facts_cli_rate(tmp_path):
     then = json.loads(CliRunner().invoke(cli, [*args, "--known-at", "2018-06-01"]).output)
     now = json.loads(CliRunner().invoke(cli, args).output)
     assert ("communications_credits", 15, 0) == (then["outcome"], then["credit_minutes"], then["pool_minutes"])
-    assert ("complimentary", 15, 99000) == (now["outcome"], now["pool_minutes"], now["pool"]["capacity"])
+    assert ("complimentary", 15, 99000) == (now["outcome"], now["pool_minutes"], now["pool_capacity"])
     assert "complimentary-dial-out-through-november-2019" in now["policy_versions"]
 
 

@@ -1,0 +1,155 @@
+"""Where a re-rating's shards are rated: in this process, in a pool of processes, or on a Dask cluster.
+
+Each executor runs the same two functions: `classify_chunk` on chunks of new dialed numbers, and
+`_shards.rate_shard` on each tenant shard; the merge stays with the caller. The run's context (policies,
+tenant facts, instants) goes to each worker once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from ._errors import PolicyHistoryError
+from ._shards import RunContext, ShardJob, ShardResult, rate_shard
+
+T = TypeVar("T")
+R = TypeVar("R")
+PARALLEL_MIN_ROWS = 20_000
+"""With the default worker count (the machine's cores), a run of fewer rows stays in one process: starting
+processes would cost more than the rating (the records are the same either way). A count given is obeyed."""
+DASK_EXTRA = "pip install 'policyhistory[dask]'"
+
+
+class DaskNotInstalledError(PolicyHistoryError, ImportError):
+    """--dask was asked for, and Dask distributed is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(f"--dask needs Dask distributed, which is not installed: {DASK_EXTRA}")
+
+
+class DaskUnreachableError(PolicyHistoryError, ConnectionError):
+    """The Dask scheduler named by --dask could not be reached."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        self.address = address
+        super().__init__(f"cannot reach the Dask scheduler at {address}: {reason}")
+
+
+class Executor(Protocol):
+    def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]: ...
+
+    def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]: ...
+
+    def close(self) -> None: ...
+
+
+def _workers(workers: int | None) -> int:
+    return max(1, os.cpu_count() or 1) if workers is None else max(1, workers)
+
+
+class InProcess:
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+
+    def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
+        return [function(chunk) for chunk in chunks]
+
+    def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]:
+        results = [rate_shard(job, self.context) for job in jobs]
+        for result in results:
+            result.worker = f"pid {os.getpid()}"
+        return results
+
+    def close(self) -> None:
+        pass
+
+
+_CONTEXT: list[RunContext] = []
+
+
+def _set_context(context: RunContext) -> None:
+    _CONTEXT[:] = [context]
+
+
+def _rate_in_worker(job: ShardJob) -> ShardResult:
+    result = rate_shard(job, _CONTEXT[0])
+    result.worker = f"pid {os.getpid()}"
+    return result
+
+
+class Processes:
+    """A pool of `workers` processes (spawned, not forked: the parent may hold threads, polars' among them)."""
+
+    def __init__(self, context: RunContext, workers: int) -> None:
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_set_context, initargs=(context,))
+
+    def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
+        return list(self.pool.map(function, chunks))
+
+    def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]:
+        # Largest shards first, so that no worker is left with a big one at the end; results in job order.
+        order = sorted(range(len(jobs)), key=lambda index: -len(jobs[index].parts))
+        futures: dict[int, Future[ShardResult]] = {index: self.pool.submit(_rate_in_worker, jobs[index])
+                                                   for index in order}
+        return [futures[index].result() for index in range(len(jobs))]
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+def _rate_on_dask(job: ShardJob, context: RunContext) -> ShardResult:
+    distributed: Any = importlib.import_module("distributed")
+    result = rate_shard(job, context)
+    result.worker = str(distributed.get_worker().address)
+    return result
+
+
+class Dask:
+    """A Dask distributed cluster: one task per shard, placed round-robin on the workers (left to itself the
+    scheduler was seen running every task in one worker, one after the other), the merge on this client."""
+
+    def __init__(self, context: RunContext, address: str) -> None:
+        try:
+            distributed: Any = importlib.import_module("distributed")
+        except ImportError:
+            raise DaskNotInstalledError() from None
+        try:
+            self.client: Any = distributed.Client(address, timeout="10s")
+        except (OSError, TimeoutError) as error:
+            raise DaskUnreachableError(address, str(error) or type(error).__name__) from None
+        self.context: Any = self.client.scatter(context, broadcast=True)
+        self.workers = sorted(self.client.scheduler_info()["workers"])
+
+    def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
+        futures = [self.client.submit(function, chunk, pure=False, **self._placed(index))
+                   for index, chunk in enumerate(chunks)]
+        return list(self.client.gather(futures))
+
+    def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]:
+        futures = [self.client.submit(_rate_on_dask, job, self.context, pure=False, **self._placed(index))
+                   for index, job in enumerate(jobs)]
+        return list(self.client.gather(futures))
+
+    def _placed(self, index: int) -> dict[str, Any]:
+        if not self.workers:
+            return {}
+        return {"workers": [self.workers[index % len(self.workers)]], "allow_other_workers": True}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def make_executor(context: RunContext, workers: int | None, dask: str | None, rows: int) -> Executor:
+    """Dask when an address is given; else processes when more than one worker and enough rows; else here."""
+    if dask:
+        return Dask(context, dask)
+    count = _workers(workers)
+    if count > 1 and (workers is not None or rows >= PARALLEL_MIN_ROWS):
+        return Processes(context, count)
+    return InProcess(context)

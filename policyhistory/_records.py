@@ -1,0 +1,135 @@
+"""The one output record of a rated (or rejected) call, and its one encoder.
+
+`rate --json`, `explain --json` (its `rating`), `rerate` (JSON Lines, CSV, table; every worker count and Dask)
+and `Rerate.records()` all build their records here, from a Rating or from what the pool ledger settled. The
+fields, in order (RECORD_FIELDS; README "The output record"):
+
+file, line (rows of a file) | call_id, tenant_id, start, call_type | outcome, billable_minutes, pool_minutes,
+credit_minutes, uncovered_minutes | destination_country, number_type | pool (the pool's name), pool_capacity,
+pool_used_before, pool_used_after | policy_versions, alerts, warnings | billed, changed, change (when the input
+says what was billed) | error (a rejected row, outcome "rejected") | as_of, known_at, trace (one call).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ._instant import format_instant
+from ._ledger import Settled
+from ._rating import PoolUse, Rating
+
+RECORD_FIELDS = ("file", "line", "call_id", "tenant_id", "start", "call_type", "outcome", "billable_minutes",
+                 "pool_minutes", "credit_minutes", "uncovered_minutes", "destination_country", "number_type", "pool",
+                 "pool_capacity", "pool_used_before", "pool_used_after", "policy_versions", "alerts", "warnings",
+                 "billed_outcome", "billed_minutes", "billed_charge", "billed_currency", "changed", "change", "error")
+"""The flat columns of a record (CSV's header): `billed_outcome` is record["billed"]["outcome"]."""
+
+
+def billed_text(billed: dict[str, Any]) -> str:
+    parts = [billed["outcome"]] if billed["outcome"] else []
+    if billed.get("minutes") is not None:
+        parts.append(f"{billed['minutes']} credit min")
+    if billed.get("charge") is not None:
+        parts.append(f"charge {billed['charge']:g} {billed.get('currency') or ''}".rstrip())
+    return ", ".join(parts)
+
+
+def rating_text(outcome: str, pool_minutes: int, credit_minutes: int, uncovered_minutes: int) -> str:
+    return (f"{outcome}, {pool_minutes} pool min, {credit_minutes} credit min"
+            + (f", {uncovered_minutes} uncovered" if uncovered_minutes else ""))
+
+
+def billed_change(billed: dict[str, Any], outcome: str, pool_minutes: int, credit_minutes: int,
+                  uncovered_minutes: int) -> str:
+    """'' when the rating agrees with what was billed (outcome, credit minutes, whether anything was
+    charged, as far as the input says), else a line saying what was billed and what is now."""
+    charge = billed.get("charge")
+    changed = ((billed.get("outcome") is not None and billed["outcome"] != outcome)
+               or (billed.get("minutes") is not None and billed["minutes"] != credit_minutes)
+               or (charge is not None and (charge > 0) != (credit_minutes > 0)))
+    if not changed:
+        return ""
+    return f"billed {billed_text(billed)}; now {rating_text(outcome, pool_minutes, credit_minutes, uncovered_minutes)}"
+
+
+def change_kind(billed: dict[str, Any], outcome: str) -> str:
+    """A changed call's kind, for counting: the billed outcome, or where the input gives none (the Teams
+    export) whether anything was charged or drawn on credits; then our outcome, and whether only the minutes
+    or the charge differ."""
+    was = billed.get("outcome")
+    if not was:
+        charged = (billed.get("charge") or 0) > 0 or (billed.get("minutes") or 0) > 0
+        was = "charged" if charged else "nothing charged"
+    return f"billed {was} -> now {outcome}" + (", other minutes or charge" if was == outcome else "")
+
+
+def _record(head: dict[str, Any], call_type: str, outcome: str, minutes: int, pool_minutes: int,
+            credit_minutes: int, uncovered: int, country: str, number_type: str, use: PoolUse | None,
+            versions: Sequence[str], alerts: Sequence[str], warnings: Sequence[str],
+            billed: dict[str, Any] | None) -> dict[str, Any]:
+    record = {**head, "call_type": call_type, "outcome": outcome, "billable_minutes": minutes,
+              "pool_minutes": pool_minutes, "credit_minutes": credit_minutes, "uncovered_minutes": uncovered,
+              "destination_country": country, "number_type": number_type,
+              "pool": None if use is None else use.key.pool,
+              "pool_capacity": None if use is None else use.capacity,
+              "pool_used_before": None if use is None else use.used_before,
+              "pool_used_after": None if use is None else use.used_after,
+              "policy_versions": list(versions), "alerts": list(alerts), "warnings": list(warnings)}
+    if billed is not None:
+        change = billed_change(billed, outcome, pool_minutes, credit_minutes, uncovered)
+        record.update(billed=billed, changed=bool(change), change=change)
+    return record
+
+
+def settled_record(head: dict[str, Any], call_type: str, country: str, number_type: str, settled: Settled,
+                   billed: dict[str, Any] | None) -> dict[str, Any]:
+    """The record of a call the ledger settled; `head` holds file, line, call_id, tenant_id, start."""
+    return _record(head, call_type, settled.outcome, settled.billable_minutes, settled.pool_minutes,
+                   settled.credit_minutes, settled.uncovered_minutes, country, number_type, settled.use,
+                   settled.versions, settled.alerts, settled.warnings, billed)
+
+
+def rating_record(rating: Rating, billed: dict[str, Any] | None = None, *, trace: bool = True) -> dict[str, Any]:
+    """The record of one rated call (rate --json, explain --json): the same fields as a re-rating's record,
+    then the instants it was rated at and, with `trace`, the steps that decided it."""
+    head = {"call_id": rating.call_id, "tenant_id": rating.tenant_id,
+            "start": format_instant(rating.start) if rating.start is not None else None}
+    record = _record(head, rating.call_type, rating.outcome, rating.billable_minutes, rating.pool_minutes,
+                     rating.credit_minutes, rating.uncovered_minutes, rating.destination_country,
+                     rating.number_type, rating.pool, rating.policy_versions, rating.alerts, rating.warnings, billed)
+    record["as_of"] = format_instant(rating.as_of) if rating.as_of is not None else None
+    record["known_at"] = format_instant(rating.known_at) if rating.known_at is not None else None
+    if trace:
+        record["trace"] = [{"rule": step.rule, "policy_version": step.policy_version, "fact": step.fact,
+                            "decision": step.decision} for step in rating.trace]
+    return record
+
+
+def rejected_record(head: dict[str, Any], error: Exception) -> dict[str, Any]:
+    """A row that could not be rated: `head` (file, line, call_id, and tenant_id once it was read), the reason."""
+    return {**head, "outcome": "rejected", "error": str(error)}
+
+
+def encode(record: dict[str, Any], *, pretty: bool = False) -> str:
+    """A record as JSON text: one line (JSON Lines, ASCII-safe), or indented for people (rate/explain --json)."""
+    if pretty:
+        return json.dumps(record, indent=2, ensure_ascii=False, default=str)
+    return _LINE(record)
+
+
+_LINE = json.JSONEncoder(default=str).encode
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    return "" if value is None else value
+
+
+def cells(record: dict[str, Any], columns: Sequence[str] = RECORD_FIELDS) -> list[Any]:
+    """A record's values under flat column names (CSV, the table): `billed_outcome` is record["billed"]["outcome"]."""
+    billed = record.get("billed") or {}
+    return [_cell(billed.get(column[7:]) if column.startswith("billed_") else record.get(column))
+            for column in columns]

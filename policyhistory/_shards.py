@@ -1,0 +1,212 @@
+"""Rating one tenant shard of a re-rating: the function every executor runs (in-process, a process pool, a
+Dask worker), on a shard's Parquet files, with the same rules and the same pool ledger as `store.rate`.
+
+A shard holds whole tenants (pools never cross tenants), so shards are independent. Its rows are sorted by
+(tenant, start, call id, row number) and settled in that order, a chunk of rows at a time, so that Python
+objects stay bounded by the chunk; each chunk's records are written, sorted by row number, to a run file the
+client merges back into input order.
+"""
+
+from __future__ import annotations
+
+import marshal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+import polars as pl
+
+from ._calls import Destination
+from ._errors import PolicyHistoryError
+from ._ledger import PoolLedger, PoolMonth, Settled
+from ._records import billed_change, change_kind, encode, rejected_record, settled_record
+from ._rules import PlanCache, RatingPlan, Refusal
+from ._tenants import TenantIndex, TenantSnapshot
+from ._timeline import PolicySet, Timeline
+
+SHARD_SCHEMA: dict[str, Any] = {
+    "seq": pl.Int64, "file": pl.Int32, "line": pl.Int64, "call_id": pl.String, "tenant_id": pl.String,
+    "start_us": pl.Int64, "start": pl.String, "duration": pl.Int64, "call_type": pl.String,
+    "location": pl.String, "licenses": pl.String, "destination": pl.String, "capability": pl.String,
+    "infer": pl.Boolean, "billed": pl.Boolean, "billed_outcome": pl.String, "billed_minutes": pl.Int64,
+    "billed_charge": pl.Float64, "billed_currency": pl.String,
+}
+"""One input row, read and checked by the client: what a shard needs to rate it."""
+CHUNK_ROWS = 20_000
+"""Rows of a shard made into Python objects at once (the rest stay in the shard's columnar frame)."""
+TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
+
+
+@attrs.frozen
+class RunContext:
+    """What every shard of a run shares: the policies and tenant facts as the store holds them, the run's
+    instants, and its file names. Sent once to each worker."""
+
+    timeline: Timeline
+    tenants: TenantIndex
+    known_at_us: int
+    known_text: str
+    as_of_us: int | None
+    as_of_text: str
+    paths: tuple[str, ...]
+
+
+@attrs.frozen
+class ShardJob:
+    """One shard: its row files, the classification of the numbers its rows dial, where its runs go."""
+
+    index: int
+    parts: tuple[str, ...]
+    numbers: dict[str, tuple[str, str] | str]
+    """Dialed number -> (country, number type), or the error text of a number that cannot be classified."""
+    out: str
+    chunk_rows: int = CHUNK_ROWS
+
+
+@attrs.define
+class ShardResult:
+    """What a shard did: its run files (each sorted by row number) and its part of the summary."""
+
+    runs: list[str] = attrs.Factory(list)
+    rejected: int = 0
+    changed: int = 0
+    minutes: dict[str, int] = attrs.Factory(dict)
+    changes: dict[str, int] = attrs.Factory(dict)
+    pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
+    worker: str = ""
+
+
+def infer_licenses(snapshot: TenantSnapshot, usage_location: str | None, given: tuple[str, ...],
+                   capability: str | None) -> tuple[str, ...]:
+    """The Teams export names only the license that carried the call (Capability), not the user's licenses.
+
+    Our reading: a user holds the tenant-wide kinds of license (Audio Conferencing, Communications Credits)
+    the tenant has assigned in the user's usage location at the call's start; per-user add-ons (the US/CA
+    dial-out minutes, a Calling Plan) only when the Capability names them, since a call placed under one
+    would have been carried by it. A pay-per-minute Capability means no subscription.
+    """
+    skus = {fact.sku for fact in snapshot.licenses
+            if fact.assigned > 0 and fact.sku in TENANT_WIDE
+            and (usage_location is None or fact.usage_location == usage_location)}
+    skus |= set(given)
+    if capability == "MCOMEETACPEA":
+        skus.discard("audio_conferencing")
+    return tuple(sorted(skus))
+
+
+def dump(batch: list[Any], out: IO[bytes]) -> None:
+    """Append one batch to a scratch file: its length, then its marshal bytes."""
+    data = marshal.dumps(batch)
+    out.write(len(data).to_bytes(8, "big"))
+    out.write(data)
+
+
+def batches(path: str | Path) -> Iterator[list[Any]]:
+    with open(path, "rb") as source:
+        while size := source.read(8):
+            yield marshal.loads(source.read(int.from_bytes(size, "big")))
+
+
+class _Rater:
+    """A shard's rating state: plans by kind of call, the pool ledger, the summary part."""
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self.policies_at = context.timeline.as_known_at(context.known_at_us)
+        self.plans = PlanCache()
+        self.memo: dict[tuple[object, ...], RatingPlan] = {}
+        self.inferred: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self.destinations: dict[tuple[str, str], Destination] = {}
+        self.licenses: dict[str, tuple[str, ...]] = {}
+        """A row's licenses as stored (normalised SKUs joined by line breaks) -> the tuple."""
+        self.ledger = PoolLedger()
+        self.result = ShardResult()
+
+    def rate(self, row: tuple[Any, ...], numbers: dict[str, tuple[str, str] | str]) -> str:
+        (_, file, line, call_id, tenant_id, start_us, start, duration, call_type, location, licenses, destination,
+         capability, infer, has_billed, billed_outcome, billed_minutes, billed_charge, billed_currency) = row
+        context = self.context
+        head = {"file": context.paths[file], "line": line, "call_id": call_id, "tenant_id": tenant_id}
+        try:
+            tenant = context.tenants.snapshot_us(tenant_id, start_us)
+            found = numbers[destination]
+            if isinstance(found, str):
+                raise _Rejected(found)
+            dest = self.destinations.get(found)
+            if dest is None:
+                dest = self.destinations[found] = Destination(*found)
+            policies = self.policies_at(start_us if context.as_of_us is None else context.as_of_us)
+            given = self.licenses.get(licenses)
+            if given is None:
+                given = self.licenses[licenses] = tuple(licenses.split("\n")) if licenses else ()
+            if infer:
+                inferred_key = (id(tenant), location, given, capability)
+                given = self.inferred.get(inferred_key)  # type: ignore[assignment]
+                if given is None:
+                    given = self.inferred[inferred_key] = infer_licenses(tenant, location,
+                                                                         self.licenses[licenses], capability)
+            plan = self._plan(policies, tenant, call_type, dest, given, location)
+            settled = self.ledger.settle(plan, tenant_id, start[:7], duration, tenant)
+            if isinstance(settled, Refusal):
+                as_of = start if context.as_of_us is None else context.as_of_text
+                raise _Rejected(str(settled.error_at(as_of, context.known_text)))
+            self.ledger.apply(tenant_id, settled, call_id)
+        except (PolicyHistoryError, _Rejected) as error:
+            self.result.rejected += 1
+            return encode(rejected_record(head, error))
+        head["start"] = start
+        billed = None
+        if has_billed:
+            billed = {"outcome": billed_outcome, "minutes": billed_minutes, "charge": billed_charge,
+                      "currency": billed_currency}
+        record = settled_record(head, call_type, dest.country, dest.number_type, settled, billed)
+        self._count(settled, billed)
+        return encode(record)
+
+    def _plan(self, policies: PolicySet, tenant: TenantSnapshot, call_type: str, dest: Destination,
+              licenses: tuple[str, ...], location: str | None) -> RatingPlan:
+        facts = tenant.tenant
+        key = (id(policies), facts.country, facts.communications_credits, call_type, dest.country, dest.number_type,
+               licenses, location)
+        plan = self.memo.get(key)
+        if plan is None:
+            plan = self.memo[key] = self.plans.plan(policies, facts, call_type, dest, licenses, location)
+        return plan
+
+    def _count(self, settled: Settled, billed: dict[str, Any] | None) -> None:
+        minutes = self.result.minutes
+        minutes[settled.outcome] = minutes.get(settled.outcome, 0) + settled.billable_minutes
+        if billed is not None and billed_change(billed, settled.outcome, settled.pool_minutes,
+                                                settled.credit_minutes, settled.uncovered_minutes):
+            self.result.changed += 1
+            kind = change_kind(billed, settled.outcome)
+            self.result.changes[kind] = self.result.changes.get(kind, 0) + 1
+
+
+class _Rejected(Exception):
+    """A row refused with a message already made (a number that cannot be classified, a refusal)."""
+
+
+_CONTEXTS: dict[int, RunContext] = {}
+
+
+def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
+    """Rate one shard: its rows in (tenant, start, call id) order, chunk by chunk; records to run files."""
+    rater = _Rater(context)
+    frame = pl.read_parquet(list(job.parts)) if job.parts else pl.DataFrame(schema=SHARD_SCHEMA)
+    frame = frame.sort(["tenant_id", "start_us", "call_id", "seq"])
+    numbers = job.numbers
+    for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
+        out: list[tuple[int, str]] = [(row[0], rater.rate(row, numbers))
+                                      for row in frame.slice(offset, job.chunk_rows).iter_rows()]
+        out.sort()
+        path = f"{job.out}-{chunk_index}.marshal"
+        with open(path, "wb") as handle:
+            for start in range(0, len(out), 10_000):
+                dump(out[start:start + 10_000], handle)
+        rater.result.runs.append(path)
+    del frame
+    rater.result.pools = {(key.tenant_id, key.pool, key.month, key.counter): month
+                          for key, month in rater.ledger.months.items()}
+    return rater.result
