@@ -24,7 +24,9 @@ CALL_TYPE_ALIASES: dict[str, CallType] = {
     # The Teams PSTN usage report's Call Type values (reference file).
     "conf_out": "conference_dial_out",
     "ucap_out_conf": "conference_dial_out",
-    "user_out_conf": "conference_dial_out",
+    # A user's own PSTN calls, carried by their Calling Plan or Credits, never by Audio Conferencing: adding
+    # two or more PSTN parties to a call (user_out_conf), transferring (user_out_transfer), forwarding.
+    "user_out_conf": "pstn_outbound",
     "user_out": "pstn_outbound",
     "user_out_transfer": "pstn_outbound",
     "user_out_forwarding": "pstn_outbound",
