@@ -93,6 +93,7 @@ class Refusal:
     country: str | None = None
     sold_from: str | None = None
     sold_in: tuple[str, ...] = ()
+    value: str | None = None
     """A Calling Plan license in a country where the plan was not sold: plan key, usage location, the date
     its plans were first sold there (None: never, as known) and where they were sold."""
 
@@ -107,7 +108,7 @@ class Refusal:
             if self.first_recorded is not None and _before(known_at, self.first_recorded):
                 return NothingKnownYetError(self.policy_key, as_of, known_at, self.first_recorded)
             return NoPolicyInForceError(self.policy_key, as_of, known_at)
-        return InvalidFieldError(self.field or "call", None, self.expected)
+        return InvalidFieldError(self.field or "call", self.value, self.expected)
 
 
 def _before(known_at: str, first_recorded: str) -> bool:
@@ -511,6 +512,13 @@ def _pstn_outbound(planner: _Planner) -> _Decided:
                                expected="the user's license usage location (it picks the pool)"))
     if plan.availability is not None:
         _check_sold(planner, version, plan.availability, location)
+    if not plan.pooled:
+        # The usage report: MCOPSTN8 is a 120-minute plan counted per user and not pooled. Pools here are keyed
+        # by tenant, plan and usage location, not by user: refuse the row rather than pool what is not pooled.
+        planner.step("calling_plan", version, f"{plan.license}: minutes counted per user", "not pooled")
+        raise _Refused(Refusal(field="licenses", value=plan.license, expected=(
+            f"a pooled plan: {version.key} is counted per user and not pooled ({version.id}), which the rating "
+            "engine cannot draw yet (its pools are per tenant, plan and usage location)")))
     # Seed 004: the country is the license usage location, not the billing address.
     group = plan.pool_group(location)
     allowance = plan.allowance_for(location)

@@ -199,7 +199,16 @@ def test_a_store_loaded_before_the_upgrade_loads_the_new_bundled_catalog(tmp_pat
     before.close()
     result = CliRunner().invoke(cli, ["--db", db, "load"])
     assert 0 == result.exit_code, result.output
-    assert result.output.startswith("added 59 record(s), 20 already stored")
+    assert result.output.startswith("added 60 record(s), 20 already stored")
     upgraded, fresh = policyhistory.open(db, clock=fixed_clock), policyhistory.open(clock=fixed_clock)
     for as_of, known_at in [("2018-09-15", "2019-01-01"), ("2022-03-10", None), ("2020-11-10", "2020-12-01")]:
         assert fresh.policies(as_of, known_at=known_at).ids == upgraded.policies(as_of, known_at=known_at).ids
+
+
+def test_mcopstn8_per_user_plan_is_refused_with_its_reason_not_pooled(store):
+    with pytest.raises(policyhistory.InvalidFieldError, match=r"counted per user and not pooled"):
+        store.rate(user_call(licenses="MCOPSTN8", start="2021-06-10T10:00:00Z"))
+
+
+def test_mcopstn9_is_the_international_plan(store):
+    assert ("calling_plan_international",) == user_call(licenses="MCOPSTN9").licenses
