@@ -56,6 +56,13 @@ NUMBER_TYPES = {
     PhoneNumberType.UNKNOWN: "unknown",
 }
 
+UK_SHARED_COST = ("843", "844", "845", "870", "871", "872")
+"""The UK's 0843, 0844, 0845, 0870, 0871 and 0872 numbers, which phonenumbers' metadata types as premium rate:
+Microsoft's UK availability page calls them shared-cost and allows them on a Calling Plan, while 09 numbers
+are premium (policy-facts.md, 'Calling Plans by country'), so they are classified as shared_cost, the type
+France's 081x/082x numbers have in phonenumbers. A rule then sees them as the pages do, and a plan, which
+reads a destination's country and number type only, decides the same for every number of one type."""
+
 _COUNTRY_ONLY = re.compile(r"^[A-Za-z]{2}$")
 _DIAL_NOISE = re.compile(r"[\s().\-]")
 # phonenumbers compiles its metadata's patterns through the re module's cache (512 patterns); numbers from a
@@ -104,8 +111,10 @@ def classify_destination(value: str) -> Destination:
     region = phonenumbers.region_code_for_number(number)
     if not region or region == "001":
         raise InvalidFieldError("destination", value, "a number in a country's numbering plan")
-    return Destination(region, NUMBER_TYPES.get(_number_type(number, region), "unknown"),
-                       phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    kind = NUMBER_TYPES.get(_number_type(number, region), "unknown")
+    if kind == "premium_rate" and region == "GB" and str(number.national_number).startswith(UK_SHARED_COST):
+        kind = "shared_cost"
+    return Destination(region, kind, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 _PARSE_STEPS = (

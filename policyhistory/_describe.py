@@ -58,8 +58,7 @@ def describe_params(version: PolicyVersion) -> str:
             border = "; domestic across " + ", ".join("/".join(g) for g in p.domestic_groups) if p.domestic_groups \
                 else ""
             special = f"; {'/'.join(p.special_number_types)} numbers {p.special_numbers_default}" + "".join(
-                f", {'/'.join(r.countries)} {r.treatment}"
-                + (f" ({'/'.join(r.national_prefixes)})" if r.national_prefixes else "") for r in p.special_numbers)
+                f", {'/'.join(r.countries)} {'/'.join(r.number_types)} {r.treatment}" for r in p.special_numbers)
             pooled = f"pooled per usage location on {p.pool_basis} licenses" if p.pooled else "not pooled (per user)"
             return f"{p.license} ({p.scope}), per user per month {minutes}; {pooled}{where}{border}{special}"
         case CallingPlanAvailabilityParams():

@@ -106,13 +106,11 @@ Credits pay for it per minute, or it counts in the plan's minutes like any other
 @attrs.frozen
 class SpecialNumberRule:
     """An availability page's exception for premium or special numbers (France, Austria, the UK's shared-cost
-    prefixes): calls from a plan to `number_types` numbers in `countries` (whose national number starts with
-    one of `national_prefixes`, when given) are treated as `treatment`."""
+    numbers): calls from a plan to `number_types` numbers in `countries` are treated as `treatment`."""
 
     countries: tuple[str, ...] = attrs.field(converter=_upper_codes)
     number_types: tuple[str, ...]
     treatment: NumberTreatment
-    national_prefixes: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -148,10 +146,9 @@ class CallingPlanParams:
                 countries += [country for country in group if country not in countries]
         return tuple(countries)
 
-    def special_number_rule(self, country: str, number_type: str, national_number: str) -> SpecialNumberRule | None:
+    def special_number_rule(self, country: str, number_type: str) -> SpecialNumberRule | None:
         for rule in self.special_numbers:
-            if (country in rule.countries and number_type in rule.number_types
-                    and (not rule.national_prefixes or national_number.startswith(rule.national_prefixes))):
+            if country in rule.countries and number_type in rule.number_types:
                 return rule
         return None
 

@@ -21,7 +21,6 @@ from typing import Literal
 
 import attrs
 import pendulum
-import phonenumbers
 
 from ._calls import Call, Destination, classify_destination
 from ._errors import (
@@ -573,19 +572,15 @@ def _check_sold(planner: _Planner, version: PolicyVersion, key: str, location: s
 
 
 def _special_number(planner: _Planner, version: PolicyVersion, plan: CallingPlanParams, domestic: bool) -> str:
-    """A premium or special number (by phonenumbers' number type for the dialed number: PREMIUM_RATE,
-    SHARED_COST) on a Calling Plan: the availability pages say "not supported", the call cannot be made,
-    except where a page says otherwise (France: Communications Credits; Austria; the UK's shared-cost 084x and
-    087x). The exceptions are each page's own country's numbers, called from a plan there."""
+    """A premium or special number (phonenumbers' number type of the dialed number: premium_rate, shared_cost;
+    the UK's 084x/087x typed shared_cost as the UK page names them, see _calls.UK_SHARED_COST) on a Calling
+    Plan: the availability pages say "not supported", the call cannot be made, except where a page says
+    otherwise (France: Communications Credits; Austria; the UK's shared-cost numbers). The exceptions are each
+    page's own country's numbers, called from a plan there."""
     dest = planner.dest
-    national = ""
-    if dest.number is not None:
-        national = str(phonenumbers.parse(dest.number).national_number)
-    rule = plan.special_number_rule(dest.country, dest.number_type, national) if domestic else None
+    rule = plan.special_number_rule(dest.country, dest.number_type) if domestic else None
     treatment = rule.treatment if rule is not None else plan.special_numbers_default
-    where = (f"; national prefixes {', '.join(rule.national_prefixes)}" if rule and rule.national_prefixes else "")
-    fact = (f"{dest.number_type} number in {dest.country} (phonenumbers' number type of {dest.number or 'the number'})"
-            f"{where}")
+    fact = f"{dest.number_type} number in {dest.country} (phonenumbers' number type of the number dialed)"
     if treatment == "blocked":
         planner.step("calling_plan", version, fact,
                      "premium and special numbers are not supported on a Calling Plan: the call cannot be made")

@@ -116,15 +116,40 @@ def test_user_out_conf_draws_the_calling_plan_pool(store):
     assert ("calling_plan", "calling_plan.domestic:CA") == (rating.outcome, rating.pool.key.pool)
 
 
-@pytest.mark.parametrize(("number", "outcome"), [
-    ("+448441234567", "calling_plan"),  # UK shared-cost 084x: allowed
-    ("+448711234567", "calling_plan"),  # UK 087x: allowed
-    ("+449012345678", "blocked"),       # UK 09 premium: not supported
+@pytest.mark.parametrize(("number", "number_type", "outcome"), [
+    ("+448431234567", "shared_cost", "calling_plan"),  # UK shared-cost 084x: allowed
+    ("+448451234567", "shared_cost", "calling_plan"),
+    ("+448701234567", "shared_cost", "calling_plan"),  # UK 087x: allowed
+    ("+448721234567", "shared_cost", "calling_plan"),
+    ("+448731234567", "premium_rate", "blocked"),      # not one of the page's six prefixes
+    ("+449012345678", "premium_rate", "blocked"),      # UK 09 premium: not supported
 ])
-def test_uk_premium_and_shared_cost_numbers_on_a_calling_plan(store, number, outcome):
+def test_uk_premium_and_shared_cost_numbers_on_a_calling_plan(store, number, number_type, outcome):
     rating = store.rate(user_call(destination=number, location="GB"))
-    assert outcome == rating.outcome
-    assert "premium_rate number in GB (phonenumbers' number type" in " ".join(step.fact for step in rating.trace)
+    assert (number_type, outcome) == (rating.number_type, rating.outcome)
+    assert f"{number_type} number in GB (phonenumbers' number type" in " ".join(step.fact for step in rating.trace)
+
+
+def test_uk_shared_cost_and_premium_numbers_in_one_rerate_are_told_apart(tmp_path):
+    # A bulk re-rating plans once per destination country and number type: the UK page's distinction must be
+    # in the number type, not in the digits a plan never sees.
+    calls = tmp_path / "calls.csv"
+    with calls.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
+                         "organizer_usage_location", "organizer_licenses", "destination"])
+        for index, number in enumerate(["+448441234567", "+449012345678", "+448711234567", "+449098765432"]):
+            writer.writerow([f"c{index}", "uk", "2022-03-10T10:00:00Z", "60", "user_out", "u", "GB",
+                             "MCOPSTN1;MCOPSTNC", number])
+    tenants, licenses = tmp_path / "tenants.csv", tmp_path / "licenses.csv"
+    tenants.write_text("tenant_id,valid_from,country,communications_credits\nuk,2018-01-01,GB,true\n", encoding="utf-8")
+    licenses.write_text("tenant_id,valid_from,sku,usage_location,purchased,assigned\n"
+                        "uk,2018-01-01,MCOPSTN1,GB,3,3\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(calls), "--tenants",
+                                      str(tenants), "--licenses", str(licenses)])
+    assert 0 == result.exit_code, result.output
+    outcomes = [json.loads(line)["outcome"] for line in result.stdout.splitlines() if line.startswith("{")]
+    assert ["calling_plan", "blocked", "calling_plan", "blocked"] == outcomes
 
 
 @pytest.mark.parametrize("number", ["+33810123456", "+33820123456", "+33891234567"])
