@@ -237,3 +237,25 @@ def test_mcopstn8_per_user_plan_is_refused_with_its_reason_not_pooled(store):
 
 def test_mcopstn9_is_the_international_plan(store):
     assert ("calling_plan_international",) == user_call(licenses="MCOPSTN9").licenses
+
+
+def test_a_rerate_rejects_a_calling_plan_row_in_zimbabwe_naming_country_plan_and_reason(tmp_path):
+    calls = tmp_path / "calls.csv"
+    with calls.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
+                         "organizer_usage_location", "organizer_licenses", "destination"])
+        writer.writerow(["zw", "contoso", "2022-03-10T10:00:00Z", "60", "user_out", "u", "ZW", "MCOPSTN1",
+                         "+263242700000"])
+        writer.writerow(["us", "contoso", "2022-03-10T11:00:00Z", "60", "user_out", "u", "US", "MCOPSTN1",
+                         "+14165550123"])
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(calls), "--tenants",
+                                      str(examples / "tenants.csv"), "--licenses", str(examples / "licenses.csv")])
+    assert 3 == result.exit_code
+    zimbabwe, us = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert "rejected" == zimbabwe["outcome"]
+    assert zimbabwe["error"].startswith("Calling Plan 'calling_plan.domestic' with usage location ZW at "
+                                        "2022-03-10T10:00:00Z: no Calling Plan is sold in ZW")
+    # US -> Canada: domestic on the US plan, drawn from the US+PR pool (a Domestic plan has no international).
+    assert ("calling_plan", "calling_plan.domestic:US+PR", 1) == (us["outcome"], us["pool"], us["pool_minutes"])
