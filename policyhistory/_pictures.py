@@ -33,7 +33,9 @@ td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
 .bar-label { font-size: 11px; fill: #000; }
 .mark { stroke-width: 1; stroke-dasharray: 4 3; } .mark80 { stroke: #d80; } .mark100 { stroke: #b00; }
 .use { fill: #3a7; } .use.over { fill: #c44; } .legend { font-size: 11px; fill: #444; }
+@page { size: A4 landscape; margin: 8mm; }
 @media print { body { margin: 0; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  svg.timeline { width: 100%; height: auto; }
   .tick-label, .legend { fill: #000; } }
 """
 PALETTE = ["#7aa6d6", "#f0b35b", "#8cc08c", "#d98c8c", "#b39ddb", "#80cbc4"]
@@ -151,8 +153,9 @@ def timeline_html(timeline: Timeline, known_at: pendulum.DateTime) -> str:
         parts.append("</g>")
         y += lane_height + lane_gap
     height = y + 10
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 50}" height="{height}" '
-           f'role="img" aria-label="policy timeline">' + _HATCH
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{left + width + 50}" '
+           f'height="{height}" viewBox="0 0 {left + width + 50} {height}" role="img" aria-label="policy timeline">'
+           + _HATCH
            + "".join(parts).replace("{height}", str(height)) + "</svg>")
     legend = ("<p>Valid time runs left to right. Each lane is a policy key; each row in a lane is what became "
               "known on one date, printed at the start of each bar with what the version decides. A later row "
