@@ -4,6 +4,7 @@ from ._calls import Call, Destination, call_from_mapping, classify_destination
 from ._catalog import LocatedVersion, bundled_catalog_path, read_catalog
 from ._errors import (
     AppendOnlyError,
+    CallingPlanNotSoldError,
     DuplicateCallError,
     InstantParseError,
     InvalidFieldError,
@@ -12,6 +13,7 @@ from ._errors import (
     NoPolicyInForceError,
     NotAStoreError,
     NothingKnownError,
+    NothingKnownYetError,
     PolicyHistoryError,
     Problem,
     UnknownPolicyKeyError,
@@ -36,6 +38,7 @@ __all__ = [
     "SKU_ALIASES",
     "AppendOnlyError",
     "Call",
+    "CallingPlanNotSoldError",
     "Comparison",
     "Destination",
     "DuplicateCallError",
@@ -52,6 +55,7 @@ __all__ = [
     "NoPolicyInForceError",
     "NotAStoreError",
     "NothingKnownError",
+    "NothingKnownYetError",
     "Override",
     "PlanCache",
     "PolicyChange",

@@ -23,7 +23,9 @@ CALL_TYPE_ALIASES: dict[str, CallType] = {
     # The Teams PSTN usage report's Call Type values (reference file).
     "conf_out": "conference_dial_out",
     "ucap_out_conf": "conference_dial_out",
-    "user_out_conf": "conference_dial_out",
+    # A user's own PSTN calls, carried by their Calling Plan or Credits, never by Audio Conferencing: adding
+    # two or more PSTN parties to a call (user_out_conf), transferring (user_out_transfer), forwarding.
+    "user_out_conf": "pstn_outbound",
     "user_out": "pstn_outbound",
     "user_out_transfer": "pstn_outbound",
     "user_out_forwarding": "pstn_outbound",
@@ -52,6 +54,13 @@ NUMBER_TYPES = {
     PhoneNumberType.VOICEMAIL: "voicemail",
     PhoneNumberType.UNKNOWN: "unknown",
 }
+
+UK_SHARED_COST = ("843", "844", "845", "870", "871", "872")
+"""The UK's 0843, 0844, 0845, 0870, 0871 and 0872 numbers, which phonenumbers' metadata types as premium rate:
+Microsoft's UK availability page calls them shared-cost and allows them on a Calling Plan, while 09 numbers
+are premium (policy-facts.md, 'Calling Plans by country'), so they are classified as shared_cost, the type
+France's 081x/082x numbers have in phonenumbers. A rule then sees them as the pages do, and a plan, which
+reads a destination's country and number type only, decides the same for every number of one type."""
 
 _COUNTRY_ONLY = re.compile(r"^[A-Za-z]{2}$")
 _DIAL_NOISE = re.compile(r"[\s().\-]")
@@ -101,8 +110,10 @@ def destination_of(value: str) -> Destination:
     region = phonenumbers.region_code_for_number(number)
     if not region or region == "001":
         raise InvalidFieldError("destination", value, "a number in a country's numbering plan")
-    return Destination(region, NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown"),
-                       phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    kind = NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown")
+    if kind == "premium_rate" and region == "GB" and str(number.national_number).startswith(UK_SHARED_COST):
+        kind = "shared_cost"
+    return Destination(region, kind, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 classify_destination = lru_cache(maxsize=65_536)(destination_of)

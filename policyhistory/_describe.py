@@ -8,6 +8,7 @@ from . import _records
 from ._convert import converter
 from ._instant import format_instant
 from ._policy import (
+    CallingPlanAvailabilityParams,
     CallingPlanParams,
     CommunicationsCreditsParams,
     ComplimentaryDialOutParams,
@@ -54,8 +55,16 @@ def describe_params(version: PolicyVersion) -> str:
                 + (f" or {a.international_minutes} international" if a.international_minutes else "")
                 for a in p.allowances
             )
-            return f"{p.license} ({p.scope}), per user per month {minutes}; pooled per usage location on " \
-                   f"{p.pool_basis} licenses"
+            where = f"; sold where {p.availability} says ('*': every other such country)" if p.availability else ""
+            border = "; domestic across " + ", ".join("/".join(g) for g in p.domestic_groups) if p.domestic_groups \
+                else ""
+            special = f"; {'/'.join(p.special_number_types)} numbers {p.special_numbers_default}" + "".join(
+                f", {'/'.join(r.countries)} {'/'.join(r.number_types)} {r.treatment}" for r in p.special_numbers)
+            pooled = f"pooled per usage location on {p.pool_basis} licenses" if p.pooled else "not pooled (per user)"
+            return f"{p.license} ({p.scope}), per user per month {minutes}; {pooled}{where}{border}{special}"
+        case CallingPlanAvailabilityParams():
+            return "Calling Plans sold in " + "; ".join(
+                f"{' '.join(entry.countries)} from {entry.since.isoformat()}" for entry in p.sold)
         case CommunicationsCreditsParams():
             setup = "tenant set-up and " if p.tenant_setup_required else ""
             return f"per-minute billing; needs {setup}the {p.license} license, otherwise the call is blocked"
@@ -70,6 +79,46 @@ def describe_params(version: PolicyVersion) -> str:
         case DialInParams():
             return f"dial-in free on toll numbers; {', '.join(p.credit_number_types)} on Communications Credits"
     return str(p)
+
+
+def short_description(version: PolicyVersion) -> str:
+    """A few words saying what the version decides, for a bar's label in the timeline."""
+    p = version.params
+    if not version.in_force:
+        return "withdrawn: not in force"
+    match p:
+        case ComplimentaryDialOutParams():
+            cap = "no cap" if p.minutes_per_user is None else f"{p.minutes_per_user} min/user pool, {p.pool_basis}"
+            who = f", {'/'.join(p.tenant_countries)} tenants" if p.tenant_countries else ""
+            return f"complimentary, {cap}{who}"
+        case DialOutPoolParams():
+            premium = "" if not p.premium_numbers else ", premium too"
+            return f"{p.minutes_per_user} min/user pool, {p.pool_basis}{premium}"
+        case UsCaDialOutParams():
+            return f"unlimited to {'/'.join(p.countries)}"
+        case CallingPlanParams():
+            minutes = ", ".join(
+                f"{'elsewhere' if a.countries == ('*',) else '/'.join(a.countries)} {a.domestic_minutes}"
+                + (f"|{a.international_minutes}" if a.international_minutes else "") for a in p.allowances)
+            return minutes + ("" if p.pooled else ", per user")
+        case CallingPlanAvailabilityParams():
+            newest = p.sold[-1]
+            return f"sold in {len(p.countries())} countries (+{'/'.join(newest.countries)} {newest.since})"
+        case CommunicationsCreditsParams():
+            return "per minute on credits"
+        case MinuteRoundingParams():
+            return f"round {p.mode} to {p.unit_seconds} s"
+        case PoolAlertsParams():
+            return "alerts at " + "/".join(str(t) for t in p.thresholds_percent) + " %"
+        case CountryListParams():
+            return f"{len(p.countries)} countries"
+        case NumberTypeWarningParams():
+            return f"warning: {'/'.join(p.number_types)}"
+        case RatingBasisParams():
+            return f"rated by {p.basis}"
+        case DialInParams():
+            return f"dial-in free; {'/'.join(p.credit_number_types)} on credits"
+    return describe_params(version)
 
 
 def version_record(version: PolicyVersion) -> dict[str, Any]:

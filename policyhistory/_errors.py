@@ -86,6 +86,35 @@ class NoPolicyInForceError(PolicyHistoryError, LookupError):
         super().__init__(f"no policy in force for {key!r} at {as_of} as known at {known_at}")
 
 
+class NothingKnownYetError(NoPolicyInForceError):
+    """A rule needed a policy key of which no version had been recorded by the knowledge instant asked."""
+
+    def __init__(self, key: str, as_of: object, known_at: object, first_recorded: object) -> None:
+        super().__init__(key, as_of, known_at)
+        self.first_recorded = first_recorded
+        self.args = (f"nothing was known yet about {key!r} as of {known_at}; its first record was published "
+                     f"{first_recorded} (no policy in force at {as_of} as known then)",)
+
+
+class CallingPlanNotSoldError(PolicyHistoryError, LookupError):
+    """A call under a Calling Plan license whose usage location is a country where Microsoft sold no such plan
+    at the call's date: the license cannot have carried the call, and no pool is invented for it."""
+
+    def __init__(self, plan: str, country: str, as_of: object, known_at: object, sold_from: object | None,
+                 sold_in: Sequence[str]) -> None:
+        self.plan = plan
+        self.country = country
+        self.as_of = as_of
+        self.known_at = known_at
+        self.sold_from = sold_from
+        if sold_from is not None:
+            why = f"Calling Plans are sold in {country} only from {sold_from} (earliest known date)"
+        else:
+            why = (f"no Calling Plan is sold in {country} (as known at {known_at}, plans are sold in "
+                   f"{', '.join(sold_in)})")
+        super().__init__(f"Calling Plan {plan!r} with usage location {country} at {as_of}: {why}")
+
+
 class NothingKnownError(PolicyHistoryError, LookupError):
     """No policy version had been recorded by the knowledge instant asked."""
 

@@ -98,15 +98,59 @@ class MinuteAllowance:
     international_minutes: int = 0
 
 
+NumberTreatment = Literal["blocked", "communications_credits", "calling_plan"]
+"""What a Calling Plan does with a call to a premium or special number: it cannot be made, Communications
+Credits pay for it per minute, or it counts in the plan's minutes like any other domestic call."""
+
+
+@attrs.frozen
+class SpecialNumberRule:
+    """An availability page's exception for premium or special numbers (France, Austria, the UK's shared-cost
+    numbers): calls from a plan to `number_types` numbers in `countries` are treated as `treatment`."""
+
+    countries: tuple[str, ...] = attrs.field(converter=_upper_codes)
+    number_types: tuple[str, ...]
+    treatment: NumberTreatment
+
+
 @attrs.frozen
 class CallingPlanParams:
-    """A Calling Plan: its license, what it may call, the minutes per user, and which countries pool together."""
+    """A Calling Plan: its license, what it may call, the minutes per user, and which countries pool together.
+
+    `availability`: the key of the list of countries where the plan is sold, with the date each was added
+    (a license elsewhere, or earlier, carries no call); None in the versions recorded before that list
+    existed in this catalog. `domestic_groups`: usage locations whose calls to each other are domestic
+    without sharing a pool (the US and Canada). `special_number_types`: the number types (phonenumbers'
+    types) the pages call premium or special; a call to one is `special_numbers_default` unless a rule of
+    `special_numbers` says otherwise. `pooled` false: each user's minutes are their own (MCOPSTN8).
+    """
 
     license: str
     scope: Literal["domestic", "domestic_and_international"]
     allowances: tuple[MinuteAllowance, ...]
     pool_basis: PoolBasis = "assigned"
     pool_groups: tuple[tuple[str, ...], ...] = ()
+    availability: str | None = None
+    domestic_groups: tuple[tuple[str, ...], ...] = ()
+    special_number_types: tuple[str, ...] = ("premium_rate",)
+    special_numbers_default: NumberTreatment = "communications_credits"
+    special_numbers: tuple[SpecialNumberRule, ...] = ()
+    pooled: bool = True
+
+    def domestic_to(self, usage_location: str) -> tuple[str, ...]:
+        """The countries a call from `usage_location` reaches as a domestic call: its pool group, and any
+        domestic group it belongs to (calls between the US and Canada count as domestic on both plans)."""
+        countries = list(self.pool_group(usage_location))
+        for group in self.domestic_groups:
+            if usage_location in group:
+                countries += [country for country in group if country not in countries]
+        return tuple(countries)
+
+    def special_number_rule(self, country: str, number_type: str) -> SpecialNumberRule | None:
+        for rule in self.special_numbers:
+            if country in rule.countries and number_type in rule.number_types:
+                return rule
+        return None
 
     def allowance_for(self, usage_location: str) -> MinuteAllowance | None:
         fallback = None
@@ -123,6 +167,33 @@ class CallingPlanParams:
             if usage_location in group:
                 return group
         return (usage_location,)
+
+
+@attrs.frozen
+class SoldSince:
+    """Countries (ISO alpha-2) where Calling Plans are sold from `since` on."""
+
+    countries: tuple[str, ...] = attrs.field(converter=_upper_codes)
+    since: dt.date
+
+
+@attrs.frozen
+class CallingPlanAvailabilityParams:
+    """Where Microsoft sells Calling Plans, each country with the date its availability page first listed it.
+
+    A country counts as sold throughout a version's valid time when its date is on or before the version's
+    valid_from (the catalog cuts the versions' valid time at every such date)."""
+
+    sold: tuple[SoldSince, ...]
+
+    def since(self, country: str) -> dt.date | None:
+        for entry in self.sold:
+            if country in entry.countries:
+                return entry.since
+        return None
+
+    def countries(self) -> tuple[str, ...]:
+        return tuple(country for entry in self.sold for country in entry.countries)
 
 
 @attrs.frozen
@@ -177,6 +248,7 @@ Params = (
     | DialOutPoolParams
     | UsCaDialOutParams
     | CallingPlanParams
+    | CallingPlanAvailabilityParams
     | CommunicationsCreditsParams
     | MinuteRoundingParams
     | PoolAlertsParams
@@ -191,6 +263,7 @@ PARAMS_BY_KIND: dict[str, type[Params]] = {
     "dial_out_pool": DialOutPoolParams,
     "us_ca_dial_out": UsCaDialOutParams,
     "calling_plan": CallingPlanParams,
+    "calling_plan_availability": CallingPlanAvailabilityParams,
     "communications_credits": CommunicationsCreditsParams,
     "minute_rounding": MinuteRoundingParams,
     "pool_alerts": PoolAlertsParams,

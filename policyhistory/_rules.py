@@ -23,11 +23,18 @@ import attrs
 import pendulum
 
 from ._calls import Call, Destination, classify_destination
-from ._errors import InvalidFieldError, NoPolicyInForceError, PolicyHistoryError
+from ._errors import (
+    CallingPlanNotSoldError,
+    InvalidFieldError,
+    NoPolicyInForceError,
+    NothingKnownYetError,
+    PolicyHistoryError,
+)
 from ._instant import format_instant, month_of
 from ._ledger import PoolLedger, Settled
 from ._ledger import alert_text as alert_text
 from ._policy import (
+    CallingPlanAvailabilityParams,
     CallingPlanParams,
     CommunicationsCreditsParams,
     ComplimentaryDialOutParams,
@@ -54,6 +61,7 @@ POOL_ALERTS = "pool_alerts"
 RATING_BASIS = "rating_basis"
 DIAL_IN = "dial_in"
 PREMIUM = "premium_rate"
+FREE_CALL = "free_call"
 
 PoolReader = Callable[[PoolKey], int]
 Text = str | Callable[[Call, int], str]
@@ -80,15 +88,36 @@ class Refusal:
     policy_key: str | None = None
     field: str | None = None
     expected: str = ""
+    first_recorded: str | None = None
+    """When `policy_key` was first recorded, if ever: a knowledge date before it knew nothing of the key."""
+    plan: str | None = None
+    country: str | None = None
+    sold_from: str | None = None
+    sold_in: tuple[str, ...] = ()
+    value: str | None = None
+    """A Calling Plan license in a country where the plan was not sold: plan key, usage location, the date
+    its plans were first sold there (None: never, as known) and where they were sold."""
 
     def error(self, as_of: dt.datetime, known_at: dt.datetime | None) -> PolicyHistoryError:
         return self.error_at(format_instant(as_of), format_instant(known_at) if known_at else "the given policy set")
 
     def error_at(self, as_of: str, known_at: str) -> PolicyHistoryError:
         """The error, with both instants given as text already."""
+        if self.plan is not None and self.country is not None:
+            return CallingPlanNotSoldError(self.plan, self.country, as_of, known_at, self.sold_from, self.sold_in)
         if self.policy_key is not None:
+            if self.first_recorded is not None and _before(known_at, self.first_recorded):
+                return NothingKnownYetError(self.policy_key, as_of, known_at, self.first_recorded)
             return NoPolicyInForceError(self.policy_key, as_of, known_at)
-        return InvalidFieldError(self.field or "call", None, self.expected)
+        return InvalidFieldError(self.field or "call", self.value, self.expected)
+
+
+def _before(known_at: str, first_recorded: str) -> bool:
+    """Whether the knowledge instant (text from format_instant, or a phrase) is before the first record."""
+    try:
+        return dt.datetime.fromisoformat(known_at) < dt.datetime.fromisoformat(first_recorded)
+    except ValueError:
+        return False
 
 
 class _Refused(Exception):
@@ -192,6 +221,9 @@ class RatingPlan:
         would have to pay and no Communications Credits policy is in force (a refusal)."""
         pool = self.pool
         assert pool is not None
+        if minutes == 0:
+            # A call of 0 seconds has 0 minutes: nothing to draw, the outcome its kind decides (issue 14).
+            return pool.outcome, 0, 0, 0, before, (), False
         taken = 0 if exhausted else max(0, min(minutes, capacity - before))
         credits = self.credits
         if taken == 0:
@@ -235,7 +267,8 @@ class _Planner:
     def require(self, key: str) -> PolicyVersion:
         version = self.policies.get(key)
         if version is None:
-            raise _Refused(Refusal(policy_key=key))
+            first = self.policies.first_recorded.get(key)
+            raise _Refused(Refusal(policy_key=key, first_recorded=format_instant(first) if first else None))
         return version
 
     def step(self, rule: str, version: PolicyVersion | None, fact: Text, decision: Text) -> None:
@@ -279,6 +312,12 @@ def plan_call(policies: PolicySet, tenant: TenantFact, call_type: str, destinati
                                            f"{dest.number_type} number",
                      "rated by destination, not by where the organizer or caller is")
         _number_type_warnings(planner)
+        if FREE_CALL in licenses:
+            # The PSTN usage report: Capability FREECALL is a call a technical problem kept from being priced,
+            # hence free (pstn-usage-report.md, reference file).
+            planner.step("free_call", None, "Capability FREECALL", "the call was not priced: free")
+            return RatingPlan(destination, params, "free", "none", None, CreditsCheck(None, False, ""),
+                              tuple(planner.steps), tuple(planner.versions), tuple(planner.warnings))
         rate = {
             "conference_dial_out": _conference_dial_out,
             "pstn_outbound": _pstn_outbound,
@@ -472,16 +511,29 @@ def _pstn_outbound(planner: _Planner) -> _Decided:
     if location is None:
         raise _Refused(Refusal(field="usage_location",
                                expected="the user's license usage location (it picks the pool)"))
+    if plan.availability is not None:
+        _check_sold(planner, version, plan.availability, location)
+    if not plan.pooled:
+        # The usage report: MCOPSTN8 is a 120-minute plan counted per user and not pooled. Pools here are keyed
+        # by tenant, plan and usage location, not by user: refuse the row rather than pool what is not pooled.
+        planner.step("calling_plan", version, f"{plan.license}: minutes counted per user", "not pooled")
+        raise _Refused(Refusal(field="licenses", value=plan.license, expected=(
+            f"a pooled plan: {version.key} is counted per user and not pooled ({version.id}), which the rating "
+            "engine cannot draw yet (its pools are per tenant, plan and usage location)")))
     # Seed 004: the country is the license usage location, not the billing address.
     group = plan.pool_group(location)
     allowance = plan.allowance_for(location)
     if allowance is None:
         planner.step("calling_plan", version, f"usage location {location}", "the plan has no minutes there")
         return _credits_or_blocked(planner, "no Calling Plan minutes")
-    if dest.number_type == PREMIUM:
-        planner.step("calling_plan", version, "premium-rate number", "premium numbers are never in a plan's minutes")
-        return _credits_or_blocked(planner, "premium number")
-    domestic = dest.country in group
+    domestic_to = plan.domestic_to(location)
+    domestic = dest.country in domestic_to
+    if dest.number_type in plan.special_number_types:
+        treatment = _special_number(planner, version, plan, domestic)
+        if treatment == "blocked":
+            return "blocked", "uncovered", None
+        if treatment == "communications_credits":
+            return _credits_or_blocked(planner, f"{dest.number_type} number")
     pool_name = f"{version.key}:{'+'.join(group)}"
     if domestic:
         counter, per_user, other, other_per_user = "domestic", allowance.domestic_minutes, "international", \
@@ -491,16 +543,56 @@ def _pstn_outbound(planner: _Planner) -> _Decided:
             allowance.domestic_minutes
     else:
         # The reference: Communications Credits pay for "international calls on Domestic plans".
-        planner.step("calling_plan", version, f"{dest.country} is outside {'/'.join(group)}",
+        planner.step("calling_plan", version, f"{dest.country} is outside {'/'.join(domestic_to)}",
                      "a Domestic plan does not include international calls")
         return _credits_or_blocked(planner, "international call on a Domestic plan")
-    planner.step("calling_plan", version, f"user in {location} calls {dest.country}",
+    across = f" (domestic across the border: {'/'.join(domestic_to)})" if domestic and dest.country not in group \
+        else ""
+    planner.step("calling_plan", version, f"user in {location} calls {dest.country}{across}",
                  f"{counter} minutes of {version.key}, pooled with identical plans in {'/'.join(group)}")
     # "whichever is reached first": once either counter is used up, so is the pool (our reading).
     whichever_first = plan.scope == "domestic_and_international" and bool(other_per_user)
     return "calling_plan", "none", _pool_plan(planner, version, "calling_plan", [plan.license], plan.pool_basis,
                                               per_user, group, pool_name, counter,
                                               other if whichever_first else None, other_per_user)
+
+
+def _check_sold(planner: _Planner, version: PolicyVersion, key: str, location: str) -> None:
+    """The availability pages: a Calling Plan license where (or before) Microsoft sells no plan carries no
+    call; the row is refused, naming the country, the plan and the earliest date known, never given a pool."""
+    availability = planner.require(key)
+    params = availability.params
+    assert isinstance(params, CallingPlanAvailabilityParams)
+    since = params.since(location)
+    if since is None or since > availability.valid_from.date():
+        planner.step("calling_plan_availability", availability, f"usage location {location}",
+                     "no Calling Plan sold there at this date")
+        raise _Refused(Refusal(plan=version.key, country=location,
+                               sold_from=since.isoformat() if since else None, sold_in=params.countries()))
+    planner.step("calling_plan_availability", availability, f"usage location {location}",
+                 f"Calling Plans sold there since {since.isoformat()}")
+
+
+def _special_number(planner: _Planner, version: PolicyVersion, plan: CallingPlanParams, domestic: bool) -> str:
+    """A premium or special number (phonenumbers' number type of the dialed number: premium_rate, shared_cost;
+    the UK's 084x/087x typed shared_cost as the UK page names them, see _calls.UK_SHARED_COST) on a Calling
+    Plan: the availability pages say "not supported", the call cannot be made, except where a page says
+    otherwise (France: Communications Credits; Austria; the UK's shared-cost numbers). The exceptions are each
+    page's own country's numbers, called from a plan there."""
+    dest = planner.dest
+    rule = plan.special_number_rule(dest.country, dest.number_type) if domestic else None
+    treatment = rule.treatment if rule is not None else plan.special_numbers_default
+    fact = f"{dest.number_type} number in {dest.country} (phonenumbers' number type of the number dialed)"
+    if treatment == "blocked":
+        planner.step("calling_plan", version, fact,
+                     "premium and special numbers are not supported on a Calling Plan: the call cannot be made")
+        planner.step("blocked", None, "premium or special number on a Calling Plan",
+                     "the call could not be made under the rules")
+    elif treatment == "communications_credits":
+        planner.step("calling_plan", version, fact, "paid per minute with Communications Credits")
+    else:
+        planner.step("calling_plan", version, fact, "allowed: counted like any domestic call of the plan")
+    return treatment
 
 
 def _inbound(planner: _Planner) -> _Decided:

@@ -359,8 +359,11 @@ class Store:
         now = self.explain(target, known_at=known_at, earlier=earlier)
 
         def decisive(version: PolicyVersion) -> bool:
-            """Counterfactual: without this later version, would today's answer move?"""
-            without = Timeline(v for v in self.timeline.versions if v.id != version.id)
+            """Counterfactual: knowing of this version's key only what was known when billed, would today's
+            answer move? (Per key, not per version: a belief restated by later records, as the catalog's are
+            at each page's date and again from the French copies, is decisive although no single record is.)"""
+            without = Timeline(v for v in self.timeline.versions
+                               if v.key != version.key or v.recorded_at <= then.known_at)
             other = self._explain_with(without, target, None, now.known_at, earlier).rating
             return any(getattr(other, bucket) != getattr(now.rating, bucket) for bucket in BUCKETS)
 

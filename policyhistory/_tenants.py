@@ -31,6 +31,8 @@ SKUS = (
     "calling_plan_domestic_120",
     "calling_plan_domestic_240",
     "calling_plan_international",
+    "calling_plan_domestic_120_user",
+    "free_call",
 )
 
 SKU_ALIASES = {
@@ -45,6 +47,9 @@ SKU_ALIASES = {
     "MCOPSTN2": "calling_plan_international",
     "MCOPSTN5": "calling_plan_domestic_120",
     "MCOPSTN6": "calling_plan_domestic_240",
+    "MCOPSTN8": "calling_plan_domestic_120_user",  # 120 minutes counted per user, not pooled (March 2021)
+    "MCOPSTN9": "calling_plan_international",  # Domestic and International, listed from March 2021
+    "FREECALL": "free_call",  # not a license: the usage report's mark of a call that was not priced
 }
 
 COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)

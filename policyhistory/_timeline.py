@@ -38,6 +38,9 @@ class PolicySet:
     """The immutable set of policy versions in force at one instant as known at one instant, one per key."""
 
     versions: tuple[PolicyVersion, ...] = attrs.field(eq=False, hash=False)
+    first_recorded: Mapping[str, pendulum.DateTime] = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    """When each key of the timeline this set came from was first recorded (the same for every set of one
+    timeline), so that a rule refused for a key nobody knew of yet can say when it became known."""
     ids: tuple[str, ...] = attrs.field(init=False, eq=True)
     _by_key: Mapping[str, PolicyVersion] = attrs.field(init=False, eq=False, hash=False, repr=False)
 
@@ -82,9 +85,11 @@ def resolve_by_scan(versions: Iterable[PolicyVersion], as_of: pendulum.DateTime,
 class _Epoch:
     """What was known during one stretch of knowledge time: valid-time change points and a set per segment."""
 
-    def __init__(self, versions: tuple[PolicyVersion, ...], intern: dict[tuple[str, ...], PolicySet]) -> None:
+    def __init__(self, versions: tuple[PolicyVersion, ...], intern: dict[tuple[str, ...], PolicySet],
+                 first_recorded: Mapping[str, pendulum.DateTime]) -> None:
         self._versions = versions
         self._intern = intern
+        self._first_recorded = first_recorded
         points = {micros(v.valid_from) for v in versions} | {micros(v.valid_to) for v in versions if v.valid_to}
         self.points = sorted(points)
         self._segments: list[PolicySet | None] = [None] * (len(self.points) + 1)
@@ -99,13 +104,13 @@ class _Epoch:
 
     def _resolve_segment(self, index: int) -> PolicySet:
         if index == 0:
-            return self._interned(PolicySet(()))
+            return self._interned(PolicySet((), self._first_recorded))
         start = self.points[index - 1]
         winners: dict[str, PolicyVersion] = {}
         for version in self._versions:  # ordered by (recorded_at, id): the last one standing wins
             if micros(version.valid_from) <= start and (version.valid_to is None or start < micros(version.valid_to)):
                 winners[version.key] = version
-        return self._interned(PolicySet(tuple(v for v in winners.values() if v.in_force)))
+        return self._interned(PolicySet(tuple(v for v in winners.values() if v.in_force), self._first_recorded))
 
     def _interned(self, policy_set: PolicySet) -> PolicySet:
         return self._intern.setdefault(policy_set.ids, policy_set)
@@ -124,6 +129,9 @@ class Timeline:
         self._recorded_points = sorted(set(self._recorded_us))
         self._epochs: dict[int, _Epoch] = {}
         self._intern: dict[tuple[str, ...], PolicySet] = {}
+        self.first_recorded: dict[str, pendulum.DateTime] = {}
+        for version in self.versions:  # in recording order: the first seen of a key is its first record
+            self.first_recorded.setdefault(version.key, version.recorded_at)
 
     def policy_set(self, as_of: pendulum.DateTime, known_at: pendulum.DateTime) -> PolicySet:
         return self.policy_set_us(micros(as_of), micros(known_at))
@@ -148,7 +156,8 @@ class Timeline:
         epoch_index = bisect.bisect_right(self._recorded_points, known_at_us)
         epoch = self._epochs.get(epoch_index)
         if epoch is None:
-            epoch = self._epochs[epoch_index] = _Epoch(self.known_versions(known_at_us), self._intern)
+            epoch = self._epochs[epoch_index] = _Epoch(self.known_versions(known_at_us), self._intern,
+                                                            self.first_recorded)
         return epoch
 
     def keys(self, known_at_us: int | None = None) -> tuple[str, ...]:

@@ -102,9 +102,35 @@ def test_catalog_every_version_cites_a_source():
 def test_catalog_history_shows_both_beliefs_and_the_override(fresh_store):
     entries = {entry.version.id: entry for entry in fresh_store.history(COMPLIMENTARY)}
     first = entries["complimentary-dial-out-2018-first-belief"]
-    assert [("complimentary-dial-out-through-november-2019", "2021-04-07")] == [
+    assert [("complimentary-dial-out-through-june-2019-900-published-2018-11-12", "2018-11-12"),
+            ("complimentary-dial-out-through-november-2019-published-2019-04-10", "2019-04-10"),
+            ("complimentary-dial-out-ended-published-2021-01-21", "2021-01-21"),
+            ("complimentary-dial-out-through-november-2019", "2021-04-07")] == [
         (o.by, o.from_recorded_at.to_date_string()) for o in first.overridden_by]
     assert () == entries["complimentary-dial-out-through-november-2019"].overridden_by
+
+
+def test_catalog_history_the_four_beliefs_about_the_complimentary_period(fresh_store):
+    # Each belief at the date the live English page first stated it (policy-page-history.md).
+    beliefs = [(entry.version.recorded_at.to_date_string(), entry.version.valid_to and
+                entry.version.valid_to.to_date_string(), entry.version.params.minutes_per_user)
+               for entry in fresh_store.history(COMPLIMENTARY)
+               if entry.version.id.endswith(("2017-11-28", "2018-11-12", "2019-04-10", "2021-01-21"))]
+    assert [("2017-11-28", "2018-07-01", None), ("2018-11-12", "2019-07-01", 900), ("2019-04-10", "2019-12-01", 900),
+            ("2021-01-21", "2019-12-01", 900)] == beliefs
+
+
+def test_catalog_history_the_pool_basis_chain(fresh_store):
+    chain = [(entry.version.recorded_at.to_date_string(), entry.version.valid_from.to_date_string(),
+              entry.version.params.pool_basis) for entry in fresh_store.history(DIAL_OUT_POOL)]
+    assert ("2019-04-10", "2019-12-01", "assigned") == chain[0]
+    assert ("2021-01-21", "2020-10-22", "purchased") in chain
+    assert [basis for recorded, _, basis in chain if recorded < "2021-01-21"] == ["assigned"] * 3
+    # The 2022 note on assigned licenses is the US/Canada dial-out subscription's own pool.
+    assert "purchased" == chain[-1][2]
+    other = fresh_store.history("audio_conferencing.us_ca_dial_out_pool")
+    assert [("assigned", ("us_ca_dial_out",))] == [(e.version.params.pool_basis, e.version.params.licenses)
+                                                   for e in other]
 
 
 def test_catalog_cli_history(tmp_path):
@@ -112,8 +138,10 @@ def test_catalog_cli_history(tmp_path):
     assert 0 == result.exit_code, result.output
     records = {record["id"]: record for record in json.loads(result.output)}
     assert "2018-05-24T00:00:00Z" == records["complimentary-dial-out-2018-first-belief"]["recorded_at"]
-    assert "2021-04-07T00:00:00Z" == records["complimentary-dial-out-2018-first-belief"]["overridden_by"][0][
+    assert "2018-11-12T22:48:00Z" == records["complimentary-dial-out-2018-first-belief"]["overridden_by"][0][
         "from_recorded_at"]
+    assert "2017-11-28T22:11:00Z" == records[
+        "complimentary-dial-out-through-june-2018-published-2017-11-28"]["recorded_at"]
 
 
 @pytest.mark.parametrize(("as_of", "known_at", "present", "absent"), [

@@ -31,7 +31,10 @@ def test_cli_default_db_is_created_with_the_catalog(tmp_path, monkeypatch):
     assert 0 == result.exit_code, result.output
     assert (tmp_path / "policyhistory.db").exists()
     ids = [record["id"] for record in json.loads(result.output)["policies"]]
-    assert ["complimentary-dial-out-2018-first-belief", "communications-credits-standard-terms-2018",
+    assert ["complimentary-dial-out-2018-first-belief", "calling-plan-availability-published-2018-02-01",
+            "calling-plan-domestic-us-page-corrected-2018-05-31", "calling-plan-domestic-120-published-2018-02-01",
+            "calling-plan-domestic-240-published-2018-02-01", "calling-plan-international-published-2018-02-01",
+            "communications-credits-standard-terms-2018", "dial-in-toll-free-on-credits-published-2017-11-28",
             "minute-rounding-up-per-call", "zone-a-2018"] == ids
 
 
@@ -52,7 +55,7 @@ def test_cli_load_bad_file_names_line_and_field(tmp_path):
 
 def test_cli_load_is_idempotent_on_the_bundled_catalog(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "load"])
-    assert "added 0 record(s), 20 already stored" == result.output.strip()
+    assert "added 0 record(s), 80 already stored" == result.output.strip()
 
 
 def test_cli_naive_as_of_is_a_usage_error(tmp_path):

@@ -93,6 +93,8 @@ def test_diff_two_knowledge_dates_over_valid_time(tmp_path):
     changes = [(c["key"], c["change"], c["valid_from"], c["valid_to"]) for c in json.loads(result.output)
                if c["key"] == "audio_conferencing.complimentary_dial_out"]
     assert [
+        # The first belief as the English page stated it (2017-11-28), then as the French copy (2018-01-22 on).
+        ("audio_conferencing.complimentary_dial_out", "changes", "2017-11-28T00:00:00Z", "2018-01-22T00:00:00Z"),
         ("audio_conferencing.complimentary_dial_out", "changes", "2018-01-22T00:00:00Z", "2018-07-01T00:00:00Z"),
         ("audio_conferencing.complimentary_dial_out", "appears", "2018-07-01T00:00:00Z", "2019-12-01T00:00:00Z"),
         ("audio_conferencing.complimentary_dial_out", "appears", "2019-12-01T00:00:00Z", None),

@@ -27,30 +27,58 @@ def lane(root, key):
     return found
 
 
+def bars_of(root, key):
+    return {rect.get("data-version"): rect for rect in lane(root, key).iter(f"{SVG}rect") if rect.get("data-version")}
+
+
 def test_pictures_timeline_complimentary_period_two_beliefs(tmp_path):
     text, root = render_timeline(tmp_path, "2026-11-23")
-    bars = {rect.get("data-version"): rect for rect in lane(root, "audio_conferencing.complimentary_dial_out")
-            .iter(f"{SVG}rect")}
+    bars = bars_of(root, "audio_conferencing.complimentary_dial_out")
     first = bars["complimentary-dial-out-2018-first-belief"]
     later = bars["complimentary-dial-out-through-november-2019"]
-    assert ("2018-01-22T00:00:00Z", "2018-07-01T00:00:00Z", "2018-05-24T00:00:00Z", "0") == (
+    # Rows: one per recording date, 2017-11-28 (row 0), 2018-05-24 (row 1), ... 2021-04-07 (row 6).
+    assert ("2018-01-22T00:00:00Z", "2018-07-01T00:00:00Z", "2018-05-24T00:00:00Z", "1") == (
         first.get("data-valid-from"), first.get("data-valid-to"), first.get("data-recorded-at"), first.get("data-row"))
-    assert ("2019-12-01T00:00:00Z", "2021-04-07T00:00:00Z", "1") == (
+    assert ("2019-12-01T00:00:00Z", "2021-04-07T00:00:00Z", "6") == (
         later.get("data-valid-to"), later.get("data-recorded-at"), later.get("data-row"))
-    assert "overridden" in first.get("class") and "overridden" not in later.get("class")
-    assert float(later.get("x")) == float(first.get("x"))  # same valid_from, drawn one row below
+    assert "bar overridden" == first.get("class") and "bar" == later.get("class")
+    assert float(later.get("x")) == float(first.get("x"))  # same valid_from, drawn rows below
     assert float(later.get("width")) > float(first.get("width"))
     assert "overridden from 2021-04-07T00:00:00Z by complimentary-dial-out-through-november-2019" in first.find(
         f"{SVG}title").text
+    labels = {t.get("data-label-of"): t.text for t in lane(root, "audio_conferencing.complimentary_dial_out")
+              .iter(f"{SVG}text") if t.get("data-label-of")}
+    assert "2018-05-24 complimentary, no cap" == labels["complimentary-dial-out-2018-first-belief"]
+    assert labels["complimentary-dial-out-through-november-2019"].startswith(
+        "2021-04-07 complimentary, 900 min/user")
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org/", "")
+
+
+def test_pictures_timeline_pale_only_over_the_overridden_span(tmp_path):
+    # pool_alerts as first stated (2018-11-12, from the period's start, open) is restated by seed 002 from
+    # 1 December 2019 only: before that, the 2018 version still answers and its bar stays solid.
+    text, root = render_timeline(tmp_path, "2026-11-23")
+    bar = bars_of(root, "pool_alerts")["pool-alerts-80-100-published-2018-11-12"]
+    assert "bar partly-overridden" == bar.get("class")
+    [span] = [r for r in lane(root, "pool_alerts").iter(f"{SVG}rect")
+              if r.get("data-overridden-in") == "pool-alerts-80-100-published-2018-11-12"]
+    assert ("2019-12-01T00:00:00Z", "") == (span.get("data-from"), span.get("data-to"))
+    assert float(span.get("x")) > float(bar.get("x"))
+    assert float(span.get("x")) + float(span.get("width")) == float(bar.get("x")) + float(bar.get("width"))
+    assert "a later record answers over the hatched part" in text  # the legend
 
 
 def test_pictures_timeline_as_known_in_2018_has_one_belief(tmp_path):
     _, root = render_timeline(tmp_path, "2018-06-01")
     keys = sorted(g.get("data-key") for g in root.iter(f"{SVG}g") if g.get("data-key"))
-    assert ["audio_conferencing.complimentary_dial_out", "communications_credits", "minute_rounding", "zone_a"] == keys
-    [bar] = lane(root, "audio_conferencing.complimentary_dial_out").iter(f"{SVG}rect")
-    assert ("complimentary-dial-out-2018-first-belief", "bar") == (bar.get("data-version"), bar.get("class"))
+    assert ["audio_conferencing.complimentary_dial_out", "calling_plan.availability", "calling_plan.domestic",
+            "calling_plan.domestic_120", "calling_plan.domestic_240", "calling_plan.international",
+            "communications_credits", "dial_in", "minute_rounding", "zone_a"] == keys
+    # One belief, as the English page stated it (2017-11-28) and restated by the French copy (2018-05-24) from
+    # 2018-01-22 on.
+    bars = bars_of(root, "audio_conferencing.complimentary_dial_out")
+    assert {"complimentary-dial-out-through-june-2018-published-2017-11-28": "bar partly-overridden",
+            "complimentary-dial-out-2018-first-belief": "bar"} == {k: v.get("class") for k, v in bars.items()}
 
 
 def rerate_report(tmp_path):
@@ -82,9 +110,9 @@ def test_pictures_rerate_report(tmp_path):
 def test_pictures_timeline_before_anything_was_known(tmp_path):
     out = tmp_path / "timeline.html"
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "timeline", "--output", str(out),
-                                      "--known-at", "2018-01-01"])
+                                      "--known-at", "2017-11-01"])
     assert 1 == result.exit_code
-    assert ("no policy version was known at 2018-01-01T00:00:00Z; the first was recorded at 2018-05-24T00:00:00Z"
+    assert ("no policy version was known at 2017-11-01T00:00:00Z; the first was recorded at 2017-11-28T22:11:00Z"
             in result.output)
     assert not out.exists()
 

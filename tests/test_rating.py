@@ -272,7 +272,7 @@ def test_rating_accepts_a_mapping_with_teams_aliases(store):
         (40, 120, 90, ("dial_out_pool", 30, 10, 0, 120, (80, 100), True)),
         (30, 120, 100, ("dial_out_pool", 20, 10, 0, 120, (100,), True)),
         (30, 120, 120, ("communications_credits", 0, 30, 0, 120, (), True)),
-        (0, 120, 0, ("communications_credits", 0, 0, 0, 0, (), True)),
+        (0, 120, 0, ("dial_out_pool", 0, 0, 0, 0, (), False)),  # 0 minutes: the pool's outcome, nothing drawn
     ],
 )
 def test_rating_plan_once_then_settle_each_call(fresh_store, minutes, capacity, before, expected):
@@ -292,7 +292,7 @@ def test_rating_plan_refusal_before_any_policy_was_in_force(fresh_store):
     tenant = policyhistory.TenantFact("acme", "2017-01-01", "FR", True)
     plan = policyhistory.plan_call(policies, tenant, "conference_dial_out",
                                    policyhistory.classify_destination("+33142685300"), ("audio_conferencing",), "FR")
-    assert policyhistory.Refusal(policy_key="minute_rounding") == plan.refusal
+    assert policyhistory.Refusal(policy_key="minute_rounding", first_recorded="2017-11-28T22:11:00Z") == plan.refusal
     assert "no policy in force for 'minute_rounding' at 2017-03-10T10:00:00Z as known at 2026-11-23T00:00:00Z" == \
         str(plan.refusal.error(policyhistory.to_instant("2017-03-10T10:00:00Z"),
                                policyhistory.to_instant("2026-11-23T00:00:00Z")))

@@ -105,7 +105,11 @@ def test_rating_a_tenant_month_in_any_input_order_gives_the_same_ratings(specs, 
 
 
 def test_rating_calling_plan_before_its_policy_was_known_is_refused(plans):
-    from policyhistory import NoPolicyInForceError
+    from policyhistory import NoPolicyInForceError, NothingKnownYetError
 
-    with pytest.raises(NoPolicyInForceError, match=r"no policy in force for 'calling_plan\.domestic'"):
-        plans.rate(user_call(start="2021-03-10T10:00:00Z"), known_at="2021-12-31")
+    # Calling Plans were stated from the pages' first upload (2017-11-28); before it, nothing was known.
+    with pytest.raises(NothingKnownYetError, match=r"nothing was known yet about 'minute_rounding' as of "
+                       r"2017-06-01T00:00:00Z; its first record was published 2017-11-28T22:11:00Z") as refused:
+        plans.rate(user_call(start="2021-03-10T10:00:00Z"), known_at="2017-06-01")
+    assert isinstance(refused.value, NoPolicyInForceError)
+    assert "calling_plan" == plans.rate(user_call(start="2021-03-10T10:00:00Z"), known_at="2018-01-01").outcome

@@ -81,11 +81,23 @@ def test_rerate_known_at_the_invoice_date_reproduces_the_2018_bill(tmp_path):
     september = by_id(then)["00000000-0000-0000-0000-000000000004"]
     assert ("communications_credits", 15, False) == (september["outcome"], september["credit_minutes"],
                                                      september["changed"])
-    # Rows the first belief cannot rate (policies recorded later) are rejected, and said so.
+    # Every 2018 bill is reproduced as it was made.
+    assert [False] * 4 == [r["changed"] for r in then if r["start"].startswith("2018")]
+    # Calling Plans and dial-in were stated from the pages' first upload (2017-11-28): as known in October 2018,
+    # a 2022 Calling Plan call and a dial-in call are rated, not refused.
     plan = by_id(then)["00000000-0000-0000-0000-000000000011"]
-    assert "rejected" == plan["outcome"]
-    assert ("no policy in force for 'calling_plan.domestic' at 2022-03-10T17:00:00Z as known at "
-            "2018-10-01T00:00:00Z") == plan["error"]
+    assert ("calling_plan", 25, "calling_plan.domestic:US+PR") == (plan["outcome"], plan["pool_minutes"],
+                                                                     plan["pool"])
+    assert "free" == by_id(then)["00000000-0000-0000-0000-00000000000e"]["outcome"]
+    assert [] == [r for r in then if r["outcome"] == "rejected"]
+
+
+def test_rerate_known_before_anything_names_the_first_record(tmp_path):
+    result, records = rerate(tmp_path, str(OWN), "--known-at", "2017-06-01")
+    assert 3 == result.exit_code
+    assert ("nothing was known yet about 'minute_rounding' as of 2017-06-01T00:00:00Z; its first record was "
+            "published 2017-11-28T22:11:00Z (no policy in force at 2019-03-05T01:00:00Z as known then)"
+            ) == records[0]["error"]
 
 
 def test_rerate_tab_delimited_skype_for_business_export(tmp_path):

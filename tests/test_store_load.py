@@ -149,7 +149,7 @@ def test_store_file_uses_wal_and_foreign_keys(tmp_path):
     store = policyhistory.open(tmp_path / "ph.db")
     assert "wal" == store.db.execute("PRAGMA journal_mode").fetchone()[0]
     assert 1 == store.db.execute("PRAGMA foreign_keys").fetchone()[0]
-    assert 20 == store.db["policy_versions"].count
+    assert 80 == store.db["policy_versions"].count
     store.close()
     reopened = policyhistory.open(tmp_path / "ph.db")
-    assert 20 == reopened.db["policy_versions"].count  # not loaded twice
+    assert 80 == reopened.db["policy_versions"].count  # not loaded twice
