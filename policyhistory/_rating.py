@@ -11,10 +11,12 @@ import pendulum
 from ._errors import DuplicateCallError
 
 Outcome = Literal[
-    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked"
+    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked",
+    "not_microsoft_billed", "emergency",
 ]
 OUTCOMES: tuple[Outcome, ...] = (
-    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked"
+    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked",
+    "not_microsoft_billed", "emergency",
 )
 
 
@@ -87,10 +89,11 @@ class PoolState:
     def used(self, key: PoolKey) -> int:
         return self._used.get(key, 0)
 
-    def apply(self, tenant_id: str, rating: Rating) -> None:
-        marker = (tenant_id, rating.call_id)
+    def apply(self, tenant_id: str, rating: Rating, key: str | None = None) -> None:
+        """`key`: the call's identity when it is not its call id (a UsageId: see Call.key)."""
+        marker = (tenant_id, key or rating.call_id)
         if marker in self._applied:
-            raise DuplicateCallError(rating.call_id)
+            raise DuplicateCallError(key or rating.call_id)
         self._applied.add(marker)
         if rating.pool is not None and rating.pool_minutes:
             self._used[rating.pool.key] = rating.pool.used_after

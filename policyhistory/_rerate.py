@@ -33,10 +33,19 @@ from typing import IO, Any
 import attrs
 import pendulum
 
-from ._calls import Call, Destination, _duration, _optional_country, _skus, call_type, classify_destination
-from ._errors import DuplicateCallError, InvalidFieldError, PolicyHistoryError, UnreadableRowError
+from ._calls import Call, Destination, _carrier, _duration, _optional_country, _skus, call_type, classify_destination
+from ._capability import outcome_agrees
+from ._errors import (
+    DuplicateCallError,
+    InvalidFieldError,
+    InvalidRecordsError,
+    PolicyHistoryError,
+    Problem,
+    UnreadableRowError,
+)
+from ._exempt import EXEMPT_OUTCOMES
 from ._instant import format_instant, to_instant
-from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
+from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._rows import check_text, read_table
 from ._rules import COMMUNICATIONS_CREDITS, RatingPlan, Refusal, alert_text
 from ._store import Store
@@ -47,10 +56,15 @@ _ENCODE = json.JSONEncoder(check_circular=False).encode  # records are flat valu
 Progress = Callable[[str, int, int | None], None]
 """Told (stage, rows done, rows in all or None while reading) every 10,000 rows."""
 TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
-OUTPUT_COLUMNS = ("file", "line", "call_id", "tenant_id", "start", "call_type", "outcome", "billable_minutes",
-                  "pool_minutes", "credit_minutes", "uncovered_minutes", "destination_country", "number_type", "pool",
-                  "pool_capacity", "pool_used_before", "pool_used_after", "policy_versions", "alerts", "warnings",
-                  "billed_outcome", "billed_minutes", "billed_charge", "billed_currency", "changed", "change", "error")
+OUTPUT_COLUMNS = ("file", "line", "call_id", "usage_id", "tenant_id", "start", "call_type", "outcome",
+                  "billable_minutes", "pool_minutes", "credit_minutes", "uncovered_minutes", "destination_country",
+                  "number_type", "pool", "pool_capacity", "pool_used_before", "pool_used_after", "policy_versions",
+                  "alerts", "warnings", "billed_outcome", "billed_minutes", "billed_charge", "billed_currency",
+                  "billed_capability", "changed", "change", "error")
+EXEMPT_LABELS = {"not_microsoft_billed": "carried by the customer's own operator (Operator Connect, Direct Routing)",
+                 "emergency": "emergency"}
+LAYOUT_NAMES = {"teams": "Teams", "graph": "Microsoft Graph", "graph_direct_routing": "Graph Direct Routing",
+                "direct_routing": "Direct Routing", "own": "our"}
 SORT_CHUNK = 1_000_000
 """Sort keys held in memory before a sorted run is spilled (about 80 bytes each)."""
 _BATCH = 10_000
@@ -134,6 +148,9 @@ class RerateSummary:
     changes: dict[str, int] = attrs.Factory(dict)
     """Changed calls counted by what was billed and what is now, most frequent first: "billed
     communications_credits -> now dial_out_pool" (see change_kind)."""
+    exempt: dict[str, int] = attrs.Factory(dict)
+    """Calls Microsoft's rules do not price, by outcome: not_microsoft_billed (Operator Connect, Direct
+    Routing) and emergency (see _exempt)."""
 
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
@@ -141,6 +158,9 @@ class RerateSummary:
             rules = f"the rules of {format_instant(self.as_of)}" if self.as_of else "the rules of each call's start"
             lines.append(f"rated under {rules}, as known at {format_instant(self.known_at)}")
         lines += [f"  {outcome}: {minutes} min" for outcome, minutes in sorted(self.minutes.items())]
+        if self.exempt:
+            lines.append("calls Microsoft does not bill: " + ", ".join(
+                f"{EXEMPT_LABELS.get(outcome, outcome)} {calls}" for outcome, calls in self.exempt.items()))
         if self.changes:
             lines.append("changed calls (what was billed -> what is now: calls):")
             lines += [f"  {kind}: {calls}" for kind, calls in self.changes.items()]
@@ -177,7 +197,7 @@ def billed_change(billed: dict[str, Any], outcome: str, pool_minutes: int, credi
     """'' when the rating agrees with what was billed (outcome, credit minutes, whether anything was
     charged, as far as the input says), else a line saying what was billed and what is now."""
     charge = billed.get("charge")
-    changed = ((billed["outcome"] is not None and billed["outcome"] != outcome)
+    changed = (not outcome_agrees(billed, outcome)
                or (billed["minutes"] is not None and billed["minutes"] != credit_minutes)
                or (charge is not None and (charge > 0) != (credit_minutes > 0)))
     if not changed:
@@ -282,11 +302,12 @@ class Rerate:
             rows.close()
             if isinstance(first, (list, dict)) and "__error__" not in first:
                 try:
-                    teams = detect_layout(first) == "teams"
-                except InvalidFieldError:
-                    continue  # every row will be rejected with this error, in the output
-                if teams:
-                    self._tenant_for(path)
+                    layout = detect_layout(first)
+                except UnknownLayoutError as error:
+                    # Every row would be rejected alike: the file is unusable, not its rows.
+                    raise InvalidRecordsError([Problem(str(path), 1, "header", None, error.reason)]) from None
+                if layout_class(layout).needs_tenant:
+                    self._tenant_for(path, layout)
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         """Output records in input order, as JSON text (one line each)."""
@@ -310,7 +331,7 @@ class Rerate:
                     reader, values, tenant = self._reader(path, columns, raw, reader)
                     row = reader.call_row(values, tenant)
                     if (tenant_id is not None and row.fields["tenant_id"] != tenant_id) or \
-                            (call_id is not None and row.fields["call_id"] != call_id):
+                            (call_id is not None and call_id not in (row.fields["call_id"], row.fields["usage_id"])):
                         continue
                     yield InputRow(str(path), line, row, Call(**row.fields), None)
                 except PolicyHistoryError as error:
@@ -332,13 +353,14 @@ class Rerate:
                 tenant = self._file_tenants[path] = self._tenant_for(path)
         return reader, reader.values(raw), tenant
 
-    def _tenant_for(self, path: Path) -> str:
+    def _tenant_for(self, path: Path, layout: str = "teams") -> str:
         if self.default_tenant:
             return self.default_tenant
         tenants = self.store.tenant_index.tenant_ids()
         if len(tenants) == 1:
             return tenants[0]
-        raise InvalidFieldError("tenant", None, f"--tenant: {path} (Teams layout) has no tenant column and the "
+        name = LAYOUT_NAMES.get(layout, layout)
+        raise InvalidFieldError("tenant", None, f"--tenant: {path} ({name} layout) has no tenant column and the "
                                 f"store knows {len(tenants)} tenants")
 
 
@@ -365,6 +387,7 @@ class _Kind:
     call_type: str
     location: str | None
     licenses: tuple[str, ...]
+    carrier: str | None = None
 
 
 @attrs.frozen
@@ -457,18 +480,20 @@ class _Run:
                             raw.append(None)  # what reader.values does for a row as wide as its header
                             values = raw
                         call_id, tenant_id, start, duration, kind_given, destination, _, location_given, \
-                            licenses_given, billed, capability, infer = reader.read(values, tenant)
+                            licenses_given, billed, capability, infer, usage_id, carrier = reader.read(values, tenant)
                         if type(call_id) is not str or not call_id or "\0" in call_id:
                             call_id = _identifier(call_id, "call_id")
+                        if usage_id is not None and (type(usage_id) is not str or "\0" in usage_id):
+                            usage_id = _identifier(usage_id, "usage_id")
                         if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
                             tenant_id = _identifier(tenant_id, "tenant_id")
                         start_us, start_text, month = _start(start)
                         duration = int(duration) if type(duration) is str and duration.isdecimal() \
                             and len(duration) < 7 else _duration(duration)
-                        kind_key = (kind_given, location_given, licenses_given)
+                        kind_key = (kind_given, location_given, licenses_given, carrier)
                         kind = kinds.get(kind_key) if type(licenses_given) is not list else None
                         if kind is None:
-                            kind = self._kind(kind_given, location_given, licenses_given)
+                            kind = self._kind(kind_given, location_given, licenses_given, carrier)
                     except PolicyHistoryError as error:
                         chunk.append((_rejected(path_json, line, _raw_call_id(raw, reader), error),))
                     else:
@@ -476,7 +501,7 @@ class _Run:
                         if found is None and type(destination) is str:
                             new_numbers[destination] = None
                         chunk.append((line, call_id, tenant_id, start_us, start_text, month, duration, kind,
-                                      destination, found, capability, infer, billed))
+                                      destination, found, capability, infer, billed, usage_id))
                 if not chunk:
                     break
                 if new_numbers:
@@ -487,7 +512,7 @@ class _Run:
                         batch.append(item)
                     else:
                         line, call_id, tenant_id, start_us, start_text, month, duration, kind, destination, found, \
-                            capability, infer, billed = item
+                            capability, infer, billed, usage_id = item
                         try:
                             points_segments = tenant_segments.get(tenant_id)
                             if points_segments is None:
@@ -513,10 +538,11 @@ class _Run:
                         elif minutes >= 0:
                             # Sorts as (tenant, start, call id, row): ids end at a NUL; the start is
                             # fixed-width hex.
-                            keys.append(f"{tenant_id}\0{start_us + _START_OFFSET:016x}{call_id}\0".encode()
-                                        + pack(seq, minutes, draw_id, month))
+                            # The key of a row is its UsageId where the layout has one (Call ID is not unique).
+                            keys.append(f"{tenant_id}\0{start_us + _START_OFFSET:016x}{usage_id or call_id}\0"
+                                        .encode() + pack(seq, minutes, draw_id, month))
                             batch.append((file_index, line, call_id, tenant_id, start_text, plan_id, minutes,
-                                          draw_id, billed))
+                                          draw_id, billed, usage_id))
                             if len(keys) >= chunk_size:
                                 self._spill_run(keys)
                     seq += 1
@@ -531,12 +557,13 @@ class _Run:
         keys.sort()
         return keys
 
-    def _kind(self, kind_given: object, location_given: object, licenses_given: object) -> _Kind:
-        """The call type, usage location and licenses of a call, checked once per distinct input."""
+    def _kind(self, kind_given: object, location_given: object, licenses_given: object,
+              carrier: object = None) -> _Kind:
+        """The call type, usage location, licenses and carrier of a call, checked once per distinct input."""
         kind = _Kind(len(self.kinds), call_type(str(kind_given) if kind_given is not None else ""),
-                     _optional_country(location_given), _skus(licenses_given))
+                     _optional_country(location_given), _skus(licenses_given), _carrier(carrier))
         if type(licenses_given) is not list:
-            self.kinds[(kind_given, location_given, licenses_given)] = kind
+            self.kinds[(kind_given, location_given, licenses_given, carrier)] = kind
         return kind
 
     def _segments_of(self, tenant_id: str) -> tuple[list[int], list[_Segment | None]]:
@@ -579,7 +606,7 @@ class _Run:
         plan_id = self.plan_ids.get(key)
         if plan_id is None:
             plan = self.plans.plan(segment.policies, segment.snapshot.tenant, kind.call_type,
-                                   self.destination_kinds[found], licenses, kind.location)
+                                   self.destination_kinds[found], licenses, kind.location, kind.carrier)
             plan_id = self.plan_ids[key] = len(self.outputs)
             self.outputs.append(_PlanOutput.of(plan, kind.call_type))
         output = self.outputs[plan_id]
@@ -722,6 +749,7 @@ class _Run:
         unpooled_calls = [0] * len(outputs)
         pooled_minutes: dict[str, int] = {}
         changes: dict[str, int] = {}
+        exempt_calls: dict[str, int] = {}
         seq = -1
         for batch in _batches(rows):
             for item in batch:
@@ -729,23 +757,28 @@ class _Run:
                 if len(item) == 1:
                     yield item[0]
                     continue
-                file_index, line, call_id, tenant_id, start_text, plan_id, minutes, draw_id, billed = item
+                file_index, line, call_id, tenant_id, start_text, plan_id, minutes, draw_id, billed, usage_id = item
                 result = view[seq]
-                head = (f'{{"file": {paths[file_index]}, "line": {line}, "call_id": {quote(call_id)}, '
+                usage = f', "usage_id": {quote(usage_id)}' if usage_id is not None else ""
+                head = (f'{{"file": {paths[file_index]}, "line": {line}, "call_id": {quote(call_id)}{usage}, '
                         f'"tenant_id": {quote(tenant_id)}')
                 if result & (_DUPLICATE | _REFUSED):
                     rejected += 1
-                    yield self._refused(head, result, call_id, start_text)
+                    yield self._refused(head, result, usage_id or call_id, start_text)
                     continue
                 output = outputs[plan_id]
                 if draw_id < 0 and billed is None:
                     unpooled_minutes[plan_id] += minutes
                     unpooled_calls[plan_id] += 1
+                    if output.plan.outcome in EXEMPT_OUTCOMES:
+                        exempt_calls[output.plan.outcome] = exempt_calls.get(output.plan.outcome, 0) + 1
                     yield f'{head}, "start": {quote(start_text)}, {output.unpooled_record(minutes)}}}'
                     continue
                 outcome, pool_minutes, credit_minutes, uncovered, record = self._rated(
                     output, minutes, draw_id, result, start_text)
                 pooled_minutes[outcome] = pooled_minutes.get(outcome, 0) + minutes
+                if outcome in EXEMPT_OUTCOMES:
+                    exempt_calls[outcome] = exempt_calls.get(outcome, 0) + 1
                 if billed is None:
                     yield f'{head}, "start": {quote(start_text)}, {record}}}'
                     continue
@@ -766,6 +799,7 @@ class _Run:
         summary.rated = summary.rows - summary.rejected
         summary.minutes = dict(sorted(pooled_minutes.items()))
         summary.changes = dict(sorted(changes.items(), key=lambda item: (-item[1], item[0])))
+        summary.exempt = dict(sorted(exempt_calls.items()))
 
     def _rated(self, output: _PlanOutput, minutes: int, draw_id: int, result: int,
                start_text: str) -> tuple[str, int, int, int, str]:

@@ -24,6 +24,7 @@ import pendulum
 
 from ._calls import Call, Destination, classify_destination
 from ._errors import InvalidFieldError, NoPolicyInForceError, PolicyHistoryError
+from ._exempt import exempt_plan
 from ._instant import format_instant, month_of
 from ._policy import (
     CallingPlanParams,
@@ -261,8 +262,12 @@ class _Planner:
 
 
 def plan_call(policies: PolicySet, tenant: TenantFact, call_type: str, destination: Destination,
-              licenses: tuple[str, ...], usage_location: str | None) -> RatingPlan:
-    """Decide what the rules say of every call with these inputs, up to the use of its pool."""
+              licenses: tuple[str, ...], usage_location: str | None, carrier: str | None = None) -> RatingPlan:
+    """Decide what the rules say of every call with these inputs, up to the use of its pool. An emergency call
+    or one carried by another operator (`carrier`) is decided by _exempt.exempt_plan."""
+    exempt = exempt_plan(policies, call_type, destination, carrier, usage_location)
+    if exempt is not None:
+        return exempt
     planner = _Planner(policies, tenant, call_type, destination, licenses, usage_location)
     try:
         rounding = planner.require(MINUTE_ROUNDING)
@@ -529,7 +534,8 @@ def rate_call(
     given, must be `plan_call`'s answer for this call (a cache of plans passes it)."""
     if plan is None:
         dest = destination or classify_destination(call.destination)
-        plan = plan_call(policies, tenant.tenant, call.call_type, dest, call.licenses, call.usage_location)
+        plan = plan_call(policies, tenant.tenant, call.call_type, dest, call.licenses, call.usage_location,
+                         call.carrier)
     at = as_of or call.start
     if plan.refusal is not None:
         raise plan.refusal.error(at, known_at)
@@ -627,10 +633,11 @@ class PlanCache:
         self._plans: dict[tuple[object, ...], RatingPlan] = {}
 
     def plan(self, policies: PolicySet, tenant: TenantFact, call_type: str, destination: Destination,
-             licenses: tuple[str, ...], usage_location: str | None) -> RatingPlan:
+             licenses: tuple[str, ...], usage_location: str | None, carrier: str | None = None) -> RatingPlan:
         key = (policies, tenant.country, tenant.communications_credits, call_type, destination.country,
-               destination.number_type, licenses, usage_location)
+               destination.number_type, licenses, usage_location, carrier)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = plan_call(policies, tenant, call_type, destination, licenses, usage_location)
+            plan = self._plans[key] = plan_call(policies, tenant, call_type, destination, licenses, usage_location,
+                                                carrier)
         return plan

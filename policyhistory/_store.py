@@ -339,8 +339,8 @@ class Store:
         rater = self.rater(as_of, known_at, timeline=timeline)
         month = month_of(target.start)
         before = sorted((c for c in earlier if c.tenant_id == target.tenant_id and month_of(c.start) == month
-                         and (c.start, c.call_id) < (target.start, target.call_id)),
-                        key=lambda c: (c.start, c.call_id))
+                         and (c.start, c.key) < (target.start, target.key)),
+                        key=lambda c: (c.start, c.key))
         earlier_ratings = []
         for other in before:
             try:
@@ -464,15 +464,15 @@ class Rater:
         policies = self.timeline.policy_set_us(self._as_of_us or start_us, self._known_at_us)
         tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
         plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
-                               call.licenses, call.usage_location)
+                               call.licenses, call.usage_location, call.carrier)
         rating = rate_call(call, policies, tenant, self.pool_state.used, as_of=at, known_at=self.known_at, plan=plan)
-        self.pool_state.apply(call.tenant_id, rating)
+        self.pool_state.apply(call.tenant_id, rating, call.key)
         return rating
 
     def rate_all(self, calls: Sequence[Call]) -> list[Rating]:
         """Rate calls in start order (ties by call id), whatever their order here; ratings come back in
         the order the calls were given."""
-        order = sorted(range(len(calls)), key=lambda i: (calls[i].start, calls[i].call_id))
+        order = sorted(range(len(calls)), key=lambda i: (calls[i].start, calls[i].key))
         ratings: list[Rating | None] = [None] * len(calls)
         for index in order:
             ratings[index] = self.rate(calls[index])
