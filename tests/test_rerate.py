@@ -302,8 +302,8 @@ def test_rerate_out_of_range_number_is_a_rejected_row(tmp_path, field, value):
 
 @pytest.mark.parametrize(("given", "read", "error"), [
     ("credits", None, "field 'billed_outcome': expected one of complimentary, dial_out_pool, us_ca_unlimited, "
-                      "calling_plan, communications_credits, free, blocked, not_microsoft_billed, emergency, or nothing, "
-                      "got 'credits'"),
+                      "calling_plan, communications_credits, free, blocked, not_microsoft_billed, emergency, or "
+                      "nothing, got 'credits'"),
     (" Dial_Out_Pool ", "dial_out_pool", None),
     ("", None, None),
 ])
