@@ -19,7 +19,9 @@ from ._errors import (
     UnreadableRowError,
 )
 from ._explain import Comparison, Explanation
+from ._inspect import Inspection, inspect_file
 from ._instant import format_instant, to_instant
+from ._layouts import UnknownLayoutError
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
@@ -41,6 +43,7 @@ __all__ = [
     "Explanation",
     "HistoryEntry",
     "InputRow",
+    "Inspection",
     "InstantParseError",
     "InvalidFieldError",
     "InvalidRecordsError",
@@ -75,6 +78,7 @@ __all__ = [
     "TenantSnapshot",
     "Timeline",
     "TraceStep",
+    "UnknownLayoutError",
     "UnknownPolicyKeyError",
     "UnknownTenantError",
     "UnreadableRowError",
@@ -83,6 +87,7 @@ __all__ = [
     "call_from_mapping",
     "classify_destination",
     "format_instant",
+    "inspect_file",
     "invoice_date",
     "open",
     "plan_call",

@@ -267,3 +267,41 @@ def test_graph_direct_routing_rows(tmp_path):
     assert 0 == result.exit_code, result.output
     assert [("not_microsoft_billed", "c98e1515-a937-4b81-b8a8-3992afde64e0", "9e8bba57-dc14-533a-a7dd-f0da6575eed1",
              6)] == [(r["outcome"], r["call_id"], r["usage_id"], r["billable_minutes"]) for r in records]
+
+
+# inspect -----------------------------------------------------------------------------------------------------
+
+def test_inspect_says_what_a_file_holds_before_rating(tmp_path):
+    bad = tmp_path / "PSTN.calls.bad.csv"
+    lines = EXPORT.read_text(encoding="utf-8").splitlines()
+    broken = lines[3].replace(",1200,", ",twenty,")
+    bad.write_text("\n".join([*lines, broken, lines[1]]) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["inspect", str(bad), "--json"])
+    assert 0 == result.exit_code, result.output
+    found = json.loads(result.stdout)
+    assert ("teams", "UsageId", 8, 7, 1) == (found["layout"], found["key"], found["rows"], found["readable"],
+                                              found["duplicate_keys"])
+    assert ("2022-03-15T09:00:00Z", "2022-03-18T13:00:00Z") == (found["first_start"], found["last_start"])
+    assert {"user_out": 4, "user_out_forwarding": 1, "user_in": 1, "emergency_out": 1} == found["call_types"]
+    assert {"MCOPSTN1": 5, "MCOEV": 1, "MCOPSTNPP": 1} == found["capabilities"]
+    assert {"microsoft": 6, "operator_connect": 1} == found["carriers"]
+    assert {"field 'duration_seconds': expected a whole number of seconds": 1} == found["rejected"]
+    assert [[8, "field 'duration_seconds': expected a whole number of seconds, got 'twenty'"]] == found["examples"]
+    assert "Operator" in found["columns_used"] and "Administrative Units" in found["columns_ignored"]
+
+
+def test_inspect_graph_response_notes_the_next_page(tmp_path):
+    result = CliRunner().invoke(cli, ["inspect", str(GRAPH)])
+    assert 0 == result.exit_code, result.output
+    assert "layout: Microsoft Graph call records (getPstnCalls rows) [graph]" in result.stdout
+    assert "key: id" in result.stdout
+    assert "the Graph response has @odata.nextLink" in result.stdout
+    assert "columns ignored: callerNumber, endDateTime, tenantCountryCode, userDisplayName, userId" in result.stdout
+
+
+def test_inspect_unknown_layout_is_exit_2(tmp_path):
+    path = tmp_path / "calls.csv"
+    path.write_text("Date,Number\n2022-03-01,+33142685300\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["inspect", str(path)])
+    assert 2 == result.exit_code
+    assert "no layout we read has these columns (Date, Number)" in result.output
