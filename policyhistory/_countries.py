@@ -12,8 +12,9 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, geocoder
+from phonenumbers import PhoneNumberType
 
+from ._country_names import REGION_NAMES
 from ._errors import InvalidFieldError
 
 MASK = re.compile(r"[*xX#]")
@@ -99,14 +100,12 @@ def _key(text: str) -> str:
 @lru_cache(maxsize=1)
 def country_names() -> dict[str, str]:
     """Exact names (case and spacing aside) -> ISO alpha-2: every region phonenumbers knows by its English
-    name and by its code, then the report's own names (REPORT_NAMES), which win."""
+    name (REGION_NAMES) and by its code, then the report's own names (REPORT_NAMES), which win."""
     names: dict[str, str] = {}
     for region in sorted(phonenumbers.SUPPORTED_REGIONS):
         names[region.casefold()] = region
-        example = phonenumbers.example_number(region)
-        name = geocoder.country_name_for_number(example, "en") if example is not None else ""
-        if name:
-            names.setdefault(_key(name), region)
+        if region in REGION_NAMES:
+            names.setdefault(_key(REGION_NAMES[region]), region)
     names.update(REPORT_NAMES)
     return names
 
