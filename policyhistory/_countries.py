@@ -12,7 +12,6 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
 
 from ._country_names import REGION_NAMES
 from ._errors import InvalidFieldError
@@ -21,19 +20,6 @@ MASK = re.compile(r"[*xX#]")
 """The characters the report writes for hidden digits (from May 2022: the last 3 or 4 digits in BE, DE, DK,
 ES, FI, IT, NL, NO, SE, CH, FR; reference file, "Number masking")."""
 
-_TYPE_NAMES = {
-    PhoneNumberType.FIXED_LINE: "fixed_line",
-    PhoneNumberType.MOBILE: "mobile",
-    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
-    PhoneNumberType.TOLL_FREE: "toll_free",
-    PhoneNumberType.PREMIUM_RATE: "premium_rate",
-    PhoneNumberType.SHARED_COST: "shared_cost",
-    PhoneNumberType.VOIP: "voip",
-    PhoneNumberType.PERSONAL_NUMBER: "personal_number",
-    PhoneNumberType.PAGER: "pager",
-    PhoneNumberType.UAN: "uan",
-    PhoneNumberType.VOICEMAIL: "voicemail",
-}
 
 NUMBER_TYPE_WORDS = {
     # What Destination Dialed appends to a country name ("Germany Mobile"), and what a Number Type column
@@ -173,11 +159,17 @@ def masked_number(text: str) -> tuple[str, str] | None:
             candidate = phonenumbers.PhoneNumber(country_code=code, national_number=int(national + digit * extra))
             if phonenumbers.is_valid_number(candidate):
                 region = phonenumbers.region_code_for_number(candidate)
-                kind = _TYPE_NAMES.get(phonenumbers.number_type(candidate), "unknown")
+                kind = _type_name(phonenumbers.number_type(candidate))
                 if region and region != "001":
                     return region, kind
     region = phonenumbers.region_code_for_country_code(code)
     return (region, "unknown") if region not in ("ZZ", "001") else None
+
+
+def _type_name(number_type: int) -> str:
+    from ._calls import NUMBER_TYPES  # _calls reads masked numbers through this module: imported late
+
+    return NUMBER_TYPES.get(number_type, "unknown")  # type: ignore[call-overload]
 
 
 def _calling_code(digits: str) -> int | None:

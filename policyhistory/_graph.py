@@ -14,11 +14,9 @@ GRAPH_COLUMNS says which of our fields each property fills; the readers are pure
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
-from ._capability import capability_billed
-from ._countries import MASK, masked_destination
-from ._layouts import CallFields, LayoutReader, _number, _text, carrier_of, teams_start
+from ._layouts import CallFields, LayoutReader, UsageLayout, _text, teams_start
 from ._tenants import SKU_ALIASES
 
 GRAPH_COLUMNS = {
@@ -87,30 +85,20 @@ def direct_routing_number(value: object) -> str:
     return _URI_PARTS.sub("", _text(value))
 
 
-class GraphLayout(LayoutReader):
+class GraphLayout(UsageLayout):
     """getPstnCalls rows (pstnCallLogRow); no tenant column."""
 
+    roles: ClassVar[dict[str, str]] = {
+        "number": "calleeNumber", "external_country": "otherPartyCountryCode", "dialed": "destinationName",
+        "number_type": "inventoryType", "capability": "licenseCapability", "charge": "charge",
+        "connection_fee": "connectionCharge", "currency": "currency", "operator": "operator",
+        "duration_source": "callDurationSource"}
     names = tuple(GRAPH_COLUMNS)
     call_id_column = "callId"
-    needs_tenant = True
-
-    def __init__(self, columns: list[str] | None = None) -> None:
-        super().__init__(columns)
-        self._at = {name: self.at(name) for name in self.names}
 
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         at = self._at
-        destination = _text(values[at["calleeNumber"]])
-        if not destination or MASK.search(destination):
-            destination = masked_destination(destination, values[at["otherPartyCountryCode"]],
-                                             values[at["destinationName"]], values[at["inventoryType"]])
-        capability = _text(values[at["licenseCapability"]]).upper() or None
-        charge = _number(values[at["charge"]], "charge")
-        connection = _number(values[at["connectionCharge"]], "connectionCharge")
-        if charge is not None and connection:
-            charge += connection
-        carrier = carrier_of(values[at["operator"]], values[at["callDurationSource"]])
-        billed = None if carrier else capability_billed(capability, charge, _text(values[at["currency"]]))
+        destination, capability, billed, carrier = self.usage(values)
         usage_id = _text(values[at["id"]]) or None
         location = _text(values[at["usageCountryCode"]]).upper()
         return (_text(values[at["callId"]]) or usage_id, tenant_id, teams_start(values[at["startDateTime"]]),
@@ -127,17 +115,13 @@ class GraphDirectRoutingLayout(LayoutReader):
     call_id_column = "correlationId"
     needs_tenant = True
 
-    def __init__(self, columns: list[str] | None = None) -> None:
-        super().__init__(columns)
-        self._at = {name: self.at(name) for name in self.names}
-
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
-        at = self._at
-        usage_id = _text(values[at["id"]]) or None
-        return (_text(values[at["correlationId"]]) or usage_id, tenant_id,
-                teams_start(values[at["startDateTime"]]), values[at["duration"]],
-                direct_routing_call_type(values[at["callType"]]), direct_routing_number(values[at["calleeNumber"]]),
-                values[at["userPrincipalName"]] or "", None, (), None, None, False, usage_id, "direct_routing")
+        at = self.at
+        usage_id = _text(values[at("id")]) or None
+        return (_text(values[at("correlationId")]) or usage_id, tenant_id,
+                teams_start(values[at("startDateTime")]), values[at("duration")],
+                direct_routing_call_type(values[at("callType")]), direct_routing_number(values[at("calleeNumber")]),
+                values[at("userPrincipalName")] or "", None, (), None, None, False, usage_id, "direct_routing")
 
 
 _DIRECT_ROUTING_ALIASES = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -226,38 +226,58 @@ class OwnLayout(LayoutReader):
                 values[self._key[0]] or None, values[self._key[1]] or None)
 
 
-class TeamsLayout(LayoutReader):
-    """The Teams PSTN usage report export (20 and 25 columns, comma or tab); it has no tenant column."""
+class UsageLayout(LayoutReader):
+    """A layout of the PSTN usage report's fields (the Teams export, Graph's getPstnCalls rows): `roles`
+    names the column of each field the readers share, `names` every column read."""
 
-    names = ("UsageId", "Call ID", "Start Time", "Duration Seconds", "Call Type", "Destination Number",
-             "Destination Dialed", "External Country", "Number Type", "User Location", "UPN", "Capability", "Charge",
-             "Connection Fee", "Currency", "Operator", "Source of Call Duration")
-    call_id_column = "Call ID"
+    roles: ClassVar[dict[str, str]] = {}
     needs_tenant = True
 
     def __init__(self, columns: list[str] | None = None) -> None:
         super().__init__(columns)
         self._at = {name: self.at(name) for name in self.names}
 
+    def usage(self, values: list[Any]) -> tuple[str, str | None, dict[str, Any] | None, str | None]:
+        """(destination, capability, billed, carrier) of a row: a masked or empty number by its calling code,
+        External Country or exact name (_countries.masked_destination); the charge with its connection fee
+        (what was charged); the carrier (Operator Connect, see carrier_of); what was billed, from the
+        Capability (none for a call another operator carried)."""
+        at, role = self._at, self.roles
+        destination = _text(values[at[role["number"]]])
+        if not destination or MASK.search(destination):
+            destination = masked_destination(destination, values[at[role["external_country"]]],
+                                             values[at[role["dialed"]]], values[at[role["number_type"]]])
+        capability = _text(values[at[role["capability"]]]).upper() or None
+        charge = _number(values[at[role["charge"]]], role["charge"])
+        fee = _number(values[at[role["connection_fee"]]], role["connection_fee"])
+        if charge is not None and fee:
+            charge += fee
+        carrier = carrier_of(values[at[role["operator"]]], values[at[role["duration_source"]]])
+        billed = None if carrier else capability_billed(capability, charge, _text(values[at[role["currency"]]]))
+        return destination, capability, billed, carrier
+
+
+class TeamsLayout(UsageLayout):
+    """The Teams PSTN usage report export (20 and 25 columns, comma or tab); it has no tenant column."""
+
+    roles: ClassVar[dict[str, str]] = {
+        "number": "Destination Number", "external_country": "External Country", "dialed": "Destination Dialed",
+        "number_type": "Number Type", "capability": "Capability", "charge": "Charge",
+        "connection_fee": "Connection Fee", "currency": "Currency", "operator": "Operator",
+        "duration_source": "Source of Call Duration"}
+    names = ("UsageId", "Call ID", "Start Time", "Duration Seconds", "Call Type", "User Location", "UPN",
+             *roles.values())
+    call_id_column = "Call ID"
+
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         at = self._at
-        destination = _text(values[at["Destination Number"]])
-        if not destination or MASK.search(destination):
-            destination = masked_destination(destination, values[at["External Country"]],
-                                             values[at["Destination Dialed"]], values[at["Number Type"]])
+        destination, capability, billed, carrier = self.usage(values)
         location = _text(values[at["User Location"]])
-        capability = _text(values[at["Capability"]]).upper() or None
-        charge = _number(values[at["Charge"]], "Charge")
-        fee = _number(values[at["Connection Fee"]], "Connection Fee")
-        if charge is not None and fee:
-            charge += fee  # what was charged: the connection fee with the per-minute charge
         call_type_text = values[at["Call Type"]]
-        carrier = carrier_of(values[at["Operator"]], values[at["Source of Call Duration"]])
         if type(call_type_text) is str and call_type_text.lower().startswith("dr_"):
             from ._graph import direct_routing_call_type
 
-            carrier, call_type_text = "direct_routing", direct_routing_call_type(call_type_text)
-        billed = None if carrier else capability_billed(capability, charge, _text(values[at["Currency"]]))
+            carrier, call_type_text, billed = "direct_routing", direct_routing_call_type(call_type_text), None
         usage_id = _text(values[at["UsageId"]]) or None
         return (values[at["Call ID"]] or usage_id, tenant_id, teams_start(values[at["Start Time"]]),
                 values[at["Duration Seconds"]], call_type_text, destination, values[at["UPN"]] or "",
