@@ -170,10 +170,12 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
 
 
 def _whole_json(line: str) -> bool:
+    """False when the line is the start of a longer JSON value (the text ends before the value does: "{",
+    '{"value": ['), True for a whole value and for a broken one (a JSON Lines record to reject)."""
     try:
         json.loads(line)
-    except json.JSONDecodeError:
-        return False
+    except json.JSONDecodeError as error:
+        return error.pos < len(line.rstrip())
     return True
 
 

@@ -305,3 +305,13 @@ def test_inspect_unknown_layout_is_exit_2(tmp_path):
     result = CliRunner().invoke(cli, ["inspect", str(path)])
     assert 2 == result.exit_code
     assert "no layout we read has these columns (Date, Number)" in result.output
+
+
+def test_json_lines_with_a_broken_first_record_stay_json_lines(tmp_path):
+    rows = json.loads(GRAPH.read_text(encoding="utf-8"))["value"]
+    path = tmp_path / "rows.json"
+    path.write_text('{"id": "broken",, }\n' + "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result, records = rerate(tmp_path, path)
+    assert 3 == result.exit_code
+    assert ["rejected", "free", "calling_plan", "not_microsoft_billed"] == [r["outcome"] for r in records]
+    assert [1, 2, 3, 4] == [r["line"] for r in records]
