@@ -59,7 +59,8 @@ def exempt_plan(policies: PolicySet, call_type: str, destination: Destination, c
         if destination.country == "ZZ" and usage_location:
             # A short number (112) names no country: the call was placed where the user is, our reading.
             destination = Destination(usage_location, destination.number_type, destination.number)
-        step = PlannedStep("emergency", None, f"call type {call_type}, a {destination.number_type} number",
+        kind = destination.number_type.replace("_", " ")
+        step = PlannedStep("emergency", None, f"call type {call_type}, {kind} number",
                            "an emergency call: free, never blocked, no pool drawn")
     else:
         assert carrier is not None

@@ -366,7 +366,9 @@ class Rerate:
 
 def _raw_call_id(raw: object, reader: LayoutReader | None) -> object:
     if isinstance(raw, dict):
-        return raw.get("call_id") or raw.get("Call ID")
+        if reader is not None:
+            return raw.get(reader.call_id_column)
+        return raw.get("call_id") or raw.get("Call ID") or raw.get("callId") or raw.get("correlationId")
     if reader is not None and isinstance(raw, list) and reader.call_id_index < len(raw):
         return raw[reader.call_id_index] or None
     return None

@@ -315,3 +315,14 @@ def test_json_lines_with_a_broken_first_record_stay_json_lines(tmp_path):
     assert 3 == result.exit_code
     assert ["rejected", "free", "calling_plan", "not_microsoft_billed"] == [r["outcome"] for r in records]
     assert [1, 2, 3, 4] == [r["line"] for r in records]
+
+
+def test_rejected_graph_row_keeps_its_call_id(tmp_path):
+    document = json.loads(GRAPH.read_text(encoding="utf-8"))
+    document["value"][2]["duration"] = "sixty"
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    result, records = rerate(tmp_path, path)
+    assert 3 == result.exit_code
+    assert ("rejected", "2035317186_112562680@61.221.3.176", 3) == (records[2]["outcome"], records[2]["call_id"],
+                                                                    records[2]["line"])
