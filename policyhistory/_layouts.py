@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import attrs
@@ -77,6 +78,7 @@ def detect_layout(columns: Mapping[str, Any] | list[str]) -> str:
     raise UnknownLayoutError([str(name) for name in columns])
 
 
+@lru_cache(maxsize=1024)
 def carrier_of(operator: object, duration_source: object = None) -> str | None:
     """"operator_connect" when the row names an operator other than Microsoft (the 25-column export's
     Operator, Graph's operator) or says the operator gave the duration (callDurationSource "operator");
@@ -249,7 +251,8 @@ class UsageLayout(LayoutReader):
                                              values[at[role["dialed"]]], values[at[role["number_type"]]])
         capability = _text(values[at[role["capability"]]]).upper() or None
         charge = _number(values[at[role["charge"]]], role["charge"])
-        fee = _number(values[at[role["connection_fee"]]], role["connection_fee"])
+        fee_text = values[at[role["connection_fee"]]]
+        fee = _number(fee_text, role["connection_fee"]) if fee_text not in (None, "", "0") else None
         if charge is not None and fee:
             charge += fee
         carrier = carrier_of(values[at[role["operator"]]], values[at[role["duration_source"]]])
