@@ -326,3 +326,11 @@ def test_rejected_graph_row_keeps_its_call_id(tmp_path):
     assert 3 == result.exit_code
     assert ("rejected", "2035317186_112562680@61.221.3.176", 3) == (records[2]["outcome"], records[2]["call_id"],
                                                                     records[2]["line"])
+
+
+def test_readme_inspect_example_is_what_inspect_prints(monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ policyhistory inspect examples/PSTN.calls.2022-06-30.csv\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(cli, ["inspect", "examples/PSTN.calls.2022-06-30.csv"])
+    assert block == result.stdout
