@@ -237,7 +237,9 @@ CARRIERS = ("operator_connect", "direct_routing")
 def _carrier(value: object) -> str | None:
     if value in (None, "", "microsoft"):
         return None
-    text = str(value).strip().lower()
+    text = "_".join(str(value).strip().lower().replace("-", " ").split())  # "Operator Connect" too
+    if text == "microsoft":
+        return None
     if text not in CARRIERS:
         raise InvalidFieldError("carrier", value, f"one of {', '.join(CARRIERS)}, microsoft, or nothing")
     return text

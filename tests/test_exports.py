@@ -334,3 +334,20 @@ def test_readme_inspect_example_is_what_inspect_prints(monkeypatch):
     monkeypatch.chdir(ROOT)
     result = CliRunner().invoke(cli, ["inspect", "examples/PSTN.calls.2022-06-30.csv"])
     assert block == result.stdout
+
+
+def test_own_layout_with_usage_id_and_carrier_columns(tmp_path):
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "call_id,usage_id,carrier,tenant_id,start,duration_seconds,call_type,organizer_usage_location,"
+        "organizer_licenses,destination\n"
+        "leg,u1,,contoso,2022-03-15T09:00:00Z,600,pstn_outbound,US,MCOPSTN1,+12065550123\n"
+        "leg,u2,,contoso,2022-03-15T09:00:00Z,300,pstn_outbound,US,MCOPSTN1,+12065550199\n"
+        "oc,u3,Operator Connect,contoso,2022-03-15T10:00:00Z,300,pstn_outbound,US,MCOPSTN1,+12065550199\n"
+        "dr,u4,satellite,contoso,2022-03-15T11:00:00Z,300,pstn_outbound,US,MCOPSTN1,+12065550199\n",
+        encoding="utf-8")
+    result, records = rerate(tmp_path, path)
+    assert [("calling_plan", "u1", 0), ("calling_plan", "u2", 10), ("not_microsoft_billed", "u3", None)] == [
+        (r["outcome"], r["usage_id"], r["pool_used_before"]) for r in records[:3]]
+    assert "field 'carrier': expected one of operator_connect, direct_routing" in records[3]["error"]
+    assert 3 == result.exit_code
