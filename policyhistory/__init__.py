@@ -21,7 +21,9 @@ from ._errors import (
     UnreadableRowError,
 )
 from ._explain import Comparison, Explanation
+from ._inspect import Inspection, inspect_file
 from ._instant import format_instant, to_instant
+from ._layouts import UnknownLayoutError
 from ._ledger import PoolLedger, PoolMonth, PoolState, Settled
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import OUTCOMES, PoolKey, PoolUse, Rating, TraceStep
@@ -45,6 +47,7 @@ __all__ = [
     "Explanation",
     "HistoryEntry",
     "InputRow",
+    "Inspection",
     "InstantParseError",
     "InvalidFieldError",
     "InvalidRecordsError",
@@ -83,6 +86,7 @@ __all__ = [
     "TenantSnapshot",
     "Timeline",
     "TraceStep",
+    "UnknownLayoutError",
     "UnknownPolicyKeyError",
     "UnknownTenantError",
     "UnreadableRowError",
@@ -91,6 +95,7 @@ __all__ = [
     "call_from_mapping",
     "classify_destination",
     "format_instant",
+    "inspect_file",
     "invoice_date",
     "open",
     "plan_call",

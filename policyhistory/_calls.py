@@ -12,12 +12,14 @@ import pendulum
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from ._countries import MASK, is_emergency_short_number, masked_number
 from ._errors import InvalidFieldError
 from ._instant import to_instant
 from ._tenants import country_code, normalise_sku
 
-CallType = Literal["conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound"]
-CALL_TYPES: tuple[CallType, ...] = ("conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound")
+CallType = Literal["conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound", "emergency"]
+CALL_TYPES: tuple[CallType, ...] = ("conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound",
+                                    "emergency")
 
 CALL_TYPE_ALIASES: dict[str, CallType] = {
     # The Teams PSTN usage report's Call Type values (reference file).
@@ -30,7 +32,8 @@ CALL_TYPE_ALIASES: dict[str, CallType] = {
     "user_out_transfer": "pstn_outbound",
     "user_out_forwarding": "pstn_outbound",
     "ucap_out": "pstn_outbound",
-    "emergency_out": "pstn_outbound",
+    "emergency_out": "emergency",
+    "dr_emergency_out": "emergency",
     "fmc_out": "pstn_outbound",
     "conf_in": "conference_dial_in",
     "user_in": "pstn_inbound",
@@ -63,6 +66,7 @@ France's 081x/082x numbers have in phonenumbers. A rule then sees them as the pa
 reads a destination's country and number type only, decides the same for every number of one type."""
 
 _COUNTRY_ONLY = re.compile(r"^[A-Za-z]{2}$")
+_COUNTRY_AND_TYPE = re.compile(r"^([A-Za-z]{2}):([a-z_]+)$")
 _DIAL_NOISE = re.compile(r"[\s().\-]")
 # phonenumbers compiles its metadata's patterns through the re module's cache (512 patterns); numbers from a
 # few dozen countries overflow it and every classification recompiles some. Keeping them all costs a bounded
@@ -97,6 +101,9 @@ def destination_of(value: str) -> Destination:
     text = value.strip()
     if _COUNTRY_ONLY.match(text):
         return Destination(country_code(text, "destination"), "unknown")
+    special = _special_destination(text)
+    if special is not None:
+        return special
     digits = _DIAL_NOISE.sub("", text)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
@@ -119,6 +126,27 @@ def destination_of(value: str) -> Destination:
 classify_destination = lru_cache(maxsize=65_536)(destination_of)
 """destination_of, cached: a call file dials the same numbers again and again, and parsing is the costliest
 step of rating one call."""
+
+
+def _special_destination(text: str) -> Destination | None:
+    """A country with its number type ("DE:mobile", what a masked row's columns say), a masked number whose
+    calling code is readable (see _countries.masked_number), or an emergency short number (112, 911): the
+    country "ZZ" (unknown: 112 is an emergency number in many countries) and the type "emergency"."""
+    pair = _COUNTRY_AND_TYPE.match(text)
+    if pair is not None:
+        kind = pair.group(2)
+        if kind not in NUMBER_TYPES.values() and kind != "emergency":
+            expected = f"a country code with one of {', '.join(NUMBER_TYPES.values())}"
+            raise InvalidFieldError("destination", text, expected)
+        return Destination(country_code(pair.group(1), "destination"), kind)
+    if MASK.search(text):
+        found = masked_number(text)
+        if found is None:
+            raise InvalidFieldError("destination", text, "a masked number with a readable calling code (+49900123***)")
+        return Destination(found[0], found[1])
+    if is_emergency_short_number(text):
+        return Destination("ZZ", "emergency", text.strip())
+    return None
 
 
 def _instant(value: object) -> pendulum.DateTime:
@@ -152,6 +180,21 @@ def _skus(value: object) -> tuple[str, ...]:
     if not isinstance(value, Iterable):
         raise InvalidFieldError("licenses", value, "a list of SKUs, or SKUs separated by ';'")
     return tuple(sorted({normalise_sku(part) for part in value}))
+
+
+CARRIERS = ("operator_connect", "direct_routing")
+"""Carriers other than Microsoft: the customer's own operator, whose calls Microsoft does not bill."""
+
+
+def _carrier(value: object) -> str | None:
+    if value in (None, "", "microsoft"):
+        return None
+    text = "_".join(str(value).strip().lower().replace("-", " ").split())  # "Operator Connect" too
+    if text == "microsoft":
+        return None
+    if text not in CARRIERS:
+        raise InvalidFieldError("carrier", value, f"one of {', '.join(CARRIERS)}, microsoft, or nothing")
+    return text
 
 
 def _optional_country(value: object) -> str | None:
@@ -190,6 +233,15 @@ class Call:
     user_id: str = ""
     usage_location: str | None = attrs.field(default=None, converter=_optional_country)
     licenses: tuple[str, ...] = attrs.field(default=(), converter=_skus)
+    usage_id: str | None = None
+    """The usage report's UsageId (Graph's id): unique where Call ID is not (a forwarded leg shares its Call ID)."""
+    carrier: str | None = attrs.field(default=None, converter=_carrier)
+    """Who carried the call when not Microsoft: "operator_connect" or "direct_routing" (see _exempt)."""
+
+    @property
+    def key(self) -> str:
+        """The call's identity for pools and duplicates: its UsageId where the layout has one, else call_id."""
+        return self.usage_id or self.call_id
 
 
 CALL_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination")
@@ -210,4 +262,6 @@ def call_from_mapping(data: dict[str, Any]) -> Call:
         user_id=str(data.get("user_id") or data.get("organizer_id") or ""),
         usage_location=data.get("usage_location", data.get("organizer_usage_location")),
         licenses=data.get("licenses", data.get("organizer_licenses")) or (),
+        usage_id=str(data["usage_id"]) if data.get("usage_id") not in (None, "") else None,
+        carrier=data.get("carrier"),
     )

@@ -1,7 +1,9 @@
-"""Input layouts for call records: the Teams PSTN usage report export, and our own layout.
+"""Input layouts for call records: the Teams PSTN usage report export, our own layout, and (in _graph)
+Microsoft Graph's call records and the Direct Routing export.
 
 Each maps one input row to the fields of a Call (still as text) plus what was billed. The layout is
-detected from the header: the Teams export says "Call ID", ours says "call_id".
+detected from the header: the Teams export says "Call ID", ours says "call_id", Graph's rows "callId" (or
+"correlationId" for Direct Routing), the Direct Routing export "Correlation ID".
 """
 
 from __future__ import annotations
@@ -10,28 +12,21 @@ import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
-import pycountry
 
+from ._capability import capability_billed
+from ._countries import MASK, country_from_text, masked_destination
 from ._errors import InvalidFieldError
 from ._rating import OUTCOMES
 from ._tenants import SKU_ALIASES
 
+__all__ = ["country_from_text"]  # re-exported: the exact name table lives in _countries
+
 OWN_COLUMNS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
                "organizer_usage_location", "organizer_licenses", "destination", "billed_outcome", "billed_minutes",
                "billed_charge", "currency")
-_MASKED = re.compile(r"[*xX#]")
-
-# Capability (the license that carried the call, reference file) -> what it says was billed.
-_BILLED_BY_CAPABILITY = {
-    "MCOPSTNPP": "communications_credits",
-    "MCOPSTNC": "communications_credits",
-    "MCOMEETACPEA": "communications_credits",
-    "MCOMEETADD_DIALOUT_US": "us_ca_unlimited",
-    "FREECALL": "free",
-}
 
 
 @attrs.frozen
@@ -44,27 +39,56 @@ class CallRow:
     infer_licenses: bool = False
 
 
+EXPECTED_COLUMNS = ("the Teams PSTN usage report's (UsageId, Call ID, Start Time, Duration Seconds, Call Type, "
+                    "Destination Number, ...), Microsoft Graph's getPstnCalls rows (id, callId, startDateTime, "
+                    "duration, callType, calleeNumber, ...), getDirectRoutingCalls rows (id, correlationId, "
+                    "startDateTime, ...), the Direct Routing export's (Correlation ID, Start time, Callee Number, "
+                    "...) or ours (call_id, tenant_id, start, duration_seconds, call_type, destination, ...)")
+
+
+class UnknownLayoutError(InvalidFieldError):
+    """A header (or first JSON record) of no layout we read: every row would be rejected alike."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        super().__init__("header", columns[:8], EXPECTED_COLUMNS)
+
+    @property
+    def reason(self) -> str:
+        shown = ", ".join(self.columns[:8]) + (", ..." if len(self.columns) > 8 else "")
+        return f"no layout we read has these columns ({shown or 'none'}); expected {EXPECTED_COLUMNS}"
+
+
 def detect_layout(columns: Mapping[str, Any] | list[str]) -> str:
+    """"teams", "graph", "graph_direct_routing", "direct_routing" or "own", from a header or a JSON record's
+    names; UnknownLayoutError for anything else."""
+    from ._graph import is_direct_routing_header
+
     names = set(columns)
     if "Call ID" in names:
         return "teams"
+    if "callId" in names:
+        return "graph"
+    if "correlationId" in names and "startDateTime" in names:
+        return "graph_direct_routing"
+    if is_direct_routing_header(names):
+        return "direct_routing"
     if "call_id" in names:
         return "own"
-    raise InvalidFieldError("header", sorted(names)[:6], "the Teams PSTN usage report's columns (Call ID, Start Time, "
-                            "...) or ours (call_id, tenant_id, start, ...)")
+    raise UnknownLayoutError([str(name) for name in columns])
 
 
 @lru_cache(maxsize=1024)
-def country_from_text(text: str) -> str:
-    """An ISO alpha-2 code from a code or a country name, as the usage report writes either."""
-    value = text.strip()
-    try:
-        return str(pycountry.countries.lookup(value).alpha_2)
-    except LookupError:
-        try:
-            return str(pycountry.countries.search_fuzzy(value)[0].alpha_2)
-        except LookupError:
-            raise InvalidFieldError("country", text, "a country name or ISO code") from None
+def carrier_of(operator: object, duration_source: object = None) -> str | None:
+    """"operator_connect" when the row names an operator other than Microsoft (the 25-column export's
+    Operator, Graph's operator) or says the operator gave the duration (callDurationSource "operator");
+    None for Microsoft's own calls."""
+    name = _text(operator).lower()
+    if name and name not in ("microsoft", "microsoft corporation"):
+        return "operator_connect"
+    if _text(duration_source).lower() == "operator":
+        return "operator_connect"
+    return None
 
 
 def _number(value: object, field: str) -> float | None:
@@ -92,8 +116,10 @@ def _billed_outcome(value: object) -> str | None:
 
 CALL_ROW_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination", "user_id",
                    "usage_location", "licenses")
-CallFields = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, "dict[str, Any] | None", "str | None", bool]
-"""A row read by its layout: the values of CALL_ROW_FIELDS as given, then billed, capability, infer_licenses."""
+CallFields = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any, "dict[str, Any] | None", "str | None", bool,
+                   "str | None", "str | None"]
+"""A row read by its layout: the values of CALL_ROW_FIELDS as given, then billed, capability, infer_licenses,
+usage_id (the key where the layout has one) and carrier (None: Microsoft)."""
 
 
 class LayoutReader:
@@ -135,7 +161,9 @@ class LayoutReader:
 
     def call_row(self, values: list[Any], tenant_id: str | None) -> CallRow:
         read = self.read(values, tenant_id)
-        return CallRow(dict(zip(CALL_ROW_FIELDS, read, strict=False)), read[9], read[10], read[11])
+        fields = dict(zip(CALL_ROW_FIELDS, read, strict=False))
+        fields["usage_id"], fields["carrier"] = read[12], read[13]
+        return CallRow(fields, read[9], read[10], read[11])
 
 
 LIST_COLUMNS = frozenset({"organizer_licenses", "licenses"})
@@ -163,7 +191,7 @@ def _text(value: Any) -> str:
 class OwnLayout(LayoutReader):
     """Our layout (OWN_COLUMNS); `user_id`, `usage_location` and `licenses` are read as synonyms."""
 
-    names = (*OWN_COLUMNS, "user_id", "usage_location", "licenses")
+    names = (*OWN_COLUMNS, "user_id", "usage_location", "licenses", "usage_id", "carrier")
 
     def __init__(self, columns: list[str] | None = None) -> None:
         super().__init__(columns)
@@ -174,6 +202,7 @@ class OwnLayout(LayoutReader):
         self._location = (at("organizer_usage_location"), at("usage_location"))
         self._licenses = (at("organizer_licenses"), at("licenses"))
         self._billed = (at("billed_outcome"), at("billed_minutes"), at("billed_charge"), at("currency"))
+        self._key = (at("usage_id"), at("carrier"))
 
     def read(self, values: list[Any], tenant_id: str | None = None) -> CallFields:
         outcome_at, minutes_at, charge_at, currency_at = self._billed
@@ -195,55 +224,84 @@ class OwnLayout(LayoutReader):
         location, location_synonym = self._location
         return (values[call_id], values[tenant], values[start], values[duration], values[call_type],
                 values[destination], values[user] or values[user_synonym] or "",
-                values[location] or values[location_synonym] or None, licenses or (), billed, None, False)
+                values[location] or values[location_synonym] or None, licenses or (), billed, None, False,
+                values[self._key[0]] or None, values[self._key[1]] or None)
 
 
-class TeamsLayout(LayoutReader):
-    """The Teams PSTN usage report export (20 and 25 columns, comma or tab); it has no tenant column."""
+class UsageLayout(LayoutReader):
+    """A layout of the PSTN usage report's fields (the Teams export, Graph's getPstnCalls rows): `roles`
+    names the column of each field the readers share, `names` every column read."""
 
-    names = ("Call ID", "Start Time", "Duration Seconds", "Call Type", "Destination Number", "Destination Dialed",
-             "User Location", "UPN", "Capability", "Charge", "Currency")
-    call_id_column = "Call ID"
+    roles: ClassVar[dict[str, str]] = {}
     needs_tenant = True
 
     def __init__(self, columns: list[str] | None = None) -> None:
         super().__init__(columns)
         self._at = {name: self.at(name) for name in self.names}
 
+    def usage(self, values: list[Any]) -> tuple[str, str | None, dict[str, Any] | None, str | None]:
+        """(destination, capability, billed, carrier) of a row: a masked or empty number by its calling code,
+        External Country or exact name (_countries.masked_destination); the charge with its connection fee
+        (what was charged); the carrier (Operator Connect, see carrier_of); what was billed, from the
+        Capability (none for a call another operator carried)."""
+        at, role = self._at, self.roles
+        destination = _text(values[at[role["number"]]])
+        if not destination or MASK.search(destination):
+            destination = masked_destination(destination, values[at[role["external_country"]]],
+                                             values[at[role["dialed"]]], values[at[role["number_type"]]])
+        capability = _text(values[at[role["capability"]]]).upper() or None
+        charge = _number(values[at[role["charge"]]], role["charge"])
+        fee_text = values[at[role["connection_fee"]]]
+        fee = _number(fee_text, role["connection_fee"]) if fee_text not in (None, "", "0") else None
+        if charge is not None and fee:
+            charge += fee
+        carrier = carrier_of(values[at[role["operator"]]], values[at[role["duration_source"]]])
+        billed = None if carrier else capability_billed(capability, charge, _text(values[at[role["currency"]]]))
+        return destination, capability, billed, carrier
+
+
+class TeamsLayout(UsageLayout):
+    """The Teams PSTN usage report export (20 and 25 columns, comma or tab); it has no tenant column."""
+
+    roles: ClassVar[dict[str, str]] = {
+        "number": "Destination Number", "external_country": "External Country", "dialed": "Destination Dialed",
+        "number_type": "Number Type", "capability": "Capability", "charge": "Charge",
+        "connection_fee": "Connection Fee", "currency": "Currency", "operator": "Operator",
+        "duration_source": "Source of Call Duration"}
+    names = ("UsageId", "Call ID", "Start Time", "Duration Seconds", "Call Type", "User Location", "UPN",
+             *roles.values())
+    call_id_column = "Call ID"
+
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         at = self._at
-        destination = _text(values[at["Destination Number"]])
-        if not destination or _MASKED.search(destination):
-            dialed = _text(values[at["Destination Dialed"]])
-            if not dialed:
-                raise InvalidFieldError("Destination Number", destination or None,
-                                        "a number, or a country in Destination Dialed when the number is masked")
-            destination = country_from_text(dialed)
+        destination, capability, billed, carrier = self.usage(values)
         location = _text(values[at["User Location"]])
-        capability = _text(values[at["Capability"]]).upper() or None
-        charge = _number(values[at["Charge"]], "Charge")
-        billed = None
-        if charge is not None:
-            charged = charge > 0
-            outcome = "communications_credits" if charged else _BILLED_BY_CAPABILITY.get(capability or "")
-            if capability in ("MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN6") and not charged:
-                outcome = "calling_plan"
-            billed = {
-                # The export gives the charge, not the minutes charged: unknown when anything was charged.
-                "outcome": outcome if not charged or capability in _BILLED_BY_CAPABILITY else None,
-                "minutes": None if charged else 0,
-                "charge": charge,
-                "currency": _text(values[at["Currency"]]) or None,
-            }
-        return (values[at["Call ID"]], tenant_id, teams_start(values[at["Start Time"]]),
-                values[at["Duration Seconds"]], values[at["Call Type"]], destination, values[at["UPN"]] or "",
+        call_type_text = values[at["Call Type"]]
+        if type(call_type_text) is str and call_type_text.lower().startswith("dr_"):
+            from ._graph import direct_routing_call_type
+
+            carrier, call_type_text, billed = "direct_routing", direct_routing_call_type(call_type_text), None
+        usage_id = _text(values[at["UsageId"]]) or None
+        return (values[at["Call ID"]] or usage_id, tenant_id, teams_start(values[at["Start Time"]]),
+                values[at["Duration Seconds"]], call_type_text, destination, values[at["UPN"]] or "",
                 country_from_text(location) if location else None,
-                (SKU_ALIASES[capability],) if capability in SKU_ALIASES else (), billed, capability, True)
+                (SKU_ALIASES[capability],) if capability in SKU_ALIASES else (), billed, capability, True,
+                usage_id, carrier)
+
+
+def layout_class(name: str) -> type[LayoutReader]:
+    """The reader class of a layout detect_layout named."""
+    from ._graph import DirectRoutingLayout, GraphDirectRoutingLayout, GraphLayout
+
+    layouts: dict[str, type[LayoutReader]] = {"teams": TeamsLayout, "own": OwnLayout, "graph": GraphLayout,
+                                              "graph_direct_routing": GraphDirectRoutingLayout,
+                                              "direct_routing": DirectRoutingLayout}
+    return layouts[name]
 
 
 def layout_reader(columns: list[str] | Mapping[str, Any]) -> LayoutReader:
     """The reader for a file whose header (a CSV file) or first record (JSON) names `columns`."""
-    layout = TeamsLayout if detect_layout(columns) == "teams" else OwnLayout
+    layout = layout_class(detect_layout(columns))
     return layout() if isinstance(columns, Mapping) else layout(columns)
 
 

@@ -136,8 +136,10 @@ class PoolLedger:
                        plan.warnings, consulted, exhausted, other_capacity)
 
     def apply(self, tenant_id: str, rating: Rating | Settled, call_id: str | None = None) -> None:
-        """Charge a settled call (or a Rating) to its pool; refuse a call id already charged for the tenant."""
-        marker = (tenant_id, rating.call_id if isinstance(rating, Rating) else str(call_id))
+        """Charge a settled call (or a Rating) to its pool; refuse a call already charged for the tenant.
+        `call_id`: the call's identity (Call.key: its UsageId where the layout has one), else the Rating's id."""
+        marker = (tenant_id, str(call_id) if call_id is not None else
+                  rating.call_id if isinstance(rating, Rating) else "None")
         if marker in self._applied:
             raise DuplicateCallError(marker[1])
         self._applied.add(marker)

@@ -8,10 +8,12 @@ import attrs
 import pendulum
 
 Outcome = Literal[
-    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked"
+    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked",
+    "not_microsoft_billed", "emergency",
 ]
 OUTCOMES: tuple[Outcome, ...] = (
-    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked"
+    "complimentary", "dial_out_pool", "us_ca_unlimited", "calling_plan", "communications_credits", "free", "blocked",
+    "not_microsoft_billed", "emergency",
 )
 
 
@@ -72,6 +74,8 @@ class Rating:
     tenant_id: str = ""
     start: pendulum.DateTime | None = None
     call_type: str = ""
+    usage_id: str | None = None
+    """The usage report's UsageId where the call has one (its identity for pools: Call.key)."""
 
 
 def __getattr__(name: str) -> object:

@@ -16,14 +16,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ._capability import outcome_agrees
 from ._instant import format_instant
 from ._ledger import Settled
 from ._rating import PoolUse, Rating
 
-RECORD_FIELDS = ("file", "line", "call_id", "tenant_id", "start", "call_type", "outcome", "billable_minutes",
-                 "pool_minutes", "credit_minutes", "uncovered_minutes", "destination_country", "number_type", "pool",
-                 "pool_capacity", "pool_used_before", "pool_used_after", "policy_versions", "alerts", "warnings",
-                 "billed_outcome", "billed_minutes", "billed_charge", "billed_currency", "changed", "change", "error")
+RECORD_FIELDS = ("file", "line", "call_id", "usage_id", "tenant_id", "start", "call_type", "outcome",
+                 "billable_minutes", "pool_minutes", "credit_minutes", "uncovered_minutes", "destination_country",
+                 "number_type", "pool", "pool_capacity", "pool_used_before", "pool_used_after", "policy_versions",
+                 "alerts", "warnings", "billed_outcome", "billed_minutes", "billed_charge", "billed_currency",
+                 "billed_capability", "changed", "change", "error")
 """The flat columns of a record (CSV's header): `billed_outcome` is record["billed"]["outcome"]."""
 
 
@@ -46,7 +48,7 @@ def billed_change(billed: dict[str, Any], outcome: str, pool_minutes: int, credi
     """'' when the rating agrees with what was billed (outcome, credit minutes, whether anything was
     charged, as far as the input says), else a line saying what was billed and what is now."""
     charge = billed.get("charge")
-    changed = ((billed.get("outcome") is not None and billed["outcome"] != outcome)
+    changed = (not outcome_agrees(billed, outcome)
                or (billed.get("minutes") is not None and billed["minutes"] != credit_minutes)
                or (charge is not None and (charge > 0) != (credit_minutes > 0)))
     if not changed:
@@ -94,8 +96,11 @@ def settled_record(head: dict[str, Any], call_type: str, country: str, number_ty
 def rating_record(rating: Rating, billed: dict[str, Any] | None = None, *, trace: bool = True) -> dict[str, Any]:
     """The record of one rated call (rate --json, explain --json): the same fields as a re-rating's record,
     then the instants it was rated at and, with `trace`, the steps that decided it."""
-    head = {"call_id": rating.call_id, "tenant_id": rating.tenant_id,
-            "start": format_instant(rating.start) if rating.start is not None else None}
+    head: dict[str, Any] = {"call_id": rating.call_id}
+    if rating.usage_id is not None:
+        head["usage_id"] = rating.usage_id
+    head["tenant_id"] = rating.tenant_id
+    head["start"] = format_instant(rating.start) if rating.start is not None else None
     record = _record(head, rating.call_type, rating.outcome, rating.billable_minutes, rating.pool_minutes,
                      rating.credit_minutes, rating.uncovered_minutes, rating.destination_country,
                      rating.number_type, rating.pool, rating.policy_versions, rating.alerts, rating.warnings, billed)

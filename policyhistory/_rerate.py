@@ -28,12 +28,12 @@ import attrs
 import pendulum
 import polars as pl
 
-from ._calls import Call, _duration, _identifier, _optional_country, _skus, call_type
+from ._calls import Call, _carrier, _duration, _identifier, _optional_country, _skus, call_type
 from ._classify import classify_numbers
-from ._errors import InvalidFieldError, PolicyHistoryError, UnreadableRowError
+from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
 from ._executors import _workers, make_executor
 from ._instant import format_instant, to_instant
-from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
+from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
 from ._records import RECORD_FIELDS, encode, rejected_record
 from ._records import billed_change as billed_change
@@ -57,6 +57,10 @@ FLUSH_ROWS = 20_000
 SHARD_BYTES = 8 << 20
 """Input bytes per shard (about 80,000 calls): a shard's frame and records stay well under 100 MB."""
 MAX_SHARDS = 256
+EXEMPT_LABELS = {"not_microsoft_billed": "carried by the customer's own operator (Operator Connect, Direct Routing)",
+                 "emergency": "emergency"}
+LAYOUT_NAMES = {"teams": "Teams", "graph": "Microsoft Graph", "graph_direct_routing": "Graph Direct Routing",
+                "direct_routing": "Direct Routing", "own": "our"}
 __all__ = ["OUTPUT_COLUMNS", "InputRow", "PoolMonth", "Rerate", "RerateSummary", "infer_licenses", "invoice_date",
            "with_licenses"]
 
@@ -101,6 +105,9 @@ class RerateSummary:
     changes: dict[str, int] = attrs.Factory(dict)
     """Changed calls counted by what was billed and what is now, most frequent first: "billed
     communications_credits -> now dial_out_pool" (see change_kind)."""
+    exempt: dict[str, int] = attrs.Factory(dict)
+    """Calls Microsoft's rules do not price, by outcome: not_microsoft_billed (Operator Connect, Direct
+    Routing) and emergency (see _exempt)."""
 
     def lines(self) -> list[str]:
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
@@ -109,6 +116,9 @@ class RerateSummary:
                 else "the rules of each call's start"
             lines.append(f"rated under {rules}, as known at {format_instant(self.known_at)}")
         lines += [f"  {outcome}: {minutes} min" for outcome, minutes in sorted(self.minutes.items())]
+        if self.exempt:
+            lines.append("calls Microsoft does not bill: " + ", ".join(
+                f"{EXEMPT_LABELS.get(outcome, outcome)} {calls}" for outcome, calls in self.exempt.items()))
         if self.changes:
             lines.append("changed calls (what was billed -> what is now: calls):")
             lines += [f"  {kind}: {calls}" for kind, calls in self.changes.items()]
@@ -185,11 +195,12 @@ class Rerate:
             rows.close()
             if isinstance(first, (list, dict)) and "__error__" not in first:
                 try:
-                    teams = detect_layout(first) == "teams"
-                except InvalidFieldError:
-                    continue  # every row will be rejected with this error, in the output
-                if teams:
-                    self._tenant_for(path)
+                    layout = detect_layout(first)
+                except UnknownLayoutError as error:
+                    # Every row would be rejected alike: the file is unusable, not its rows.
+                    raise InvalidRecordsError([Problem(str(path), 1, "header", None, error.reason)]) from None
+                if layout_class(layout).needs_tenant:
+                    self._tenant_for(path, layout)
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         """Output records in input order, as JSON text (one line each)."""
@@ -212,7 +223,7 @@ class Rerate:
                     reader, values, tenant = self._reader(path, columns, raw, reader)
                     row = reader.call_row(values, tenant)
                     if (tenant_id is not None and row.fields["tenant_id"] != tenant_id) or \
-                            (call_id is not None and row.fields["call_id"] != call_id):
+                            (call_id is not None and call_id not in (row.fields["call_id"], row.fields["usage_id"])):
                         continue
                     yield InputRow(str(path), line, row, Call(**row.fields), None)
                 except PolicyHistoryError as error:
@@ -234,26 +245,29 @@ class Rerate:
                 tenant = self._file_tenants[path] = self._tenant_for(path)
         return reader, reader.values(raw), tenant
 
-    def _tenant_for(self, path: Path) -> str:
+    def _tenant_for(self, path: Path, layout: str = "teams") -> str:
         if self.default_tenant:
             return self.default_tenant
         tenants = self.store.tenant_index.tenant_ids()
         if len(tenants) == 1:
             return tenants[0]
-        raise InvalidFieldError("tenant", None, f"--tenant: {path} (Teams layout) has no tenant column and the "
+        name = LAYOUT_NAMES.get(layout, layout)
+        raise InvalidFieldError("tenant", None, f"--tenant: {path} ({name} layout) has no tenant column and the "
                                 f"store knows {len(tenants)} tenants")
 
 
 def _raw_call_id(raw: object, reader: LayoutReader | None) -> object:
     if isinstance(raw, dict):
-        return raw.get("call_id") or raw.get("Call ID")
+        if reader is not None:
+            return raw.get(reader.call_id_column)
+        return raw.get("call_id") or raw.get("Call ID") or raw.get("callId") or raw.get("correlationId")
     if reader is not None and isinstance(raw, list) and reader.call_id_index < len(raw):
         return raw[reader.call_id_index] or None
     return None
 
 
-_Kind = tuple[str, str | None, tuple[str, ...]]
-"""A call's type, usage location and licenses, checked once per distinct input."""
+_Kind = tuple[str, str | None, tuple[str, ...], str | None]
+"""A call's type, usage location, licenses and carrier, checked once per distinct input."""
 
 
 class _Run:
@@ -312,6 +326,7 @@ class _Run:
         summary = self.summary
         minutes: dict[str, int] = {}
         changes: dict[str, int] = {}
+        exempt: dict[str, int] = {}
         for result in results:
             summary.rejected += result.rejected
             summary.changed += result.changed
@@ -319,12 +334,15 @@ class _Run:
                 minutes[outcome] = minutes.get(outcome, 0) + value
             for kind, value in result.changes.items():
                 changes[kind] = changes.get(kind, 0) + value
+            for outcome, value in result.exempt.items():
+                exempt[outcome] = exempt.get(outcome, 0) + value
             summary.pools.update(result.pools)
             if result.worker:
                 self.rerate.workers_used.add(result.worker)
         summary.rated = summary.rows - summary.rejected
         summary.minutes = dict(sorted(minutes.items()))
         summary.changes = dict(sorted(changes.items(), key=lambda item: (-item[1], item[0])))
+        summary.exempt = dict(sorted(exempt.items()))
 
     # Reading ----------------------------------------------------------------------------------------------
 
@@ -353,18 +371,20 @@ class _Run:
                         raw.append(None)  # what reader.values does for a row as wide as its header
                         values = raw
                     call_id, tenant_id, start, duration, kind_given, destination, _, location_given, \
-                        licenses_given, billed, capability, infer = reader.read(values, tenant)
+                        licenses_given, billed, capability, infer, usage_id, carrier = reader.read(values, tenant)
                     if type(call_id) is not str or not call_id or "\0" in call_id:
                         call_id = _identifier(call_id, "call_id")
+                    if usage_id is not None and (type(usage_id) is not str or "\0" in usage_id):
+                        usage_id = _identifier(usage_id, "usage_id")
                     if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
                         tenant_id = _identifier(tenant_id, "tenant_id")
                     start_us, start_text = _start(start)
                     duration = int(duration) if type(duration) is str and duration.isdecimal() \
                         and len(duration) < 7 else _duration(duration)
-                    kind_key = (kind_given, location_given, licenses_given)
+                    kind_key = (kind_given, location_given, licenses_given, carrier)
                     kind = kinds.get(kind_key) if type(licenses_given) is not list else None
                     if kind is None:
-                        kind = self._kind(kind_given, location_given, licenses_given)
+                        kind = self._kind(kind_given, location_given, licenses_given, carrier)
                 except PolicyHistoryError as error:
                     head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
                     rejected.append((seq, encode(rejected_record(head, error))))
@@ -379,11 +399,11 @@ class _Run:
                     shard = shard_of[tenant_id] = zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % count
                 number = destination if type(destination) is str else str(destination)
                 self.numbers[shard].add(number)
+                # The key of a row is its UsageId where the layout has one (Call ID is not unique).
                 buffers[shard].append((
-                    seq, file_index, line, call_id, tenant_id, start_us, start_text, duration, kind[0], kind[1],
-                    "\n".join(kind[2]), number, capability, infer, billed is not None,
-                    *((billed["outcome"], billed["minutes"], billed["charge"], billed["currency"])
-                      if billed is not None else (None, None, None, None))))
+                    seq, file_index, line, call_id, usage_id, usage_id or call_id, tenant_id, start_us, start_text,
+                    duration, kind[0], kind[1], "\n".join(kind[2]), kind[3], number, capability, infer,
+                    None if billed is None else json.dumps(billed)))
                 seq += 1
                 buffered += 1
                 if buffered >= FLUSH_ROWS:
@@ -404,12 +424,13 @@ class _Run:
             self.parts[index].append(str(path))
             rows.clear()
 
-    def _kind(self, kind_given: object, location_given: object, licenses_given: object) -> _Kind:
-        """The call type, usage location and licenses of a call, checked once per distinct input."""
+    def _kind(self, kind_given: object, location_given: object, licenses_given: object,
+              carrier: object = None) -> _Kind:
+        """The call type, usage location, licenses and carrier of a call, checked once per distinct input."""
         kind = (call_type(str(kind_given) if kind_given is not None else ""), _optional_country(location_given),
-                _skus(licenses_given))
+                _skus(licenses_given), _carrier(carrier))
         if type(licenses_given) is not list:
-            self.kinds[(kind_given, location_given, licenses_given)] = kind
+            self.kinds[(kind_given, location_given, licenses_given, carrier)] = kind
         return kind
 
 

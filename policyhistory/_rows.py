@@ -5,10 +5,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import io
 import json
+import zipfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ._errors import InvalidRecordsError, Problem
 
@@ -45,11 +47,58 @@ def text_encoding(path: Path) -> str:
     """UTF-16 or UTF-32 when the file starts with its byte order mark (Excel's "Unicode Text" is UTF-16),
     else UTF-8, with or without its mark."""
     try:
-        with path.open("rb") as handle:
+        with _open_bytes(path) as handle:
             head = handle.read(4)
     except OSError as error:
         raise _unreadable(str(path), error) from error
     return next((encoding for mark, encoding in _BYTE_ORDER_MARKS if head.startswith(mark)), "utf-8-sig")
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def zip_member(path: Path) -> str | None:
+    """The CSV file inside a zip archive (the admin center's Calls.Export.{date}.zip holds one), or None when
+    the file is not a zip archive. An archive with no CSV file, or several, is refused: which one is meant?"""
+    try:
+        with path.open("rb") as handle:
+            if handle.read(4) != ZIP_MAGIC:
+                return None
+        with zipfile.ZipFile(path) as archive:
+            members = [info.filename for info in archive.infolist()
+                       if not info.is_dir() and info.filename.lower().endswith((".csv", ".tsv", ".txt"))]
+    except OSError as error:
+        raise _unreadable(str(path), error) from error
+    except zipfile.BadZipFile as error:
+        raise InvalidRecordsError([Problem(str(path), None, None, None, f"a damaged zip archive ({error}): "
+                                           "download the export again")]) from None
+    if len(members) != 1:
+        raise InvalidRecordsError([Problem(str(path), None, None, None, f"a zip archive holding {len(members)} CSV "
+                                           f"files ({', '.join(members[:5]) or 'none'}): extract the call records "
+                                           "and give each file")])
+    return members[0]
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    """The file's bytes; for a zip archive, those of the CSV file inside it (see zip_member)."""
+    member = zip_member(path)
+    if member is None:
+        return path.open("rb")
+    archive = zipfile.ZipFile(path)
+    handle = archive.open(member)
+    handle_close = handle.close
+
+    def close() -> None:
+        handle_close()
+        archive.close()
+
+    handle.close = close  # type: ignore[method-assign]
+    return handle
+
+
+def open_text(path: Path) -> IO[str]:
+    """The file as text in its encoding (see text_encoding), read from inside a zip archive if it is one."""
+    return io.TextIOWrapper(_open_bytes(path), encoding=text_encoding(path), newline="")
 
 
 def check_text(path: Path) -> None:
@@ -59,7 +108,7 @@ def check_text(path: Path) -> None:
     decoder = codecs.getincrementaldecoder(encoding)()
     line = 1
     try:
-        with path.open("rb") as handle:
+        with _open_bytes(path) as handle:
             while chunk := handle.read(1 << 20):
                 try:
                     line += decoder.decode(chunk).count("\n")
@@ -86,29 +135,63 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
     Text that does not decode (check_text finds it up front) stops the rows with an InvalidRecordsError."""
     name = str(path)
     try:
-        handle = path.open(encoding=text_encoding(path), newline="")
+        handle = open_text(path)
     except OSError as error:
         raise _unreadable(name, error) from error
     try:
         first = handle.readline()
+        skipped = 0
+        if first.startswith("#TYPE "):
+            # Windows PowerShell 5.1's Export-Csv writes "#TYPE System.Management.Automation.PSCustomObject"
+            # above the header (PowerShell 7 no longer does).
+            first, skipped = handle.readline(), 1
     except UnicodeDecodeError:
         handle.close()
         raise _not_text(name, 1) from None
     stripped = first.lstrip()
     suffix = path.suffix.lower()
     # JSON Lines by its name even when its first record is not an object (null, a number: a row to reject,
-    # not a CSV header); otherwise by its first character.
+    # not a CSV header); otherwise by its first character. A first line that is not a whole JSON value
+    # starts one JSON document over several lines (pretty-printed: a Graph response, ConvertTo-Json).
     if suffix in JSON_LINES_SUFFIXES or stripped.startswith(("[", "{")):
         handle.seek(0)
-        return None, _json_rows(name, handle, array=suffix not in JSON_LINES_SUFFIXES and stripped.startswith("["))
+        document = suffix not in JSON_LINES_SUFFIXES and (stripped.startswith("[") or not _whole_json(stripped))
+        return None, _json_rows(name, handle, array=document)
     delimiter = sniff_delimiter(first)
     header = next(csv.reader([first], delimiter=delimiter), [])
     columns = [column.strip() for column in header]
     rows = _csv_rows(name, handle, delimiter, columns)
+    if skipped:
+        rows = _lines_shifted(rows, skipped)
     if delimiter == ";":
         rows = _with_decimal_points(rows, [index for index, column in enumerate(columns)
                                            if column in DECIMAL_COMMA_COLUMNS])
     return columns, rows
+
+
+def _whole_json(line: str) -> bool:
+    """False when the line is the start of a longer JSON value (the text ends before the value does: "{",
+    '{"value": ['), True for a whole value and for a broken one (a JSON Lines record to reject)."""
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as error:
+        return error.pos < len(line.rstrip())
+    return True
+
+
+def _lines_shifted(rows: Generator[tuple[int, Row], None, None], by: int) -> Generator[tuple[int, Row], None, None]:
+    with contextlib.closing(rows):
+        for line, values in rows:
+            yield line + by, values
+
+
+def graph_records(document: Any) -> list[Any] | None:
+    """The rows of a Microsoft Graph response (`{"value": [...], "@odata.context": ..., "@odata.nextLink":
+    ...}`), or None for anything else."""
+    if isinstance(document, dict) and isinstance(document.get("value"), list) and \
+            any(str(key).startswith("@odata.") for key in document):
+        return list(document["value"])
+    return None
 
 
 def _with_decimal_points(rows: Generator[tuple[int, Row], None, None],
@@ -167,6 +250,11 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
             except json.JSONDecodeError as error:
                 raise InvalidRecordsError([Problem(name, error.lineno, None, None,
                                                    f"not valid JSON: {error.msg}")]) from None
+            pages = graph_records(records)
+            if pages is not None:
+                records = pages
+            elif isinstance(records, dict):
+                records = [records]  # one record (ConvertTo-Json of a single object)
             yield from enumerate(records, start=1)
             return
         number = 0
@@ -175,9 +263,16 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
                 if not text.strip():
                     continue
                 try:
-                    yield number, json.loads(text)
+                    record = json.loads(text)
                 except json.JSONDecodeError as error:
                     yield number, {"__error__": f"not valid JSON: {error.msg}"}
+                    continue
+                pages = graph_records(record)
+                if pages is None:
+                    yield number, record
+                else:
+                    for item in pages:  # a Graph response page on one line: its rows, at its line
+                        yield number, item
         except UnicodeDecodeError:
             raise _not_text(name, number + 1) from None
 

@@ -30,6 +30,7 @@ from ._errors import (
     NothingKnownYetError,
     PolicyHistoryError,
 )
+from ._exempt import exempt_plan
 from ._instant import format_instant, month_of
 from ._ledger import PoolLedger, Settled
 from ._ledger import alert_text as alert_text
@@ -296,8 +297,12 @@ class _Planner:
 
 
 def plan_call(policies: PolicySet, tenant: TenantFact, call_type: str, destination: Destination,
-              licenses: tuple[str, ...], usage_location: str | None) -> RatingPlan:
-    """Decide what the rules say of every call with these inputs, up to the use of its pool."""
+              licenses: tuple[str, ...], usage_location: str | None, carrier: str | None = None) -> RatingPlan:
+    """Decide what the rules say of every call with these inputs, up to the use of its pool. An emergency call
+    or one carried by another operator (`carrier`) is decided by _exempt.exempt_plan."""
+    exempt = exempt_plan(policies, call_type, destination, carrier, usage_location)
+    if exempt is not None:
+        return exempt
     planner = _Planner(policies, tenant, call_type, destination, licenses, usage_location)
     try:
         rounding = planner.require(MINUTE_ROUNDING)
@@ -624,7 +629,8 @@ def rate_call(
     plans passes it). The outcome and minutes come from the pool ledger, as for every other way of rating."""
     if plan is None:
         dest = destination or classify_destination(call.destination)
-        plan = plan_call(policies, tenant.tenant, call.call_type, dest, call.licenses, call.usage_location)
+        plan = plan_call(policies, tenant.tenant, call.call_type, dest, call.licenses, call.usage_location,
+                         call.carrier)
     at = call.start if as_of is None else as_of
     ledger = used if isinstance(used, PoolLedger) else _ReadingLedger(used)
     settled = ledger.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant)
@@ -654,6 +660,7 @@ def rate_call(
         tenant_id=call.tenant_id,
         start=call.start,
         call_type=call.call_type,
+        usage_id=call.usage_id,
     )
 
 
@@ -725,10 +732,11 @@ class PlanCache:
         self._plans: dict[tuple[object, ...], RatingPlan] = {}
 
     def plan(self, policies: PolicySet, tenant: TenantFact, call_type: str, destination: Destination,
-             licenses: tuple[str, ...], usage_location: str | None) -> RatingPlan:
+             licenses: tuple[str, ...], usage_location: str | None, carrier: str | None = None) -> RatingPlan:
         key = (policies, tenant.country, tenant.communications_credits, call_type, destination.country,
-               destination.number_type, licenses, usage_location)
+               destination.number_type, licenses, usage_location, carrier)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = plan_call(policies, tenant, call_type, destination, licenses, usage_location)
+            plan = self._plans[key] = plan_call(policies, tenant, call_type, destination, licenses, usage_location,
+                                                carrier)
         return plan

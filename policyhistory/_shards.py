@@ -9,6 +9,7 @@ client merges back into input order.
 
 from __future__ import annotations
 
+import json
 import marshal
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import polars as pl
 
 from ._calls import Destination
 from ._errors import PolicyHistoryError
+from ._exempt import EXEMPT_OUTCOMES
 from ._ledger import PoolLedger, PoolMonth, Settled
 from ._records import billed_change, change_kind, encode, rejected_record, settled_record
 from ._rules import PlanCache, RatingPlan, Refusal
@@ -26,13 +28,13 @@ from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, Timeline
 
 SHARD_SCHEMA: dict[str, Any] = {
-    "seq": pl.Int64, "file": pl.Int32, "line": pl.Int64, "call_id": pl.String, "tenant_id": pl.String,
-    "start_us": pl.Int64, "start": pl.String, "duration": pl.Int64, "call_type": pl.String,
-    "location": pl.String, "licenses": pl.String, "destination": pl.String, "capability": pl.String,
-    "infer": pl.Boolean, "billed": pl.Boolean, "billed_outcome": pl.String, "billed_minutes": pl.Int64,
-    "billed_charge": pl.Float64, "billed_currency": pl.String,
+    "seq": pl.Int64, "file": pl.Int32, "line": pl.Int64, "call_id": pl.String, "usage_id": pl.String,
+    "key": pl.String, "tenant_id": pl.String, "start_us": pl.Int64, "start": pl.String, "duration": pl.Int64,
+    "call_type": pl.String, "location": pl.String, "licenses": pl.String, "carrier": pl.String,
+    "destination": pl.String, "capability": pl.String, "infer": pl.Boolean, "billed": pl.String,
 }
-"""One input row, read and checked by the client: what a shard needs to rate it."""
+"""One input row, read and checked by the client: what a shard needs to rate it. `key`: the call's identity
+(its UsageId where the layout has one, else its call id); `billed`: what the input says was billed, as JSON."""
 CHUNK_ROWS = 20_000
 """Rows of a shard made into Python objects at once (the rest stay in the shard's columnar frame)."""
 TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
@@ -73,6 +75,7 @@ class ShardResult:
     changed: int = 0
     minutes: dict[str, int] = attrs.Factory(dict)
     changes: dict[str, int] = attrs.Factory(dict)
+    exempt: dict[str, int] = attrs.Factory(dict)
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
     worker: str = ""
 
@@ -124,10 +127,13 @@ class _Rater:
         self.result = ShardResult()
 
     def rate(self, row: tuple[Any, ...], numbers: dict[str, tuple[str, str] | str]) -> str:
-        (_, file, line, call_id, tenant_id, start_us, start, duration, call_type, location, licenses, destination,
-         capability, infer, has_billed, billed_outcome, billed_minutes, billed_charge, billed_currency) = row
+        (_, file, line, call_id, usage_id, key, tenant_id, start_us, start, duration, call_type, location, licenses,
+         carrier, destination, capability, infer, billed_text) = row
         context = self.context
-        head = {"file": context.paths[file], "line": line, "call_id": call_id, "tenant_id": tenant_id}
+        head = {"file": context.paths[file], "line": line, "call_id": call_id}
+        if usage_id is not None:
+            head["usage_id"] = usage_id
+        head["tenant_id"] = tenant_id
         try:
             tenant = context.tenants.snapshot_us(tenant_id, start_us)
             found = numbers[destination]
@@ -146,37 +152,37 @@ class _Rater:
                 if given is None:
                     given = self.inferred[inferred_key] = infer_licenses(tenant, location,
                                                                          self.licenses[licenses], capability)
-            plan = self._plan(policies, tenant, call_type, dest, given, location)
+            plan = self._plan(policies, tenant, call_type, dest, given, location, carrier)
             settled = self.ledger.settle(plan, tenant_id, start[:7], duration, tenant)
             if isinstance(settled, Refusal):
                 as_of = start if context.as_of_us is None else context.as_of_text
                 raise _Rejected(str(settled.error_at(as_of, context.known_text)))
-            self.ledger.apply(tenant_id, settled, call_id)
+            self.ledger.apply(tenant_id, settled, key)
         except (PolicyHistoryError, _Rejected) as error:
             self.result.rejected += 1
             return encode(rejected_record(head, error))
         head["start"] = start
-        billed = None
-        if has_billed:
-            billed = {"outcome": billed_outcome, "minutes": billed_minutes, "charge": billed_charge,
-                      "currency": billed_currency}
-        record = settled_record(head, call_type, dest.country, dest.number_type, settled, billed)
+        billed = None if billed_text is None else json.loads(billed_text)
+        record = settled_record(head, call_type, plan.destination.country, plan.destination.number_type, settled,
+                                billed)
         self._count(settled, billed)
         return encode(record)
 
     def _plan(self, policies: PolicySet, tenant: TenantSnapshot, call_type: str, dest: Destination,
-              licenses: tuple[str, ...], location: str | None) -> RatingPlan:
+              licenses: tuple[str, ...], location: str | None, carrier: str | None) -> RatingPlan:
         facts = tenant.tenant
         key = (id(policies), facts.country, facts.communications_credits, call_type, dest.country, dest.number_type,
-               licenses, location)
+               licenses, location, carrier)
         plan = self.memo.get(key)
         if plan is None:
-            plan = self.memo[key] = self.plans.plan(policies, facts, call_type, dest, licenses, location)
+            plan = self.memo[key] = self.plans.plan(policies, facts, call_type, dest, licenses, location, carrier)
         return plan
 
     def _count(self, settled: Settled, billed: dict[str, Any] | None) -> None:
         minutes = self.result.minutes
         minutes[settled.outcome] = minutes.get(settled.outcome, 0) + settled.billable_minutes
+        if settled.outcome in EXEMPT_OUTCOMES:
+            self.result.exempt[settled.outcome] = self.result.exempt.get(settled.outcome, 0) + 1
         if billed is not None and billed_change(billed, settled.outcome, settled.pool_minutes,
                                                 settled.credit_minutes, settled.uncovered_minutes):
             self.result.changed += 1
@@ -195,7 +201,7 @@ def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
     """Rate one shard: its rows in (tenant, start, call id) order, chunk by chunk; records to run files."""
     rater = _Rater(context)
     frame = pl.read_parquet(list(job.parts)) if job.parts else pl.DataFrame(schema=SHARD_SCHEMA)
-    frame = frame.sort(["tenant_id", "start_us", "call_id", "seq"])
+    frame = frame.sort(["tenant_id", "start_us", "key", "seq"])
     numbers = job.numbers
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
         out: list[tuple[int, str]] = [(row[0], rater.rate(row, numbers))

@@ -340,8 +340,8 @@ class Store:
         rater = self.rater(as_of, known_at, timeline=timeline)
         month = month_of(target.start)
         before = sorted((c for c in earlier if c.tenant_id == target.tenant_id and month_of(c.start) == month
-                         and (c.start, c.call_id) < (target.start, target.call_id)),
-                        key=lambda c: (c.start, c.call_id))
+                         and (c.start, c.key) < (target.start, target.key)),
+                        key=lambda c: (c.start, c.key))
         earlier_ratings = []
         for other in before:
             try:
@@ -469,16 +469,17 @@ class Rater:
                                                self._known_at_us)
         tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
         plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
-                               call.licenses, call.usage_location)
+                               call.licenses, call.usage_location, call.carrier)
         rating = rate_call(call, policies, tenant, self.pool_state, as_of=at, known_at=self.known_at, plan=plan)
-        self.pool_state.apply(call.tenant_id, rating)
+        self.pool_state.apply(call.tenant_id, rating, call.key)
         return rating
 
     def rate_all(self, calls: Sequence[Call | dict[str, Any]]) -> list[Rating]:
-        """Rate calls (Calls, or dicts as `rate` takes them) in start order (ties by call id), whatever their
-        order here; ratings come back in the order the calls were given."""
+        """Rate calls (Calls, or dicts as `rate` takes them) in start order (ties by call key: the UsageId
+        where the layout has one, else the call id), whatever their order here; ratings come back in the
+        order the calls were given."""
         built = [call if isinstance(call, Call) else call_from_mapping(call) for call in calls]
-        order = sorted(range(len(built)), key=lambda i: (built[i].start, built[i].call_id))
+        order = sorted(range(len(built)), key=lambda i: (built[i].start, built[i].key))
         ratings: list[Rating | None] = [None] * len(built)
         for index in order:
             ratings[index] = self.rate(built[index])

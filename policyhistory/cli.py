@@ -19,6 +19,7 @@ from ._catalog import bundled_catalog_path, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
 from ._errors import NotAStoreError, PolicyHistoryError
 from ._explain import Comparison, Explanation
+from ._inspect import inspect_file
 from ._instant import format_instant, to_instant
 from ._pictures import report_html, timeline_html
 from ._records import RECORD_FIELDS, cells, encode
@@ -265,7 +266,8 @@ def _write_lines(out: IO[str], lines: list[str]) -> None:
 def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
            tenant: str | None, as_of: str | None, known_at: str | None, fmt: str, output: Path | None,
            workdir: Path | None, workers: int | None, dask_address: str | None, report: Path | None) -> None:
-    """Re-rate call records (Teams PSTN usage export or our layout; CSV, TSV or JSONL) side by side with
+    """Re-rate call records (Teams PSTN usage export, Microsoft Graph call records, Direct Routing, or our
+    layout; CSV, TSV, JSON or JSONL; a Calls.Export zip) side by side with
     what was billed. One output record per input row, in input order; a summary on stderr.
 
     Exit status: 0 every row rated, 3 some rows rejected (each with its reason), 2 unusable arguments or files.
@@ -341,6 +343,23 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         click.echo(f"report written to {report}", err=True)
     if run.summary.rejected:
         sys.exit(3)
+
+
+@cli.command("inspect")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs.")
+def inspect_command(path: Path, as_json: bool) -> None:
+    """What a call file holds, before any rating: the layout detected, the columns used and ignored, the key,
+    the date range, tenants, call types, capabilities and carriers counted, and which rows will be rejected
+    and why. Needs no store. Exit 2 for a file no layout reads (naming the columns expected)."""
+    try:
+        found = inspect_file(path)
+    except PolicyHistoryError as error:
+        raise click.UsageError(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(found.record(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(found.lines()))
 
 
 @cli.command()

@@ -43,7 +43,8 @@ def test_rerate_example_both_layouts(tmp_path):
     september = calls["00000000-0000-0000-0000-000000000004"]
     assert ("complimentary", 15, 0, True) == (september["outcome"], september["pool_minutes"],
                                               september["credit_minutes"], september["changed"])
-    assert {"outcome": None, "minutes": None, "charge": 0.36, "currency": "USD"} == september["billed"]
+    assert {"outcome": None, "minutes": None, "charge": 0.36, "currency": "USD",
+            "capability": "MCOMEETADD"} == september["billed"]
     basis = calls["00000000-0000-0000-0000-00000000000a"]
     assert (720, 480, 660, True) == (basis["pool_capacity"], basis["pool_used_before"], basis["pool_used_after"],
                                      basis["changed"])
@@ -72,8 +73,10 @@ def test_rerate_summary_is_whole_when_written_in_pieces(tmp_path, monkeypatch):
 def test_rerate_masked_destination_uses_destination_dialed(tmp_path):
     _, records = rerate(tmp_path, str(TEAMS), "--tenant", "contoso")
     masked = by_id(records)["00000000-0000-0000-0000-00000000000f"]
-    assert ("FR", "unknown", "dial_out_pool") == (masked["destination_country"], masked["number_type"],
-                                                  masked["outcome"])
+    # "+33 1 ** ** ** **": the calling code and the leading 1 say a French fixed line (was "unknown", from the
+    # name France in Destination Dialed).
+    assert ("FR", "fixed_line", "dial_out_pool") == (masked["destination_country"], masked["number_type"],
+                                                     masked["outcome"])
 
 
 def test_rerate_known_at_the_invoice_date_reproduces_the_2018_bill(tmp_path):
@@ -320,7 +323,8 @@ def test_rerate_out_of_range_number_is_a_rejected_row(tmp_path, field, value):
 
 @pytest.mark.parametrize(("given", "read", "error"), [
     ("credits", None, "field 'billed_outcome': expected one of complimentary, dial_out_pool, us_ca_unlimited, "
-                      "calling_plan, communications_credits, free, blocked, or nothing, got 'credits'"),
+                      "calling_plan, communications_credits, free, blocked, not_microsoft_billed, emergency, or "
+                      "nothing, got 'credits'"),
     (" Dial_Out_Pool ", "dial_out_pool", None),
     ("", None, None),
 ])
