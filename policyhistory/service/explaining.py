@@ -1,0 +1,48 @@
+"""The explanation of one call found in call files (a job's uploads), as `policyhistory explain` builds it:
+the call and its tenant's earlier calls of the month read by their files' layouts, licenses inferred where
+the layout needs it, then `Store.explain`, or `Store.compare` against the billing date."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._explain import Comparison, Explanation
+from .._instant import to_instant
+from .._rerate import Rerate, invoice_date, with_licenses
+from .._store import Store
+from .problems import Missing
+
+
+def explain_in_files(store: Store, paths: Sequence[Path], call_id: str, *, known_at: Any = None,
+                     billed_at: Any = None, tenant: str | None = None) -> Explanation | Comparison:
+    known = store.now() if known_at is None else to_instant(known_at, "known_at")
+    billed_instant = None if billed_at is None else to_instant(billed_at, "billed_at")
+    run = Rerate(store, paths, known_at=known, default_tenant=tenant)
+    run.check()
+    target = next(run.rows(call_id=call_id), None)
+    if target is None or target.call is None or target.row is None:
+        raise Missing(f"call {call_id!r} is not in the job's files (or could not be read)")
+    index = store.tenant_index
+    earlier = [with_licenses(row.row, row.call, index) for row in run.rows(tenant_id=target.call.tenant_id)
+               if row.row is not None and row.call is not None]
+    call = with_licenses(target.row, target.call, index)
+    if billed_instant is None and target.row.billed is not None:
+        billed_instant = invoice_date(call.start)
+    if billed_instant is not None:
+        return store.compare(call, billed_instant, known_at=known, earlier=earlier, billed=target.row.billed)
+    return store.explain(call, known_at=known, earlier=earlier)
+
+
+def explain_call(store: Store, call: dict[str, Any], earlier: Sequence[dict[str, Any]] = (), *,
+                 known_at: Any = None, billed_at: Any = None,
+                 billed: dict[str, Any] | None = None) -> Explanation | Comparison:
+    """A call given as fields (as `rate --call` takes them), with its tenant's earlier calls if any."""
+    from .._calls import call_from_mapping
+
+    target = call_from_mapping(call)
+    others = [call_from_mapping(other) for other in earlier]
+    if billed_at is not None:
+        return store.compare(target, billed_at, known_at=known_at, earlier=others, billed=billed)
+    return store.explain(target, known_at=known_at, earlier=others)
