@@ -90,8 +90,8 @@ def home(request: Request[Any, Any, Any]) -> Response[str]:
 
 @get("/lookup", include_in_schema=False, sync_to_thread=False)
 def lookup(job: str, call_id: str, billed_at: str | None = None) -> Redirect:
-    target = f"/jobs/{quote(job.strip(), safe='')}/calls/{quote(call_id.strip(), safe='')}"
-    return Redirect(target + (f"?billed_at={quote(billed_at)}" if billed_at else ""))
+    target = f"/jobs/{quote(job.strip(), safe='')}/call?call_id={quote(call_id.strip(), safe='')}"
+    return Redirect(target + (f"&billed_at={quote(billed_at)}" if billed_at else ""))
 
 
 @get("/dispute", include_in_schema=False, sync_to_thread=False)
@@ -113,10 +113,11 @@ def dispute(request: Request[Any, Any, Any], call: str | None = None, known_at: 
     return dispute_page(request, result, **form)
 
 
-@get("/jobs/{job_id:str}/calls/{call_id:str}", include_in_schema=False, sync_to_thread=False)
+@get("/jobs/{job_id:str}/call", include_in_schema=False, sync_to_thread=False)
 def job_call(request: Request[Any, Any, Any], job_id: str, call_id: str, known_at: str | None = None,
              billed_at: str | None = None) -> Response[str]:
-    """The dispute page of one call of a job: its files give the call and its tenant's earlier calls."""
+    """The dispute page of one call of a job: its files give the call and its tenant's earlier calls. The call
+    id is a query parameter: ids may hold a slash."""
     from .explaining import explain_in_files
 
     store = _store(request)
