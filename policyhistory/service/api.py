@@ -22,7 +22,7 @@ from .._timeline import PolicyChange
 from .auth import require_token
 from .explaining import explain_call, explain_in_files
 from .jobs import BadUpload, Jobs, TooLarge, job_paths, receive, stream_records
-from .problems import Missing, problem
+from .problems import READS, WRITES, Missing, problem, problem_responses
 from .settings import Settings
 from .state import StoreHolder
 from .uploads import catalog_from_body, facts_files
@@ -143,18 +143,18 @@ class V1(Controller):
     path = "/v1"
     tags = ["v1"]  # noqa: RUF012  (Litestar reads it as a class attribute)
 
-    @get("/policies", sync_to_thread=False)
+    @get("/policies", sync_to_thread=False, responses=READS)
     def policies(self, request: Request[Any, Any, Any], as_of: str,
                  known_at: str | None = None) -> dict[str, Any]:
         """The policy versions in force at `as_of`, as known at `known_at` (default now): `policies --json`."""
         return policies_record(store_of(request), as_of, known_at)
 
-    @get("/policies/{key:str}/history", sync_to_thread=False)
+    @get("/policies/{key:str}/history", sync_to_thread=False, responses=READS)
     def history(self, request: Request[Any, Any, Any], key: str) -> list[dict[str, Any]]:
         """Every version of one policy key and what overrides it: `history KEY --json`."""
         return [history_record(entry) for entry in store_of(request).history(key)]
 
-    @get("/diff", sync_to_thread=False)
+    @get("/diff", sync_to_thread=False, responses=READS)
     def diff(self, request: Request[Any, Any, Any],
              as_of: Annotated[list[str] | None, Parameter(description="Two valid dates, or one")] = None,
              known_at: Annotated[list[str] | None, Parameter(description="Two knowledge dates, or one")] = None,
@@ -171,14 +171,14 @@ class V1(Controller):
                                       "one as_of)")
         return [change_record(c) for c in store_of(request).diff(first, second, axis=axis, at=at)]
 
-    @post("/rate", status_code=200, sync_to_thread=False)
+    @post("/rate", status_code=200, sync_to_thread=False, responses=READS)
     def rate(self, request: Request[Any, Any, Any], data: RateRequest) -> dict[str, Any]:
         """Rate one call and return its rating with its trace: `rate --call ... --json`."""
         rating = store_of(request).rate(data.call, as_of=instant(data.as_of, "as_of"),
                                         known_at=instant(data.known_at, "known_at"))
         return rating_record(rating)
 
-    @post("/rate/batch", status_code=200, sync_to_thread=False)
+    @post("/rate/batch", status_code=200, sync_to_thread=False, responses=problem_responses(400, 413, 422))
     def rate_batch(self, request: Request[Any, Any, Any], data: BatchRequest) -> dict[str, Any]:
         """Rate up to the server's batch limit of calls in start order, pools carried from call to call; the
         records come back in the order given."""
@@ -190,7 +190,7 @@ class V1(Controller):
         rater = store_of(request).rater(instant(data.as_of, "as_of"), instant(data.known_at, "known_at"))
         return {"records": [rating_record(rating) for rating in rater.rate_all(calls)]}
 
-    @post("/explain", status_code=200, sync_to_thread=False)
+    @post("/explain", status_code=200, sync_to_thread=False, responses=READS)
     def explain(self, request: Request[Any, Any, Any], data: ExplainRequest) -> Any:
         """The explanation of one call (`explain --json`); with `Accept: text/html`, the printable dispute page."""
         result = explanation_for(request, data)
@@ -200,7 +200,7 @@ class V1(Controller):
             return dispute_page(request, result)
         return result.record()
 
-    @post("/versions", status_code=200, guards=[require_token])
+    @post("/versions", status_code=200, guards=[require_token], responses=WRITES)
     async def versions(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """Append catalog records (a TOML catalog file, or JSON with Content-Type application/json), all or
         nothing, with the checks of `load`."""
@@ -209,7 +209,7 @@ class V1(Controller):
         report = store_of(request).load_versions(located)
         return {"added": list(report.added), "unchanged": list(report.unchanged)}
 
-    @post("/tenants", status_code=200, guards=[require_token], sync_to_thread=False)
+    @post("/tenants", status_code=200, guards=[require_token], sync_to_thread=False, responses=WRITES)
     def tenants(self, request: Request[Any, Any, Any], data: FactsRequest) -> dict[str, Any]:
         """Append tenant facts and licenses, all or nothing, with the checks of `load --tenants --licenses`."""
         with facts_files(data.tenants, data.licenses) as (tenants, licenses):
@@ -221,7 +221,7 @@ class V1(Controller):
                                            for p in error.problems]) from None
         return {"added": list(report.added), "unchanged": list(report.unchanged)}
 
-    @get("/verify", sync_to_thread=False)
+    @get("/verify", sync_to_thread=False, responses=READS)
     def verify(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """Recompute every hash chain: `verify`."""
         report = store_of(request).verify()
@@ -229,7 +229,7 @@ class V1(Controller):
         return {"ok": report.ok, "rows_checked": report.rows_checked,
                 "first_break": attrs.asdict(broken) if broken else None}
 
-    @get("/digest", sync_to_thread=False)
+    @get("/digest", sync_to_thread=False, responses=problem_responses(400, 501))
     def digest(self, request: Request[Any, Any, Any]) -> Any:
         """The head of every hash chain, to compare two copies of a store or to notarise one."""
         digest = getattr(store_of(request), "digest", None)
@@ -239,7 +239,7 @@ class V1(Controller):
 
     # ---- jobs ------------------------------------------------------------------------------------------
 
-    @post("/jobs", status_code=202, guards=[require_token], request_max_body_size=None)
+    @post("/jobs", status_code=202, guards=[require_token], request_max_body_size=None, responses=WRITES)
     async def create_job(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         """Start a re-rating job: multipart/form-data with one or more `calls` files, optional `tenants` and
         `licenses` files, and fields `known_at`, `as_of`, `tenant` (the options of `rerate`). 202 with the job."""
@@ -273,12 +273,12 @@ class V1(Controller):
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
-    @get("/jobs/{job_id:str}", sync_to_thread=False)
+    @get("/jobs/{job_id:str}", sync_to_thread=False, responses=READS)
     def job(self, request: Request[Any, Any, Any], job_id: str) -> dict[str, Any]:
         """A job's state, rows read and rated, counts and summary once done, error if it failed."""
         return jobs_of(request).get(store_of(request).db, job_id)
 
-    @get("/jobs/{job_id:str}/records", sync_to_thread=False)
+    @get("/jobs/{job_id:str}/records", sync_to_thread=False, responses=problem_responses(400, 404, 409))
     def job_records(self, request: Request[Any, Any, Any], job_id: str, changed_only: bool = False,
                     format: Annotated[str, Parameter(pattern="^(jsonl|csv)$")] = "jsonl") -> Response[Any]:
         """A done job's records in input order, streamed: JSON lines (what `rerate` prints) or CSV."""
@@ -293,12 +293,13 @@ class V1(Controller):
         media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
         return Stream(stream_records(path, changed_only, format), media_type=media)
 
-    @get("/jobs/{job_id:str}/report", sync_to_thread=False, media_type="text/html")
+    @get("/jobs/{job_id:str}/report", sync_to_thread=False, media_type="text/html",
+         responses=problem_responses(400, 404, 409))
     def job_report(self, request: Request[Any, Any, Any], job_id: str) -> Response[Any]:
         """A done job's audit report (the HTML `rerate --report` writes)."""
         return report_response(request, job_id)
 
-    @delete("/jobs/{job_id:str}", status_code=200, guards=[require_token], sync_to_thread=False)
+    @delete("/jobs/{job_id:str}", status_code=200, guards=[require_token], sync_to_thread=False, responses=WRITES)
     def cancel_job(self, request: Request[Any, Any, Any], job_id: str) -> dict[str, Any]:
         """Cancel an unfinished job (its files are removed); remove a finished one and its files."""
         return jobs_of(request).cancel(store_of(request).db, job_id)

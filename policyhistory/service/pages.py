@@ -61,7 +61,8 @@ def _billed_cell(billed: dict[str, Any] | None, bucket: str) -> Any:
 
 def dispute_values(result: Explanation | Comparison) -> dict[str, Any]:
     now = result.now if isinstance(result, Comparison) else result
-    values: dict[str, Any] = {"call": now.call, "now": _explanation_view(now), "text": result.text(), "then": None}
+    values: dict[str, Any] = {"call": now.call, "placed": format_instant(now.call.start), "now": _explanation_view(now),
+                              "text": result.text(), "then": None}
     if isinstance(result, Comparison):
         values.update(
             then=_explanation_view(result.then), differences=result.differences, money=result.money,

@@ -8,8 +8,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import attrs
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from .._errors import InvalidRecordsError, PolicyHistoryError, UnknownPolicyKeyError
 
@@ -19,6 +21,32 @@ _DATA = ("file", "line", "record", "field", "value", "expected", "key", "record_
 """Attributes of our errors that a problem document carries when the error has them."""
 _MISSING = (UnknownPolicyKeyError,)
 log = logging.getLogger("policyhistory.service")
+
+
+@attrs.define
+class ProblemDocument:
+    """RFC 9457: `type` names our error's class (urn:policyhistory:problem:NaiveDatetimeError) or is
+    about:blank; further members carry the error's data: file, line, record, field, value, problems..."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+_MEANING = {400: "the request is malformed", 401: "no bearer token", 403: "not this server's token",
+            404: "no such thing", 409: "not in a state to answer that yet", 413: "too large",
+            422: "the library refused it (the problem names what to fix)", 501: "not available in this version"}
+
+
+def problem_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """The refusals a route documents in the OpenAPI document, each a problem document."""
+    return {code: ResponseSpec(data_container=ProblemDocument, generate_examples=False, media_type=PROBLEM_JSON,
+                               description=f"Problem document: {_MEANING[code]}") for code in codes}
+
+
+READS = problem_responses(400, 404, 422)
+WRITES = problem_responses(400, 401, 403, 404, 413, 422)
 
 
 class Missing(NotFoundException):
