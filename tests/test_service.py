@@ -92,6 +92,10 @@ def test_rate_batch_carries_pools_in_start_order(client: httpx.Client) -> None:
     assert [r["call_id"] for r in records] == ["c0", "c1", "c2"]  # in the order given
     # c2 is the earliest: it draws first, then c1, then c0.
     assert [r["pool"]["used_before"] for r in records] == [30, 15, 0]
+    bad = client.post("/v1/rate/batch", json={"calls": [FRANCE_CALL, {**FRANCE_CALL, "duration_seconds": "long"}]})
+    assert bad.status_code == 422
+    assert (bad.json()["index"], bad.json()["field"], bad.json()["value"]) == (1, "duration_seconds", "long")
+    assert bad.json()["detail"].startswith("calls[1]: ")
     too_many = client.post("/v1/rate/batch", json={"calls": [FRANCE_CALL] * 51})
     assert too_many.status_code == 413 and "at most 50" in too_many.json()["detail"]
 

@@ -14,15 +14,15 @@ from litestar.response import Stream
 
 from .._calls import call_from_mapping
 from .._describe import rating_record, version_record
-from .._errors import InvalidRecordsError
+from .._errors import InvalidRecordsError, PolicyHistoryError
 from .._explain import Comparison, Explanation
 from .._instant import format_instant, to_instant
 from .._store import HistoryEntry, Store
 from .._timeline import PolicyChange
 from .auth import require_token
-from .explaining import explain_call, explain_in_files
+from .explaining import explain_call, explain_job_call
 from .jobs import BadUpload, Jobs, TooLarge, job_paths, receive, stream_records
-from .problems import READS, WRITES, Missing, problem, problem_responses
+from .problems import READS, WRITES, Missing, error_data, problem, problem_responses
 from .settings import Settings
 from .state import StoreHolder
 from .uploads import catalog_from_body, facts_files
@@ -112,15 +112,15 @@ def change_record(c: PolicyChange) -> dict[str, Any]:
             "after": version_record(c.after) if c.after else None}
 
 
-def explanation_for(request: Request[Any, Any, Any], data: ExplainRequest) -> Explanation | Comparison:
+async def explanation_for(request: Request[Any, Any, Any], data: ExplainRequest) -> Explanation | Comparison:
     store = store_of(request)
     if data.job is not None:
         if data.call_id is None:
             raise ValidationException("give call_id with job: the call to look up in the job's files")
         row = jobs_of(request).row(store.db, data.job)
         options = json.loads(row["options"] or "{}")
-        return explain_in_files(store, job_paths(row), data.call_id, known_at=data.known_at,
-                                billed_at=data.billed_at, tenant=options.get("tenant"))
+        return await explain_job_call(settings_of(request).db, job_paths(row), data.call_id, known_at=data.known_at,
+                                      billed_at=data.billed_at, tenant=options.get("tenant"))
     if data.call is None:
         raise ValidationException("give call (its fields) or job and call_id")
     return explain_call(store, data.call, data.earlier, known_at=data.known_at, billed_at=data.billed_at,
@@ -179,21 +179,27 @@ class V1(Controller):
         return rating_record(rating)
 
     @post("/rate/batch", status_code=200, sync_to_thread=False, responses=problem_responses(400, 413, 422))
-    def rate_batch(self, request: Request[Any, Any, Any], data: BatchRequest) -> dict[str, Any]:
+    def rate_batch(self, request: Request[Any, Any, Any], data: BatchRequest) -> Any:
         """Rate up to the server's batch limit of calls in start order, pools carried from call to call; the
         records come back in the order given."""
         limit = settings_of(request).max_batch
         if len(data.calls) > limit:
             raise HTTPException(status_code=413, detail=f"{len(data.calls)} calls: this server rates at most {limit} "
                                 "per batch (POST /v1/jobs takes any number)")
-        calls = [call_from_mapping(call) for call in data.calls]
+        calls = []
+        for index, fields in enumerate(data.calls):
+            try:
+                calls.append(call_from_mapping(fields))
+            except PolicyHistoryError as error:  # say which call, then what the error says
+                return problem(422, f"calls[{index}]: {error}", kind=type(error).__name__, index=index,
+                               **error_data(error))
         rater = store_of(request).rater(instant(data.as_of, "as_of"), instant(data.known_at, "known_at"))
         return {"records": [rating_record(rating) for rating in rater.rate_all(calls)]}
 
-    @post("/explain", status_code=200, sync_to_thread=False, responses=READS)
-    def explain(self, request: Request[Any, Any, Any], data: ExplainRequest) -> Any:
+    @post("/explain", status_code=200, responses=READS)
+    async def explain(self, request: Request[Any, Any, Any], data: ExplainRequest) -> Any:
         """The explanation of one call (`explain --json`); with `Accept: text/html`, the printable dispute page."""
-        result = explanation_for(request, data)
+        result = await explanation_for(request, data)
         if request.accept.best_match(["application/json", "text/html"], "application/json") == "text/html":
             from .pages import dispute_page
 

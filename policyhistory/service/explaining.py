@@ -4,10 +4,14 @@ the layout needs it, then `Store.explain`, or `Store.compare` against the billin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
+
+from .._calls import call_from_mapping
 from .._explain import Comparison, Explanation
 from .._instant import to_instant
 from .._rerate import Rerate, invoice_date, with_licenses
@@ -39,10 +43,25 @@ def explain_call(store: Store, call: dict[str, Any], earlier: Sequence[dict[str,
                  known_at: Any = None, billed_at: Any = None,
                  billed: dict[str, Any] | None = None) -> Explanation | Comparison:
     """A call given as fields (as `rate --call` takes them), with its tenant's earlier calls if any."""
-    from .._calls import call_from_mapping
-
     target = call_from_mapping(call)
     others = [call_from_mapping(other) for other in earlier]
     if billed_at is not None:
         return store.compare(target, billed_at, known_at=known_at, earlier=others, billed=billed)
     return store.explain(target, known_at=known_at, earlier=others)
+
+
+def _explain_with_own_store(db: Path, paths: Sequence[Path], call_id: str, **options: Any) -> Explanation | Comparison:
+    from .state import open_store
+
+    store = open_store(db)
+    try:
+        return explain_in_files(store, paths, call_id, **options)
+    finally:
+        store.close()
+
+
+async def explain_job_call(db: Path, paths: Sequence[Path], call_id: str, **options: Any) -> Explanation | Comparison:
+    """explain_in_files on a worker thread with a store connection of its own: reading a job's files takes
+    seconds on a large job, and the request loop keeps answering meanwhile."""
+    work = functools.partial(_explain_with_own_store, db, paths, call_id, **options)
+    return await anyio.to_thread.run_sync(work)

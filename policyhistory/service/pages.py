@@ -114,20 +114,20 @@ def dispute(request: Request[Any, Any, Any], call: str | None = None, known_at: 
     return dispute_page(request, result, **form)
 
 
-@get("/jobs/{job_id:str}/call", include_in_schema=False, sync_to_thread=False)
-def job_call(request: Request[Any, Any, Any], job_id: str, call_id: str, known_at: str | None = None,
+@get("/jobs/{job_id:str}/call", include_in_schema=False)
+async def job_call(request: Request[Any, Any, Any], job_id: str, call_id: str, known_at: str | None = None,
              billed_at: str | None = None) -> Response[str]:
     """The dispute page of one call of a job: its files give the call and its tenant's earlier calls. The call
     id is a query parameter: ids may hold a slash."""
-    from .explaining import explain_in_files
+    from .explaining import explain_job_call
 
     store = _store(request)
     form: dict[str, Any] = {"known_at": known_at, "billed_at": billed_at}
     try:
         row = request.app.state.jobs.row(store.db, job_id)
         tenant = json.loads(row["options"] or "{}").get("tenant")
-        result = explain_in_files(store, job_paths(row), call_id, known_at=known_at or None,
-                                  billed_at=billed_at or None, tenant=tenant)
+        result = await explain_job_call(request.app.state.settings.db, job_paths(row), call_id,
+                                        known_at=known_at or None, billed_at=billed_at or None, tenant=tenant)
     except Missing as error:
         return render("home.html", status=404, jobs=[], error=error.detail, job=job_id, call_id=call_id)
     except PolicyHistoryError as error:
