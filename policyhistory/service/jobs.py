@@ -42,6 +42,7 @@ CALL_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json")
 REPORT_CHANGED_CALLS = 1_000
 """Changed calls the report lists one by one, as `rerate --report` does."""
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 _UPDATE_EVERY = 0.5
 """Seconds between two writes of a running job's counters."""
 
@@ -191,6 +192,8 @@ class Jobs:
         self._lock = threading.Lock()
 
     def folder(self, job_id: str) -> Path:
+        if not _JOB_ID.fullmatch(job_id):  # ids are ours (uuid4 hex); nothing else becomes a path
+            raise Missing(f"no job {job_id!r}")
         return self.root / job_id
 
     def new_folder(self) -> tuple[str, Path]:
