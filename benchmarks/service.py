@@ -7,7 +7,9 @@ python benchmarks/service.py [--duration 5] [--workers 1 2] [--concurrency 1 16 
 For each number of uvicorn workers it starts `policyhistory serve` on a fresh store (the example tenants
 loaded) and measures POST /v1/rate (the September 2018 France call), POST /v1/rate/batch (100 calls of one
 tenant, rated in start order with pools) and GET /v1/policies, at each concurrency, then prints a Markdown
-table. benchmarks/README.md has figures and how they were taken.
+table. Beside wrk's figures it counts the CPU time the server's processes spent per request (from /proc), a
+figure that a machine shared with other work disturbs much less than requests per second.
+benchmarks/README.md has figures and how they were taken.
 """
 
 from __future__ import annotations
@@ -81,14 +83,34 @@ def latency_ms(text: str, percent: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)] if found else float("nan")
 
 
-def wrk(url: str, script: Path | None, connections: int, duration: int) -> dict[str, float]:
+def group_cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of every live process of a process group: the server and its workers."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, script: Path | None, connections: int, duration: int, group: int) -> dict[str, float]:
     command = ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if script is not None:
         command += ["-s", str(script)]
+    cpu = group_cpu_seconds(group)
     out = subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
+    cpu = group_cpu_seconds(group) - cpu
+    requests = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    done = int(requests.group(1)) if requests else 0
     return {"rps": float(rate.group(1)) if rate else float("nan"), "p50": latency_ms(out, "50"),
+            "cpu_ms": 1000 * cpu / done if done else float("nan"),
             "p99": latency_ms(out, "99"), "errors": float(errors.group(1)) if errors else 0.0}
 
 
@@ -111,21 +133,23 @@ def main() -> None:
             try:
                 for route, (path, script, calls) in scripts.items():
                     for connections in args.concurrency:
-                        result = wrk(url + path, script, connections, args.duration)
+                        result = wrk(url + path, script, connections, args.duration, process.pid)
                         rows.append((route, workers, connections, result, calls))
                         print(f"{route} workers={workers} c={connections}: {result['rps']:.0f} req/s, "
-                              f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms"
+                              f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
+                              f"server CPU {result['cpu_ms']:.3f} ms a request"
                               + (f", {result['errors']:.0f} errors" if result["errors"] else ""), file=sys.stderr)
             finally:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print("| route | workers | concurrency | req/s | calls/s | p50 ms | p99 ms |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| route | workers | concurrency | req/s | calls/s | p50 ms | p99 ms | server CPU ms/request | "
+          "req/s per CPU second |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for route, workers, connections, result, calls in rows:
         print(f"| {route} | {workers} | {connections} | {result['rps']:.0f} | {result['rps'] * calls:.0f} | "
-              f"{result['p50']:.2f} | {result['p99']:.2f} |")
+              f"{result['p50']:.2f} | {result['p99']:.2f} | {result['cpu_ms']:.3f} | {1000 / result['cpu_ms']:.0f} |")
 
 
 if __name__ == "__main__":
