@@ -142,6 +142,10 @@ def test_a_job_on_the_examples_gives_the_records_rerate_prints(server: Server, c
     assert job["counts"] == {"rows": 21, "rated": 18, "rejected": 3, "changed": 6}
     assert job["rows_read"] == job["rows_rated"] == 21
     assert job["files"] == list(EXAMPLE_FILES)
+    errors = job["errors"]
+    assert isinstance(errors, list) and len(errors) == 3
+    assert {"file", "line", "call_id", "error"} == set(errors[0])
+    assert all(error["error"] for error in errors)
     base = ["--db", str(server.db), "rerate", *EXAMPLE_FILES, "--tenant", "contoso", "--known-at", "2018-10-01"]
     for fmt in ("jsonl", "csv"):
         expected = subprocess.run([sys.executable, "-m", "policyhistory.cli", *base, "--format", fmt],
@@ -262,3 +266,4 @@ def test_openapi_document(client: httpx.Client) -> None:
             "/v1/versions", "/v1/tenants", "/v1/verify", "/v1/digest", "/v1/jobs", "/v1/jobs/{job_id}",
             "/v1/jobs/{job_id}/records", "/v1/jobs/{job_id}/report"} <= paths
     assert "RateRequest" in schema["components"]["schemas"]
+    assert client.get("/schema").json() == schema  # the document itself, no viewer fetching scripts

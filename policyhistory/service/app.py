@@ -4,12 +4,11 @@ workers (started by import string, they read the settings `serve` put in the env
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from .. import __name__ as package_name
 from .api import V1
@@ -46,7 +45,9 @@ def create_app(settings: Settings | str | Path) -> Litestar:
         exception_handlers=HANDLERS,
         request_max_body_size=max(settings.max_upload_bytes, MAX_JSON_BODY),
         openapi_config=OpenAPIConfig(title=package_name, version=version(package_name), path="/schema",
-                                     render_plugins=[SwaggerRenderPlugin()]),
+                                     # The document itself at /schema: no viewer page, which would load its
+                                     # scripts from a CDN.
+                                     render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])]),
         debug=False,
     )
 
@@ -54,6 +55,3 @@ def create_app(settings: Settings | str | Path) -> Litestar:
 def from_environment() -> Litestar:
     return create_app(Settings.from_environment())
 
-
-def app_state(app: Litestar) -> dict[str, Any]:
-    return dict(app.state)

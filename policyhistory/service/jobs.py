@@ -39,6 +39,8 @@ JOBS_TABLE = "jobs"
 UNFINISHED = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")
 CALL_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json")
+ROW_ERRORS_KEPT = 100
+"""Rejected rows a job's state lists with their reasons (the first, in input order); the records have all."""
 REPORT_CHANGED_CALLS = 1_000
 """Changed calls the report lists one by one, as `rerate --report` does."""
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -63,7 +65,7 @@ def ensure_table(db: sqlite_utils.Database) -> None:
     db.table(JOBS_TABLE).create(
         {"id": str, "state": str, "created_at": str, "started_at": str, "finished_at": str, "pid": int,
          "options": str, "files": str, "stage": str, "rows_read": int, "rows_rated": int, "rows_total": int,
-         "rows": int, "rated": int, "rejected": int, "changed": int, "summary": str, "error": str},
+         "rows": int, "rated": int, "rejected": int, "changed": int, "summary": str, "error": str, "errors": str},
         pk="id", not_null={"state", "created_at"}, if_not_exists=True)
 
 
@@ -162,6 +164,7 @@ def job_record(row: dict[str, Any]) -> dict[str, Any]:
         "counts": {name: row[name] for name in ("rows", "rated", "rejected", "changed")} if done and row["rows"]
         is not None else None,
         "summary": json.loads(row["summary"]) if row["summary"] else None, "error": row["error"],
+        "errors": json.loads(row["errors"]) if row.get("errors") else [],
         "links": {"self": f"/v1/jobs/{row['id']}", "records": f"/v1/jobs/{row['id']}/records",
                   "report": f"/v1/jobs/{row['id']}/report", "page": f"/jobs/{row['id']}"},
     }
@@ -339,6 +342,7 @@ class _Runner:
         records = self.folder / "records.jsonl"
         partial = records.with_name("records.jsonl.part")
         changed: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         rated = 0
         with partial.open("w", encoding="utf-8", newline="") as out:
             for text in run.records_json(self._progress):
@@ -348,6 +352,9 @@ class _Runner:
                         break
                 if len(changed) < REPORT_CHANGED_CALLS and '"changed": true' in text:
                     changed.append(json.loads(text))
+                if len(errors) < ROW_ERRORS_KEPT and '"outcome": "rejected"' in text:
+                    rejected = json.loads(text)
+                    errors.append({name: rejected.get(name) for name in ("file", "line", "call_id", "error")})
                 out.write(text)
                 out.write("\n")
                 rated += 1
@@ -364,7 +371,7 @@ class _Runner:
         finished = self._set(state="done", stage="done", finished_at=_now(), rows_read=summary.rows,
                              rows_rated=rated, rows_total=summary.rows, rows=summary.rows, rated=summary.rated,
                              rejected=summary.rejected, changed=summary.changed,
-                             summary=json.dumps(summary.lines()))
+                             summary=json.dumps(summary.lines()), errors=json.dumps(errors))
         if not finished:  # cancelled between the last check and now
             shutil.rmtree(self.folder, ignore_errors=True)
 
