@@ -170,6 +170,13 @@ def test_a_job_on_the_examples_gives_the_records_rerate_prints(server: Server, c
             record[side]["rating"].pop("known_at")
     assert got == expected_record
     assert client.post("/v1/explain", json={"job": job["id"], "call_id": "nope"}).status_code == 404
+    # A call given by its fields, its tenant's earlier calls of the month taken from the job's files.
+    may = {**FRANCE_CALL, "call_id": "later", "start": "2018-05-28T15:00:00Z", "organizer_licenses": "MCOMEETADD"}
+    alone = client.post("/v1/explain", json={"call": may}).json()
+    after = client.post("/v1/explain", json={"call": may, "job": job["id"]}).json()
+    assert alone["earlier_in_pool"] == 0 and alone["rating"]["pool"]["used_before"] == 0
+    assert after["rating"]["pool"]["used_before"] == 30  # the 30-minute call of 2018-05-28 14:00 in the export
+    assert after["earlier_in_pool"] == 1
     assert client.get("/v1/jobs/nope").status_code == 404
 
 

@@ -49,9 +49,10 @@ class BatchRequest:
 
 @attrs.define
 class ExplainRequest:
-    """Either `call` (fields, with the tenant's `earlier` calls of the month) or `job` and `call_id` (the call
-    and its tenant's calls taken from the job's uploaded files). With `billed_at` (or, from a job, when the
-    file carries what was billed) also as known when billed, and what differs."""
+    """`call` (fields, with the tenant's `earlier` calls of the month), or `job` and `call_id` (the call and its
+    tenant's calls taken from the job's uploaded files), or `call` and `job` (the call given, its tenant's
+    calls from the job's files). With `billed_at` (or, for a call of a job's files that carry what was billed,
+    the first day of the month after the call) also as known when billed, and what differs."""
 
     call: dict[str, Any] | None = None
     earlier: list[dict[str, Any]] = attrs.Factory(list)
@@ -115,12 +116,13 @@ def change_record(c: PolicyChange) -> dict[str, Any]:
 async def explanation_for(request: Request[Any, Any, Any], data: ExplainRequest) -> Explanation | Comparison:
     store = store_of(request)
     if data.job is not None:
-        if data.call_id is None:
-            raise ValidationException("give call_id with job: the call to look up in the job's files")
+        if data.call_id is None and data.call is None:
+            raise ValidationException("give call_id with job (the call to look up in the job's files), or call")
         row = jobs_of(request).row(store.db, data.job)
         options = json.loads(row["options"] or "{}")
-        return await explain_job_call(settings_of(request).db, job_paths(row), data.call_id, known_at=data.known_at,
-                                      billed_at=data.billed_at, tenant=options.get("tenant"))
+        return await explain_job_call(settings_of(request).db, job_paths(row), data.call_id, call=data.call,
+                                      known_at=data.known_at, billed_at=data.billed_at, billed=data.billed,
+                                      tenant=options.get("tenant"))
     if data.call is None:
         raise ValidationException("give call (its fields) or job and call_id")
     return explain_call(store, data.call, data.earlier, known_at=data.known_at, billed_at=data.billed_at,
