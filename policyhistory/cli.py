@@ -529,5 +529,34 @@ def catalog(paths: tuple[Path, ...], output: Path | None) -> None:
         output.write_text(text + "\n", encoding="utf-8")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs a token.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="uvicorn worker processes (each with its own store connection and job thread).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the bearer token the write routes need (or POLICYHISTORY_TOKEN).")
+@click.option("--max-batch", default=10_000, show_default=True, type=click.IntRange(1),
+              help="Calls one POST /v1/rate/batch may carry.")
+@click.option("--max-upload", default=1 << 30, show_default=True, type=click.IntRange(1),
+              help="Bytes one POST /v1/jobs upload may carry.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, token_file: Path | None, max_batch: int,
+          max_upload: int) -> None:
+    """Serve the HTTP API (under /v1, OpenAPI at /schema) and the dispute pages over the store, with uvicorn."""
+    from .service import serve as service
+
+    token = token_file.read_text(encoding="utf-8").strip() if token_file else os.environ.get("POLICYHISTORY_TOKEN")
+    settings = service.Settings(db=Path(ctx.obj["db"]).resolve(), token=token or None, max_batch=max_batch,
+                                max_upload_bytes=max_upload)
+    try:
+        service.check(settings, host)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    open_store(ctx).close()  # an unusable --db is refused here, before the server starts
+    service.run(settings, host, port, workers)
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -1,0 +1,293 @@
+"""The service through a real uvicorn on 127.0.0.1 and httpx: every route, against the CLI's answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from policyhistory import Store
+from policyhistory.cli import cli
+
+from .service_server import AUTH, EXAMPLES, FRANCE_CALL, Server, load_example_tenants, running, wait_for_job
+
+EXAMPLE_FILES = ("PSTN.calls.2022-06-30.csv", "calls.csv")
+DISPUTED = "00000000-0000-0000-0000-000000000004"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    db = tmp_path_factory.mktemp("service") / "store.db"
+    with running(db, "--max-batch", "50") as started:
+        with started.client() as client:
+            load_example_tenants(client)
+        yield started
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as opened:
+        yield opened
+
+
+def cli_json(db: Path, *args: str) -> object:
+    done = subprocess.run([sys.executable, "-m", "policyhistory.cli", "--db", str(db), *args], capture_output=True,
+                          check=True, cwd=EXAMPLES)
+    return json.loads(done.stdout)
+
+
+def example_job(client: httpx.Client, **fields: str) -> dict[str, object]:
+    files = [("calls", (name, (EXAMPLES / name).read_bytes(), "text/csv")) for name in EXAMPLE_FILES]
+    response = client.post("/v1/jobs", files=files, data={"tenant": "contoso", **fields}, headers=AUTH)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["state"] in ("queued", "running", "done")
+    return wait_for_job(client, str(job["id"]))
+
+
+def test_rate_the_september_2018_france_call_with_both_beliefs(server: Server, client: httpx.Client) -> None:
+    then = client.post("/v1/rate", json={"call": FRANCE_CALL, "known_at": "2018-06-01"})
+    now = client.post("/v1/rate", json={"call": FRANCE_CALL})
+    assert then.status_code == now.status_code == 200
+    # As first published, complimentary dial-out ended with June 2018; the later belief runs it to Nov 2019.
+    assert then.json()["outcome"] == "communications_credits"
+    assert then.json()["credit_minutes"] == 15
+    assert now.json()["outcome"] == "complimentary"
+    assert now.json()["pool_capacity"] == 9000
+    # The same record as the CLI's, for the same call and belief.
+    call = json.dumps(FRANCE_CALL)
+    assert then.json() == cli_json(server.db, "rate", "--call", call, "--known-at", "2018-06-01", "--json")
+    expected = cli_json(server.db, "rate", "--call", call, "--json")
+    assert isinstance(expected, dict)
+    assert {**now.json(), "known_at": None} == {**expected, "known_at": None}  # "now" is read at each call
+
+
+def test_rate_what_if_and_refusals_are_problem_documents(client: httpx.Client) -> None:
+    what_if = client.post("/v1/rate", json={"call": FRANCE_CALL, "as_of": "2018-05-01", "known_at": "2018-06-01"})
+    assert what_if.json()["outcome"] == "complimentary"
+    naive = client.post("/v1/rate", json={"call": {**FRANCE_CALL, "start": "2018-09-15T09:00:00"}})
+    assert naive.status_code == 422
+    assert naive.headers["content-type"] == "application/problem+json"
+    problem = naive.json()
+    assert problem["status"] == 422 and problem["field"] == "start" and problem["value"] == "2018-09-15T09:00:00"
+    assert problem["type"].endswith("NaiveDatetimeError")
+    unknown = client.post("/v1/rate", json={"call": {**FRANCE_CALL, "tenant_id": "nobody"}})
+    assert unknown.status_code == 422 and unknown.json()["tenant_id"] == "nobody"
+    malformed = client.post("/v1/rate", json={"cal": {}})
+    assert malformed.status_code == 400 and malformed.headers["content-type"] == "application/problem+json"
+
+
+def test_rate_batch_carries_pools_in_start_order(client: httpx.Client) -> None:
+    calls = [{**FRANCE_CALL, "call_id": f"c{index}", "start": f"2018-09-{20 - index:02d}T09:00:00Z"}
+             for index in range(3)]
+    response = client.post("/v1/rate/batch", json={"calls": calls})
+    assert response.status_code == 200
+    records = response.json()["records"]
+    assert [r["call_id"] for r in records] == ["c0", "c1", "c2"]  # in the order given
+    # c2 is the earliest: it draws first, then c1, then c0.
+    assert [r["pool_used_before"] for r in records] == [30, 15, 0]
+    bad = client.post("/v1/rate/batch", json={"calls": [FRANCE_CALL, {**FRANCE_CALL, "duration_seconds": "long"}]})
+    assert bad.status_code == 422
+    assert (bad.json()["index"], bad.json()["field"], bad.json()["value"]) == (1, "duration_seconds", "long")
+    assert bad.json()["detail"].startswith("calls[1]: ")
+    too_many = client.post("/v1/rate/batch", json={"calls": [FRANCE_CALL] * 51})
+    assert too_many.status_code == 413 and "at most 50" in too_many.json()["detail"]
+
+
+def test_policies_history_diff_match_the_cli(server: Server, client: httpx.Client) -> None:
+    answer = client.get("/v1/policies", params={"as_of": "2018-09-15", "known_at": "2018-06-01"})
+    assert answer.json() == cli_json(server.db, "policies", "--as-of", "2018-09-15", "--known-at", "2018-06-01",
+                                     "--json")
+    key = "audio_conferencing.complimentary_dial_out"
+    history = client.get(f"/v1/policies/{key}/history")
+    assert history.json() == cli_json(server.db, "history", key, "--json")
+    assert len(history.json()) >= 2
+    diff = client.get("/v1/diff", params=[("known_at", "2018-06-01"), ("known_at", "2021-05-01")])
+    assert diff.json() == cli_json(server.db, "diff", "--known-at", "2018-06-01", "--known-at", "2021-05-01", "--json")
+    assert diff.json()
+    missing = client.get("/v1/policies/no.such.key/history")
+    assert missing.status_code == 404 and missing.json()["key"] == "no.such.key"
+    bad = client.get("/v1/policies", params={"as_of": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["field"] == "as_of" and bad.json()["value"] == "yesterday"
+    assert client.get("/v1/diff", params={"as_of": "2018-01-01"}).status_code == 400
+
+
+def test_explain_a_call_with_both_beliefs(client: httpx.Client) -> None:
+    then = client.post("/v1/explain", json={"call": FRANCE_CALL, "known_at": "2018-06-01"}).json()
+    now = client.post("/v1/explain", json={"call": FRANCE_CALL}).json()
+    assert then["rating"]["outcome"] == "communications_credits"
+    assert now["rating"]["outcome"] == "complimentary"
+    assert "audio-conferencing-complimentary-dial-out" in " ".join(v["id"] for v in now["versions"]) or now["versions"]
+    compared = client.post("/v1/explain", json={"call": FRANCE_CALL, "billed_at": "2018-06-01"}).json()
+    assert compared["changed"] is True
+    assert compared["then"]["rating"]["outcome"] == "communications_credits"
+    assert compared["now"]["rating"]["outcome"] == "complimentary"
+    assert compared["changed_by"]
+    page = client.post("/v1/explain", json={"call": FRANCE_CALL, "billed_at": "2018-06-01"},
+                       headers={"Accept": "text/html"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Billed, then, now" in page.text and "communications_credits" in page.text
+    assert "@media print" in page.text
+
+
+def test_a_job_on_the_examples_gives_the_records_rerate_prints(server: Server, client: httpx.Client) -> None:
+    job = example_job(client, known_at="2018-10-01")
+    assert job["state"] == "done", job
+    assert job["counts"] == {"rows": 21, "rated": 21, "rejected": 0, "changed": 6}
+    assert job["rows_read"] == job["rows_rated"] == 21
+    assert job["files"] == list(EXAMPLE_FILES)
+    errors = job["errors"]
+    # As known 2018-10-01 every example row is rated now that the catalog dates dial-in and Calling Plans
+    # from 2017 (the catalog branch); the job's errors list its rejected rows, so it is empty here.
+    assert errors == []
+    base = ["--db", str(server.db), "rerate", *EXAMPLE_FILES, "--tenant", "contoso", "--known-at", "2018-10-01"]
+    for fmt in ("jsonl", "csv"):
+        expected = subprocess.run([sys.executable, "-m", "policyhistory.cli", *base, "--format", fmt],
+                                  capture_output=True, cwd=EXAMPLES).stdout
+        records = client.get(f"/v1/jobs/{job['id']}/records", params={"format": fmt})
+        assert records.status_code == 200
+        assert records.content == expected  # byte for byte
+    changed = client.get(f"/v1/jobs/{job['id']}/records", params={"changed_only": "true"}).text.splitlines()
+    assert len(changed) == 6 and all(json.loads(line)["changed"] for line in changed)
+    report = client.get(f"/v1/jobs/{job['id']}/report")
+    assert report.status_code == 200 and "Re-rating audit report" in report.text
+    # The dispute of one of its calls, from the job's files, as `explain --json` gives it.
+    explained = client.post("/v1/explain", json={"job": job["id"], "call_id": DISPUTED, "billed_at": "2018-10-01"})
+    done = subprocess.run([sys.executable, "-m", "policyhistory.cli", "--db", str(server.db), "explain", DISPUTED,
+                           *[f"--calls={name}" for name in EXAMPLE_FILES], "--tenant", "contoso",
+                           "--billed-at", "2018-10-01", "--json"], capture_output=True, cwd=EXAMPLES, check=True)
+    expected_record = json.loads(done.stdout)
+    got = explained.json()
+    for side in ("then", "now"):
+        for record in (got, expected_record):  # "now" is read at each call
+            record[side].pop("known_at")
+            record[side]["rating"].pop("known_at")
+    assert got == expected_record
+    assert client.post("/v1/explain", json={"job": job["id"], "call_id": "nope"}).status_code == 404
+    # A call given by its fields, its tenant's earlier calls of the month taken from the job's files.
+    may = {**FRANCE_CALL, "call_id": "later", "start": "2018-05-28T15:00:00Z", "organizer_licenses": "MCOMEETADD"}
+    alone = client.post("/v1/explain", json={"call": may}).json()
+    after = client.post("/v1/explain", json={"call": may, "job": job["id"]}).json()
+    assert alone["earlier_in_pool"] == 0 and alone["rating"]["pool_used_before"] == 0
+    assert after["rating"]["pool_used_before"] == 30  # the 30-minute call of 2018-05-28 14:00 in the export
+    assert after["earlier_in_pool"] == 1
+    assert client.get("/v1/jobs/nope").status_code == 404
+
+
+def test_a_job_lists_its_rejected_rows(client: httpx.Client) -> None:
+    header = (EXAMPLES / "calls.csv").read_text(encoding="utf-8").splitlines()[0]
+    good = "ok-1,contoso,2020-10-22T09:00:00Z,130,conf_out,alice,GB,MCOMEETADD;MCOPSTNC,+33142685300,,,,"
+    bad = "bad-1,contoso,2020-10-22T09:00:00Z,ninety,conf_out,alice,GB,MCOMEETADD;MCOPSTNC,+33142685300,,,,"
+    text = "\n".join([header, good, bad]) + "\n"
+    response = client.post("/v1/jobs", files=[("calls", ("two.csv", text.encode(), "text/csv"))],
+                           data={"tenant": "contoso"}, headers=AUTH)
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, str(response.json()["id"]))
+    assert job["state"] == "done", job
+    assert job["counts"] == {"rows": 2, "rated": 1, "rejected": 1, "changed": 0}
+    errors = job["errors"]
+    assert isinstance(errors, list) and 1 == len(errors)
+    assert {"file", "line", "call_id", "error"} == set(errors[0])
+    assert (3, "bad-1") == (errors[0]["line"], errors[0]["call_id"]) and "duration" in errors[0]["error"]
+
+
+def test_job_cancel_and_delete(client: httpx.Client) -> None:
+    job = example_job(client)
+    assert job["state"] == "done"
+    deleted = client.delete(f"/v1/jobs/{job['id']}", headers=AUTH)
+    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
+    no_files = client.post("/v1/jobs", files=[("other", ("x.csv", b"a,b\n"))], headers=AUTH)
+    assert no_files.status_code == 400 and no_files.headers["content-type"] == "application/problem+json"
+
+
+def test_a_refused_catalog_upload_changes_nothing(server: Server, client: httpx.Client) -> None:
+    before = client.get("/v1/verify").json()
+    policies = client.get("/v1/policies", params={"as_of": "2020-06-01", "known_at": "2030-01-01"}).json()
+    body = (
+        '[[version]]\nid = "good-one"\nkey = "test.key"\nkind = "minute_rounding"\n'
+        'valid_from = 2020-01-01T00:00:00Z\nrecorded_at = 2020-01-01T00:00:00Z\n'
+        '[version.params]\nunit_seconds = 60\nmode = "up"\n'
+        '[version.source]\ndocument = "t.md"\nsection = "s"\nquote = "q"\n\n'
+        '[[version]]\nid = "bad-one"\nkey = "test.key"\nkind = "minute_rounding"\n'
+        'valid_from = 2020-01-01\nrecorded_at = 2020-02-01T00:00:00Z\n'
+        '[version.params]\nunit_seconds = 60\nmode = "up"\n'
+        '[version.source]\ndocument = "t.md"\nsection = "s"\nquote = "q"\n')
+    refused = client.post("/v1/versions", content=body, headers={**AUTH, "Content-Type": "application/toml"})
+    assert refused.status_code == 422
+    problem = refused.json()
+    assert problem["problems"] == [{"file": "request body", "line": 15, "record": "bad-one", "field": "valid_from",
+                                    "message": problem["problems"][0]["message"]}]
+    assert "has no time" in problem["problems"][0]["message"]
+    assert client.get("/v1/verify").json() == before
+    assert client.get("/v1/policies", params={"as_of": "2020-06-01", "known_at": "2030-01-01"}).json() == policies
+    json_refused = client.post("/v1/versions", json={"version": [{"id": "x", "key": "test.key"}]}, headers=AUTH)
+    assert json_refused.status_code == 422
+    assert {p["field"] for p in json_refused.json()["problems"]} >= {"kind", "valid_from", "recorded_at", "source"}
+    assert client.get("/v1/verify").json() == before
+
+
+def test_a_catalog_upload_appends_and_is_idempotent(client: httpx.Client) -> None:
+    record = {"id": "service-test-rounding", "key": "test.service", "kind": "minute_rounding",
+              "valid_from": "2020-01-01T00:00:00Z", "recorded_at": "2020-01-01T00:00:00Z",
+              "params": {"unit_seconds": 60, "mode": "up"},
+              "source": {"document": "t.md", "section": "s", "quote": "q", "published": "2020-01-01"}}
+    first = client.post("/v1/versions", json={"version": [record]}, headers=AUTH)
+    assert first.status_code == 200 and first.json() == {"added": ["service-test-rounding"], "unchanged": []}
+    again = client.post("/v1/versions", json=[record], headers=AUTH)
+    assert again.json() == {"added": [], "unchanged": ["service-test-rounding"]}
+    changed = client.post("/v1/versions", json=[{**record, "notes": "other"}], headers=AUTH)
+    assert changed.status_code == 422 and changed.json()["record_id"] == "service-test-rounding"
+    history = client.get("/v1/policies/test.service/history").json()
+    assert [entry["id"] for entry in history] == ["service-test-rounding"]
+
+
+def test_write_routes_need_the_token(client: httpx.Client) -> None:
+    for method, path in (("POST", "/v1/versions"), ("POST", "/v1/tenants"), ("POST", "/v1/jobs"),
+                         ("DELETE", "/v1/jobs/x")):
+        missing = client.request(method, path, content=b"{}")
+        assert missing.status_code == 401, path
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        assert missing.headers["content-type"] == "application/problem+json"
+        wrong = client.request(method, path, content=b"{}", headers={"Authorization": "Bearer wrong"})
+        assert wrong.status_code == 403, path
+    assert client.get("/v1/verify").status_code == 200  # reads need none
+
+
+def test_verify_and_digest(server: Server, client: httpx.Client) -> None:
+    verified = client.get("/v1/verify").json()
+    assert verified["ok"] is True and verified["first_break"] is None
+    assert verified["rows_checked"]["tenant_facts"] == 2
+    digest = client.get("/v1/digest")
+    if hasattr(Store, "digest"):
+        assert digest.status_code == 200
+        store = Store.open(server.db)
+        try:
+            assert digest.json() == json.loads(json.dumps(store.digest(), default=str))
+        finally:
+            store.close()
+    else:
+        assert digest.status_code == 501 and digest.headers["content-type"] == "application/problem+json"
+
+
+def test_serve_refuses_a_non_loopback_host_without_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POLICYHISTORY_TOKEN", raising=False)
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "s.db"), "serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "not a loopback address" in result.output
+
+
+def test_openapi_document(client: httpx.Client) -> None:
+    schema = client.get("/schema/openapi.json").json()
+    paths = set(schema["paths"])
+    assert {"/v1/policies", "/v1/policies/{key}/history", "/v1/diff", "/v1/rate", "/v1/rate/batch", "/v1/explain",
+            "/v1/versions", "/v1/tenants", "/v1/verify", "/v1/digest", "/v1/jobs", "/v1/jobs/{job_id}",
+            "/v1/jobs/{job_id}/records", "/v1/jobs/{job_id}/report"} <= paths
+    assert "RateRequest" in schema["components"]["schemas"]
+    assert client.get("/schema").json() == schema  # the document itself, no viewer fetching scripts
