@@ -21,6 +21,7 @@ from ._errors import (
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
+from ._ratecards import RateCard, RateCardEntry, read_rate_card
 from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
@@ -62,6 +63,8 @@ __all__ = [
     "PoolState",
     "PoolUse",
     "Problem",
+    "RateCard",
+    "RateCardEntry",
     "Rater",
     "Rating",
     "RatingPlan",
@@ -89,6 +92,7 @@ __all__ = [
     "pool_capacity",
     "rate_call",
     "read_catalog",
+    "read_rate_card",
     "resolve_by_scan",
     "to_instant",
 ]

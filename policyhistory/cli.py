@@ -22,7 +22,7 @@ from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
-from ._store import Store
+from ._store import LoadReport, Store
 from ._timeline import micros
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,17 +119,29 @@ def tenant_options(function: F) -> F:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @tenant_options
+@click.option("--rates", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rate card file: valid_from,valid_to,recorded_at,destination_country,number_type,per_minute,"
+                   "connection_fee,currency,source.")
 @click.pass_context
-def load(ctx: click.Context, paths: tuple[Path, ...], tenants: Path | None, licenses: Path | None) -> None:
-    """Append catalog files (TOML) or folders, or tenant facts with --tenants/--licenses (CSV or JSON).
+def load(ctx: click.Context, paths: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
+         rates: Path | None) -> None:
+    """Append catalog files (TOML) or folders, tenant facts with --tenants/--licenses (CSV or JSON), or a
+    rate card with --rates.
 
-    With neither, loads the bundled catalog. All or nothing: a file with any problem changes nothing, and
+    With none, loads the bundled catalog. All or nothing: a file with any problem changes nothing, and
     every problem is listed with its file, line and field.
     """
     store = open_store(ctx)
     with library_errors():
-        if tenants or licenses:
+        if rates and not (tenants or licenses):
+            report = store.load_rates(rates)
+            if paths:
+                store.load(paths)
+        elif tenants or licenses:
             report = store.load_tenant_facts(tenants, licenses)
+            if rates:
+                rate_report = store.load_rates(rates)
+                report = LoadReport(report.added + rate_report.added, report.unchanged + rate_report.unchanged)
             if paths:
                 store.load(paths)
         else:
