@@ -20,6 +20,7 @@ from ._errors import (
 )
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
+from ._money import AUDIT_FIELDS, Audit
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._ratecards import RateCard, RateCardEntry, read_rate_card
 from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
@@ -30,11 +31,13 @@ from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, T
 from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
 
 __all__ = [
+    "AUDIT_FIELDS",
     "OUTCOMES",
     "PARAMS_BY_KIND",
     "SKUS",
     "SKU_ALIASES",
     "AppendOnlyError",
+    "Audit",
     "Call",
     "Comparison",
     "Destination",

@@ -141,7 +141,7 @@ def pool_chart(tenant: str, pool: str, counter: str, months: Mapping[str, tuple[
 
 
 def report_html(summary: Any, changed: Sequence[Mapping[str, Any]], known_at: pendulum.DateTime,
-                max_charts: int = 100) -> str:
+                max_charts: int = 100, *, audit: Any = None, manifest: Mapping[str, Any] | None = None) -> str:
     """The audit report of one rerate run: totals, changed calls, and each tenant's pools month by month."""
     body = [f"<h1>Re-rating audit report</h1><p>Rated with the policies as known at "
             f"{escape(format_instant(known_at))}.</p><h2>Totals</h2>",
