@@ -355,7 +355,10 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             counted[0] += 1
             yield record
 
-    results = SqliteResults(output, run_id) if fmt == "sqlite" and output else None
+    try:
+        results = SqliteResults(output, run_id) if fmt == "sqlite" and output else None
+    except PolicyHistoryError as error:  # not SQLite, or another program's tables (our store, say)
+        raise click.BadParameter(str(error), param_hint="--output") from error
     try:
         records = noting(run.records(progress))
         if results is not None:
