@@ -17,6 +17,7 @@ import tabulate
 
 from ._catalog import bundled_catalog_path, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
+from ._dispute import dispute, dispute_without_then, neighbours_of
 from ._errors import NotAStoreError, PolicyHistoryError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
@@ -509,16 +510,41 @@ def explain(ctx: click.Context, call_id: str, calls: tuple[Path, ...], tenants: 
         result: Explanation | Comparison
         if billed_instant is None and target.row.billed is not None:
             billed_instant = invoice_date(call.start)
+        then_refused: PolicyHistoryError | None = None
         if billed_instant is not None:
-            result = store.compare(call, billed_instant, known_at=known, earlier=earlier, billed=target.row.billed)
+            try:
+                result = store.compare(call, billed_instant, known_at=known, earlier=earlier, billed=target.row.billed)
+            except PolicyHistoryError as error:
+                if target.row.billed is None:
+                    raise
+                # Nothing ruled the call as known when billed (a bill from before the catalog's first
+                # knowledge): the three answers say so, and explain the call as known now.
+                then_refused = error
+                result = store.explain(call, known_at=known, earlier=earlier)
         else:
             result = store.explain(call, known_at=known, earlier=earlier)
+    three_way = None
+    if target.row.billed is not None:
+        with library_errors():
+            now_explained = result.now if isinstance(result, Comparison) else result
+            destination = (now_explained.rating.destination_country, now_explained.rating.number_type)
+            neighbours = neighbours_of(rows, call, destination)
+            if isinstance(result, Comparison):
+                three_way = dispute(result, target.row.billed, store.rate_cards(), neighbours)
+            elif then_refused is not None:
+                three_way = dispute_without_then(result, billed_instant, then_refused, target.row.billed,
+                                                 store.rate_cards(), neighbours)
     if as_json:
-        click.echo(json.dumps(result.record(), indent=2, ensure_ascii=False, default=str))
+        record = result.record()
+        if three_way is not None:
+            record["dispute"] = three_way.record()
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False, default=str))
         return
     if billed_at is None and isinstance(result, Comparison):
         click.echo(f"(billing date taken as {format_instant(result.then.known_at)}, the first day of the month "
                    "after the call; give --billed-at to choose another)")
+    if three_way is not None:
+        click.echo(three_way.text() + "\n")
     click.echo(result.text())
 
 
