@@ -19,6 +19,7 @@ Amounts are exact decimals (`decimal.Decimal`) throughout, written to JSON as nu
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
@@ -37,6 +38,8 @@ AUDIT_FIELDS = ("charge", "charge_currency", "charge_difference", "known_at", "r
 TOP_CHANGED = 20
 """Calls kept by the size of their charge difference, for the summary and the report."""
 _RATE_PLACES = Decimal("0.000001")
+_ZERO = Decimal(0)
+_DECIMALS: dict[float, Decimal] = {}
 _CREDITS = "communications_credits"
 
 
@@ -44,7 +47,22 @@ def decimal(value: object) -> Decimal | None:
     """A billed amount as an exact decimal: 0.36 read from its shortest text, not its binary float."""
     if value is None:
         return None
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    if isinstance(value, Decimal):
+        return value
+    if type(value) is float:  # bills repeat a few amounts: remember them (bounded)
+        found = _DECIMALS.get(value)
+        if found is None:
+            found = Decimal(repr(value))
+            if len(_DECIMALS) < 100_000:
+                _DECIMALS[value] = found
+        return found
+    return Decimal(str(value))
+
+
+def _start_us(text: str) -> int:
+    """A record's start (our UTC text, ending in Z) in microseconds, without building a pendulum instant."""
+    parsed = dt.datetime.fromisoformat(text)
+    return (int(parsed.replace(microsecond=0).timestamp()) * 1_000_000) + parsed.microsecond
 
 
 def amount(value: Decimal | None) -> float | None:
@@ -147,78 +165,91 @@ class Audit:
     def add(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record with its audit fields, counted in the run's totals (in place, and returned)."""
         self._seen += 1
-        if record.get("outcome") == "rejected" or "credit_minutes" not in record:
+        if "credit_minutes" not in record or record.get("outcome") == "rejected":
             self.rejections.add(record)
             record["known_at"] = self._known_text
             record["run_id"] = self.run_id
             return record
         billed = record.get("billed")
         credit_minutes = record["credit_minutes"]
-        country, number_type = record.get("destination_country"), record.get("number_type")
         start = record["start"]
         charge: Decimal | None
         currency: str | None
         entry = None
         if self.rates:
-            at_us = self._as_of_us if self._as_of_us is not None else micros(to_instant(start, "start"))
-            entry = self.rates.resolve(country, number_type, at_us, self._known_us)
+            at_us = self._as_of_us if self._as_of_us is not None else _start_us(start)
+            entry = self.rates.resolve(record.get("destination_country"), record.get("number_type"), at_us,
+                                       self._known_us)
         if entry is not None:
             charge, currency = entry.charge(credit_minutes), entry.currency
         elif credit_minutes <= 0:
-            charge, currency = Decimal(0), (billed or {}).get("currency")
+            charge, currency = _ZERO, billed.get("currency") if billed else None
         else:
             charge = currency = None
-            self.without_rate += 1
-            destination = (country or "", number_type or "")
-            self.unpriced[destination] = self.unpriced.get(destination, 0) + 1
-            if self.rates:
-                when = format_instant(self.as_of) if self.as_of else start
-                record["warnings"] = [*record.get("warnings", ()),
-                                      f"no rate card entry prices {country or 'this destination'} "
-                                      f"{number_type or ''} numbers at {when} as known at {self._known_text}: "
-                                      "charge not computed"]
-        billed_charge = decimal((billed or {}).get("charge"))
-        billed_currency = (billed or {}).get("currency")
+            self._unpriced(record, start)
         difference = None
-        if billed_charge is not None and charge is not None and billed_currency == currency:
-            difference = billed_charge - charge
-        record["charge"] = amount(charge)
+        billed_charge = billed_currency = None
+        if billed:
+            billed_currency = billed.get("currency")
+            if billed.get("charge") is not None:
+                billed_charge = decimal(billed["charge"])
+                if billed_charge is not None and charge is not None and billed_currency == currency:
+                    difference = billed_charge - charge
+        record["charge"] = None if charge is None else float(charge)
         record["charge_currency"] = currency
-        record["charge_difference"] = amount(difference)
+        record["charge_difference"] = None if difference is None else float(difference)
         record["known_at"] = self._known_text
         record["run_id"] = self.run_id
-        self._count(record, charge, currency, billed_charge, billed_currency, difference)
+        self._count(record, start[:7], charge, currency, billed, billed_charge, billed_currency, difference)
         return record
 
-    def _count(self, record: dict[str, Any], charge: Decimal | None, currency: str | None,
-               billed_charge: Decimal | None, billed_currency: str | None, difference: Decimal | None) -> None:
-        tenant, month = record.get("tenant_id") or "", record["start"][:7]
+    def _unpriced(self, record: dict[str, Any], start: str) -> None:
+        country, number_type = record.get("destination_country"), record.get("number_type")
+        self.without_rate += 1
+        destination = (country or "", number_type or "")
+        self.unpriced[destination] = self.unpriced.get(destination, 0) + 1
+        if self.rates:
+            when = format_instant(self.as_of) if self.as_of else start
+            record["warnings"] = [*record.get("warnings", ()),
+                                  f"no rate card entry prices {country or 'this destination'} "
+                                  f"{number_type or ''} numbers at {when} as known at {self._known_text}: "
+                                  "charge not computed"]
+
+    def _count(self, record: dict[str, Any], month: str, charge: Decimal | None, currency: str | None,
+               billed: dict[str, Any] | None, billed_charge: Decimal | None, billed_currency: str | None,
+               difference: Decimal | None) -> None:
+        tenant = record.get("tenant_id") or ""
         changed = bool(record.get("changed"))
         here = self._totals(tenant, month, currency if charge is not None else billed_currency)
         here.calls += 1
-        here.changed += changed
+        if changed:
+            here.changed += 1
         if charge is None:
             here.without_rate += 1
         else:
-            here.recomputed += charge
+            if charge:
+                here.recomputed += charge
             here.recomputed_calls += 1
         if billed_charge is not None:
-            billed_here = self._totals(tenant, month, billed_currency)
-            billed_here.billed += billed_charge
+            billed_here = here if billed_currency == (currency if charge is not None else billed_currency) \
+                else self._totals(tenant, month, billed_currency)
+            if billed_charge:
+                billed_here.billed += billed_charge
             billed_here.billed_calls += 1
         if difference is not None:
-            here.difference += difference
             here.compared_calls += 1
             if difference:
+                here.difference += difference
                 self._keep_top(record, difference)
-        implied = implied_rate(record.get("billed"), record.get("billable_minutes") or 0)
-        if implied is not None:
-            key = (record.get("destination_country") or "", record.get("number_type") or "", month,
-                   billed_currency or "")
-            rate = self.implied.setdefault(key, {}).setdefault(implied[0], ImpliedRate())
-            rate.calls += 1
-            if len(rate.examples) < 3:
-                rate.examples.append(str(record.get("call_id")))
+        if billed_charge and billed_charge > 0:
+            implied = implied_rate(billed, record.get("billable_minutes") or 0)
+            if implied is not None:
+                key = (record.get("destination_country") or "", record.get("number_type") or "", month,
+                       billed_currency or "")
+                rate = self.implied.setdefault(key, {}).setdefault(implied[0], ImpliedRate())
+                rate.calls += 1
+                if len(rate.examples) < 3:
+                    rate.examples.append(str(record.get("call_id")))
 
     def _totals(self, tenant: str, month: str, currency: str | None) -> MoneyTotals:
         key = (tenant, month, currency or "")

@@ -210,6 +210,8 @@ class RateCard:
         for entry in sorted(self.entries, key=lambda e: (e.recorded_at, e.valid_from)):
             self._by_destination.setdefault((entry.destination_country, entry.number_type), []).append(entry)
         self._recorded = {key: [micros(e.recorded_at) for e in found] for key, found in self._by_destination.items()}
+        self._valid = {key: [(micros(e.valid_from), micros(e.valid_to) if e.valid_to else None, e) for e in found]
+                       for key, found in self._by_destination.items()}
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -219,15 +221,17 @@ class RateCard:
 
     def resolve(self, country: str | None, number_type: str | None, at: object,
                 known_at: object) -> RateCardEntry | None:
-        """The entry that prices a call to (country, number type) at `at` as known at `known_at`, or None."""
+        """The entry that prices a call to (country, number type) at `at` as known at `known_at`, or None.
+        `at` and `known_at` take what store.rate takes, or integer microseconds."""
         at_us = at if type(at) is int else micros(to_instant(at, "as_of"))
         known_us = known_at if type(known_at) is int else micros(to_instant(known_at, "known_at"))
         for key in ((country or "", number_type or ""), (country or "", ANY_NUMBER_TYPE)):
-            found = self._by_destination.get(key)
+            found = self._valid.get(key)
             if not found:
                 continue
             known = bisect_right(self._recorded[key], known_us)  # recorded at or before known_at
-            for entry in reversed(found[:known]):  # recorded last first
-                if entry.holds(at_us):
+            for index in range(known - 1, -1, -1):  # recorded last first
+                valid_from, valid_to, entry = found[index]
+                if valid_from <= at_us and (valid_to is None or at_us < valid_to):
                     return entry
         return None

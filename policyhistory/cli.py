@@ -404,8 +404,9 @@ def _write_records(fmt: str, records: Iterator[dict[str, Any]], output: Path | N
     try:
         if fmt == "jsonl":
             lines: list[str] = []
+            encode = json.JSONEncoder(check_circular=False).encode  # records are flat values: no cycles
             for record in records:
-                lines.append(json.dumps(record))
+                lines.append(encode(record))
                 if len(lines) == 10_000:
                     _write_lines(out, lines)
             _write_lines(out, lines)
