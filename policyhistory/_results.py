@@ -180,8 +180,11 @@ def write_parquet(path: Path, records: Iterable[Mapping[str, Any]],
         rows: list[dict[str, Any]] = []
 
         def spill() -> None:
-            frame = pl.DataFrame([{column: row.get(column) for column in schema} for row in rows], schema=schema,
-                                 orient="row") if rows else pl.DataFrame(schema=schema)
+            # A field beyond RESULT_COLUMNS (a later engine's, say) gets a text column of its own: kept, not lost.
+            extra = sorted({name for row in rows for name in row if name not in schema})
+            types = {**schema, **dict.fromkeys(extra, pl.String)}
+            frame = pl.DataFrame([{column: _cell(row.get(column), column in schema) for column in types}
+                                  for row in rows], schema=types, orient="row") if rows else pl.DataFrame(schema=types)
             part = Path(scratch) / f"part-{len(parts):05d}.parquet"
             frame.write_parquet(part)
             parts.append(part)
@@ -199,9 +202,17 @@ def write_parquet(path: Path, records: Iterable[Mapping[str, Any]],
         if rows or not parts:
             spill()
         target = Path(scratch) / "all.parquet"
-        pl.scan_parquet(parts).sink_parquet(target, metadata=dict(metadata() if metadata else {}))
+        frames = [pl.scan_parquet(part) for part in parts]
+        whole = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        whole.sink_parquet(target, metadata=dict(metadata() if metadata else {}))
         shutil.move(str(target), path)
     return written
+
+
+def _cell(value: Any, known: bool) -> Any:
+    if known or value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def read_run(path: Path, run_id: str) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:

@@ -316,6 +316,10 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     fmt = fmt or (RESULT_SUFFIXES.get(output.suffix.lower(), "jsonl") if output else "jsonl")
     if fmt in ("sqlite", "parquet") and output is None:
         raise click.UsageError(f"--format {fmt} writes a file: give --output")
+    read = {path.resolve() for path in (*calls, tenants, licenses, Path(ctx.obj["db"])) if path is not None}
+    for option, path in (("--output", output), ("--report", report), ("--summary-json", summary_json)):
+        if path is not None and path.resolve() in read:  # an output never overwrites an input
+            raise click.BadParameter(f"{path} is an input of this run (or the store)", param_hint=option)
     at = instant_option(as_of, "as_of")
     known = instant_option(known_at, "known_at") or store.now()
     try:

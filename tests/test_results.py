@@ -85,10 +85,14 @@ def test_results_sqlite_read_back_equals_the_jsonl_records(tmp_path):
 
 
 def test_results_sqlite_refuses_a_file_that_is_not_a_results_database(tmp_path):
-    result = invoke(tmp_path, "rerate", *INPUTS, "--output", str(tmp_path / "p.db"))  # the store itself
+    itself = invoke(tmp_path, "rerate", *INPUTS, "--output", str(tmp_path / "p.db"))  # the store of this run
+    assert 2 == itself.exit_code and "is an input of this run (or the store)" in itself.output
+    other = tmp_path / "other.db"
+    assert 0 == CliRunner().invoke(cli, ["--db", str(other), "policies", "--as-of", "2020-01-01"]).exit_code
+    result = invoke(tmp_path, "rerate", *INPUTS, "--output", str(other))  # another store
     assert 2 == result.exit_code
     assert "is not a results database: it holds other tables" in result.output
-    assert "policy_versions" in sqlite_utils.Database(tmp_path / "p.db").table_names()
+    assert "ratings" not in sqlite_utils.Database(other).table_names()
 
 
 def test_results_parquet_read_back_equals_the_jsonl_records(tmp_path):
@@ -110,3 +114,21 @@ def test_results_parquet_read_back_equals_the_jsonl_records(tmp_path):
 def test_results_sqlite_and_parquet_need_an_output_file(tmp_path):
     result = invoke(tmp_path, "rerate", *INPUTS, "--format", "parquet")
     assert 2 == result.exit_code and "--format parquet writes a file: give --output" in result.output
+
+
+def test_results_parquet_in_several_parts_reads_back_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr("policyhistory._results._PARQUET_PART", 5)  # 21 records: 5 parts streamed into one file
+    out = tmp_path / "results.parquet"
+    assert 0 == invoke(tmp_path, "rerate", *INPUTS, "--output", str(out)).exit_code
+    frame = pl.read_parquet(out)
+    assert list(range(21)) == frame["seq"].to_list()
+    assert [r["call_id"] for r in jsonl_records(tmp_path)] == frame["call_id"].to_list()
+
+
+def test_results_an_output_never_overwrites_an_input(tmp_path):
+    calls = tmp_path / "calls.csv"
+    calls.write_bytes((EXAMPLES / "calls.csv").read_bytes())
+    for option in ("--output", "--report", "--summary-json"):
+        result = invoke(tmp_path, "rerate", str(calls), *INPUTS[4:], option, str(calls))
+        assert 2 == result.exit_code and "is an input of this run" in result.output, option
+    assert (EXAMPLES / "calls.csv").read_bytes() == calls.read_bytes()
