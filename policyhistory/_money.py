@@ -319,8 +319,12 @@ class Audit:
 
     def lines(self) -> list[str]:
         """The money part of the short summary: totals per currency, and calls without a rate."""
+        currencies = self.by_currency()
+        if not self.rates and not any(totals.billed_calls for totals in currencies.values()):
+            return ["money: the input carries no charges and no rate card is loaded (policyhistory load --rates): "
+                    "nothing to compare"]
         lines = ["money per currency (billed, recomputed, billed minus recomputed over the calls with both):"]
-        for currency, totals in self.by_currency().items():
+        for currency, totals in currencies.items():
             lines.append(f"  {currency or '(no currency)'}: billed {money_text(totals.billed)} on "
                          f"{totals.billed_calls} call(s), recomputed {money_text(totals.recomputed)} on "
                          f"{totals.recomputed_calls}, difference {money_text(totals.difference)} on "

@@ -381,11 +381,11 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             results.abort()
         raise click.UsageError(str(error)) from error
     manifest.finish(run.summary, store.now(), counted[0])
+    if progress:
+        click.echo("", err=True)
     if results is not None:
         results.finish(manifest.record(), audit.record()["totals"])
         click.echo(f"results (run {run_id}) written to {output}", err=True)
-    if progress:
-        click.echo("", err=True)
     if summary_json:
         whole = {"manifest": manifest.record(), **run_summary_record(run.summary, audit)}
         summary_json.write_text(json.dumps(whole, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -137,3 +137,11 @@ def test_money_totals_per_tenant_month_and_currency(tmp_path):
                      and "(" in line and "%" in line)
     assert f"full summary: {summary}" == result.stderr.splitlines()[-1]
     assert (21, 21, 0, 7) == (whole["rows"], whole["rated"], whole["rejected"], whole["changed"])
+
+
+def test_money_summary_without_bills_or_card_says_so_in_one_line(tmp_path):
+    calls = write_calls(tmp_path, ["n1,seoul,2020-06-01T09:00:00Z,600,conf_out,KR,audio_conferencing,+33142685300,,,,"])
+    result, records = rerate(tmp_path, calls, "--known-at", "2026-11-23", card=False)
+    assert ("money: the input carries no charges and no rate card is loaded (policyhistory load --rates): nothing "
+            "to compare") in result.stderr.splitlines()
+    assert (0.0, None, None) == money(records["n1"])  # complimentary: nothing to charge, no currency known
