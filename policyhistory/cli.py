@@ -288,7 +288,8 @@ RESULT_SUFFIXES = {".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite", "
 @click.option("--workdir", type=click.Path(file_okay=False, exists=True, writable=True, path_type=Path),
               help="Folder for the scratch files a run sorts its rows in (default: the system's temp).")
 @click.option("--report", type=FileToWrite(),
-              help="Also write the audit report here: self-contained HTML with totals, changed calls and pools.")
+              help="Also write the audit report here: self-contained HTML with the manifest, totals, money, changed "
+                   "calls, rejected rows by reason and pools.")
 @click.option("--changed-only", is_flag=True,
               help="Write only the changed calls (and rejected rows); the summary still counts every row.")
 @click.option("--summary-json", type=FileToWrite(),
