@@ -25,7 +25,9 @@ from ._inspect import Inspection, inspect_file
 from ._instant import format_instant, to_instant
 from ._layouts import UnknownLayoutError
 from ._ledger import PoolLedger, PoolMonth, PoolState, Settled
+from ._money import AUDIT_FIELDS, Audit
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
+from ._ratecards import RateCard, RateCardEntry, read_rate_card
 from ._rating import OUTCOMES, PoolKey, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
@@ -34,11 +36,13 @@ from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, T
 from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
 
 __all__ = [
+    "AUDIT_FIELDS",
     "OUTCOMES",
     "PARAMS_BY_KIND",
     "SKUS",
     "SKU_ALIASES",
     "AppendOnlyError",
+    "Audit",
     "Call",
     "CallingPlanNotSoldError",
     "Comparison",
@@ -72,6 +76,8 @@ __all__ = [
     "PoolState",
     "PoolUse",
     "Problem",
+    "RateCard",
+    "RateCardEntry",
     "Rater",
     "Rating",
     "RatingPlan",
@@ -102,6 +108,7 @@ __all__ = [
     "pool_capacity",
     "rate_call",
     "read_catalog",
+    "read_rate_card",
     "resolve_by_scan",
     "to_instant",
 ]

@@ -115,6 +115,15 @@ class CallingPlanNotSoldError(PolicyHistoryError, LookupError):
         super().__init__(f"Calling Plan {plan!r} with usage location {country} at {as_of}: {why}")
 
 
+class CallNotFoundError(PolicyHistoryError, LookupError):
+    """The call asked (by its call id or UsageId) is in none of the files, or could not be read."""
+
+    def __init__(self, call_id: str, files: Sequence[str]) -> None:
+        self.call_id = call_id
+        self.files = tuple(files)
+        super().__init__(f"call {call_id!r} is not in {', '.join(self.files)} (or could not be read)")
+
+
 class NothingKnownError(PolicyHistoryError, LookupError):
     """No policy version had been recorded by the knowledge instant asked."""
 

@@ -112,7 +112,8 @@ class Comparison:
             lines.append(f"Against the bill: changed: {self.change}" if self.change else
                          "Against the bill: unchanged (the rating as known now agrees with what was billed)")
         if not self.differences:
-            lines.append("No difference: the rating is the same under both beliefs.")
+            lines.append("No difference between the two beliefs: the rating is the same as known when billed and "
+                         "as known now (the bill itself is compared in the three answers, where the input has it).")
         else:
             lines.append("What differs:")
             lines += [f"  {difference}" for difference in self.differences]
@@ -167,7 +168,9 @@ def compare(then: Explanation, now: Explanation, billed: dict[str, Any] | None,
     money = None
     if billed and billed.get("charge") is not None and differences:
         charged_minutes = billed.get("minutes") or then.rating.credit_minutes
-        if charged_minutes:
+        # A bill of 0 implies no price: "0 GBP billed for 185 credit minute(s) (0 GBP/min) ... -0.00" said
+        # nothing true (issue 16); the three answers (see _dispute) price it from the rate card instead.
+        if charged_minutes and billed["charge"] > 0:
             per_minute = billed["charge"] / charged_minutes
             delta = (now.rating.credit_minutes - then.rating.credit_minutes) * per_minute
             currency = billed.get("currency") or ""

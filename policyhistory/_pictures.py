@@ -191,57 +191,143 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+REPORT_STYLE = STYLE + """
+.num { text-align: right; font-variant-numeric: tabular-nums; } .mono { font-family: ui-monospace, monospace; }
+.manifest th { background: #f4f4f4; font-weight: 600; } .manifest td { font-size: 12px; }
+.rejected td { vertical-align: top; } .rejected div { font-size: 12px; }
+.axis { stroke: #555; stroke-width: 1; fill: none; } .grid { stroke: #e4e4e4; fill: none; }
+.axis-label { font-size: 11px; fill: #333; }
+.use { fill: #2f8f5b; stroke: #1d5c3a; stroke-width: 0.5; } .use.over { fill: url(#hatch-over); stroke: #8b1a1a; }
+.value { font-size: 9px; fill: #222; }
+.empty { fill: none; stroke: #999; stroke-width: 0.75; stroke-dasharray: 2 2; }
+.mark { stroke-width: 1.5; stroke-dasharray: 6 3; } .mark80 { stroke: #c87800; } .mark100 { stroke: #b00; }
+.legend-box { font-size: 12px; margin: 6px 0 12px; } .legend-box svg { vertical-align: middle; margin: 0 4px 0 12px; }
+.pool { break-inside: avoid; page-break-inside: avoid; }
+@media print { * { -webkit-print-color-adjust: exact; print-color-adjust: exact; } h2 { break-after: avoid; } }
+"""
+_HATCH = ('<defs><pattern id="hatch-over" width="6" height="6" patternUnits="userSpaceOnUse" '
+          'patternTransform="rotate(45)"><rect width="6" height="6" fill="#d9534f"/>'
+          '<path d="M0 0V6" stroke="#7a1010" stroke-width="2.5"/></pattern></defs>')
+
+
+def _month_axis(months: Iterable[str]) -> list[str]:
+    from ._money import month_axis
+
+    return month_axis(months)
+
+
+def pool_legend() -> str:
+    """One legend for every pool chart: what each colour, pattern and line means (read in black and white too)."""
+    def swatch(inner: str) -> str:
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="26" height="14">{_HATCH}{inner}</svg>'
+
+    return ('<div class="legend-box">'
+            + swatch('<rect class="use" x="1" y="1" width="24" height="12"/>') + "minutes used, below capacity"
+            + swatch('<rect class="use over" x="1" y="1" width="24" height="12"/>') + "at or over capacity (hatched)"
+            + swatch('<rect class="empty" x="1" y="1" width="24" height="12"/>') + "month without calls"
+            + swatch('<line class="mark mark80" x1="0" x2="26" y1="7" y2="7"/>') + "80 % of capacity (alert)"
+            + swatch('<line class="mark mark100" x1="0" x2="26" y1="7" y2="7"/>') + "100 % of capacity"
+            + "</div>")
+
+
 def pool_chart(tenant: str, pool: str, counter: str, months: Mapping[str, tuple[int, int]]) -> str:
-    """Use per month as a share of capacity, with dashed marks at 80 % and 100 %."""
-    left, bar, gap, height, top = 40, 26, 8, 120, 10
+    """Use per month as a share of capacity on a continuous month axis (a month without calls is drawn as an
+    empty outline, not left out), with a percent axis and dashed marks at 80 % and 100 %."""
+    axis = _month_axis(months)
+    left, height, top, plot_width = 48, 140, 12, 1080
+    step = max(6.0, min(34.0, plot_width / max(len(axis), 1)))
+    bar = max(4.0, step * 0.72)
     scale = max([150.0] + [100 * used / capacity for capacity, used in months.values() if capacity])
+    every = 1 if len(axis) <= 24 else 3 if len(axis) <= 72 else 12
 
     def y(percent: float) -> float:
         return top + height * (1 - percent / scale)
 
-    parts = []
-    for index, (month, (capacity, used)) in enumerate(sorted(months.items())):
-        share = 100 * used / capacity if capacity else 0.0
-        px = left + index * (bar + gap)
-        over = " over" if share >= 100 else ""
-        parts.append(f'<rect class="use{over}" data-month="{month}" data-capacity="{capacity}" data-used="{used}" '
-                     f'x="{px}" y="{y(share):.1f}" width="{bar}" height="{top + height - y(share):.1f}">'
-                     f"<title>{month}: {used} of {capacity} min ({share:.0f} %)</title></rect>"
-                     f'<text class="legend" x="{px}" y="{top + height + 12}">{month[2:]}</text>')
-    chart_width = left + len(months) * (bar + gap) + 40
+    parts = [_HATCH]
+    chart_width = left + len(axis) * step + 20
+    for percent in range(0, int(scale) + 1, 50):
+        # Grid and axes are paths: a chart's <line> elements are its 80 % and 100 % marks only.
+        parts.append(f'<path class="grid" d="M{left} {y(percent):.1f}H{chart_width:.1f}"/><text class="axis-label" '
+                     f'x="{left - 6}" y="{y(percent) + 4:.1f}" text-anchor="end">{percent} %</text>')
+    for index, month in enumerate(axis):
+        px = left + index * step + (step - bar) / 2
+        if month in months:
+            capacity, used = months[month]
+            share = 100 * used / capacity if capacity else 0.0
+            over = " over" if share >= 100 else ""
+            parts.append(f'<rect class="use{over}" data-month="{month}" data-capacity="{capacity}" '
+                         f'data-used="{used}" x="{px:.1f}" y="{y(share):.1f}" width="{bar:.1f}" '
+                         f'height="{top + height - y(share):.1f}">'
+                         f"<title>{month}: {used} of {capacity} min ({share:.0f} %)</title></rect>")
+            if step >= 18:  # printed, a bar of 0.3 % is invisible: say its minutes above it
+                parts.append(f'<text class="value" x="{px + bar / 2:.1f}" y="{y(share) - 3:.1f}" '
+                             f'text-anchor="middle">{used}</text>')
+        else:
+            parts.append(f'<rect class="empty" data-month="{month}" data-empty="true" x="{px:.1f}" '
+                         f'y="{top + height - 3}" width="{bar:.1f}" height="3"><title>{month}: no calls</title></rect>')
+        if index % every == 0 or len(axis) == 1:
+            label = month[2:] if every < 12 else month[:4]
+            lx, ly = left + index * step + step / 2, top + height + 14
+            parts.append(f'<text class="legend" x="{lx:.1f}" y="{ly}" text-anchor="middle">{label}</text>')
+    parts.append(f'<path class="axis" d="M{left} {top}V{top + height}H{chart_width:.1f}"/>')
     for percent in (80, 100):
-        parts.append(f'<line class="mark mark{percent}" data-percent="{percent}" x1="{left - 4}" x2="{chart_width}" '
-                     f'y1="{y(percent):.1f}" y2="{y(percent):.1f}"/>'
-                     f'<text class="legend" x="2" y="{y(percent) + 4:.1f}">{percent} %</text>')
+        parts.append(f'<line class="mark mark{percent}" data-percent="{percent}" x1="{left}" x2="{chart_width:.1f}" '
+                     f'y1="{y(percent):.1f}" y2="{y(percent):.1f}"/>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="pool-chart" data-tenant="{escape(tenant)}" '
-            f'data-pool="{escape(pool)}" width="{chart_width}" height="{top + height + 20}">{"".join(parts)}</svg>')
+            f'data-pool="{escape(pool)}" width="{chart_width:.0f}" height="{top + height + 24}">{"".join(parts)}</svg>')
+
+
+REPORT_TOTALS = 500
+"""Tenant-months the report lists (those with the largest differences); --summary-json has every one."""
 
 
 def report_html(summary: Any, changed: Sequence[Mapping[str, Any]], known_at: pendulum.DateTime,
-                max_charts: int = 100) -> str:
-    """The audit report of one rerate run: totals, changed calls, and each tenant's pools month by month."""
-    body = [f"<h1>Re-rating audit report</h1><p>Rated with the policies as known at "
-            f"{escape(format_instant(known_at))}.</p><h2>Totals</h2>",
-            _table(("rows", "rated", "rejected", "changed"),
-                   [(summary.rows, summary.rated, summary.rejected, summary.changed)]),
-            _table(("outcome", "billable minutes"), sorted(summary.minutes.items())),
-            "<h2>Changes by kind</h2>",
-            _table(("what was billed -> what is now", "calls"), list(summary.changes.items())),
-            f"<h2>Changed calls ({summary.changed})</h2>",
-            "" if len(changed) == summary.changed else
-            f"<p>The first {len(changed)} in input order; the output has every one (\"changed\": true).</p>",
-            _table(("file", "line", "call", "tenant", "start", "now", "change"),
-                   [(r["file"].rsplit("/", 1)[-1], r["line"], r["call_id"], r.get("tenant_id", ""), r["start"],
-                     r["outcome"], r.get("change", "")) for r in changed]),
-            "<h2>Pools per tenant and month</h2>"]
+                max_charts: int = 100, *, audit: Any = None, manifest: Mapping[str, Any] | None = None) -> str:
+    """The audit report of one rerate run (policyhistory/templates/audit_report.html.j2): the run's manifest,
+    totals, money per currency and per tenant-month, the calls with the largest charge differences, changes
+    by kind, changed calls, rejected rows by reason, implied-rate anomalies, and each tenant's pools month by
+    month on a continuous axis."""
+    import jinja2
+    from markupsafe import Markup
+
+    from ._money import decimal, money_text
+
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("policyhistory", "templates"), autoescape=True)
     charts: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {}
     for (tenant, pool, month, counter), use in sorted(summary.pools.items()):
         charts.setdefault((tenant, pool, counter), {})[month] = (use.capacity, use.used)
-    for index, ((tenant, pool, counter), months) in enumerate(sorted(charts.items())):
-        if index >= max_charts:
-            body.append(f"<p>{len(charts) - max_charts} more pools are not drawn; the JSON output has them all.</p>")
-            break
-        body.append(f"<h3>{escape(tenant)}: {escape(pool)} ({escape(counter)})</h3>"
-                    + pool_chart(tenant, pool, counter, months)
-                    + _table(("month", "capacity", "used"), [(m, c, u) for m, (c, u) in sorted(months.items())]))
-    return _page("policyhistory: re-rating audit report", "".join(body))
+    drawn = [{"title": f"{tenant}: {pool} ({counter})", "svg": Markup(pool_chart(tenant, pool, counter, months)),
+              "rows": [(m, c, u) for m, (c, u) in sorted(months.items())]}
+             for (tenant, pool, counter), months in sorted(charts.items())[:max_charts]]
+    money = None
+    if audit is not None:
+        totals = sorted(audit.totals.items())
+        shown = totals
+        if len(totals) > REPORT_TOTALS:
+            shown = sorted(sorted(totals, key=lambda item: -abs(item[1].difference))[:REPORT_TOTALS])
+        money = {
+            "rate_card_entries": len(audit.rates),
+            "by_currency": [(currency, _money_cells(t, money_text)) for currency, t in audit.by_currency().items()],
+            "unpriced": sorted(audit.unpriced.items(), key=lambda item: -item[1])[:20],
+            "totals": [{"tenant_id": tenant, "month": month, "currency": currency, **_money_cells(t, money_text)}
+                       for (tenant, month, currency), t in shown],
+            "totals_all": len(totals), "totals_cut": len(shown) < len(totals),
+            "top": [{**call, **{name: money_text(decimal(call[name])) for name in
+                                ("billed_charge", "charge", "charge_difference")}} for call in audit.top_changed()],
+            "anomalies": audit.anomalies(),
+        }
+    return environment.get_template("audit_report.html.j2").render(
+        style=REPORT_STYLE, known_at=format_instant(known_at),
+        as_of=format_instant(summary.as_of) if getattr(summary, "as_of", None) else None, manifest=manifest,
+        summary=summary, minutes=sorted(summary.minutes.items()), changes=list(summary.changes.items()),
+        changed=[{**r, "file": str(r["file"]).rsplit("/", 1)[-1], "tenant_id": r.get("tenant_id", ""),
+                  "change": r.get("change", "")} for r in changed],
+        rejected=None if audit is None else audit.rejections.groups(), money=money,
+        legend=Markup(pool_legend()), charts=drawn, charts_left=max(0, len(charts) - max_charts))
+
+
+def _money_cells(totals: Any, text: Any) -> dict[str, Any]:
+    return {"calls": totals.calls, "billed": text(totals.billed), "billed_calls": totals.billed_calls,
+            "recomputed": text(totals.recomputed), "recomputed_calls": totals.recomputed_calls,
+            "difference": text(totals.difference), "compared_calls": totals.compared_calls,
+            "without_rate": totals.without_rate, "changed": totals.changed}

@@ -22,6 +22,15 @@ from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
 from ._ledger import PoolState
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
+from ._ratecards import (
+    RATE_FIELDS,
+    RATE_IDENTITY,
+    RateCard,
+    RateCardEntry,
+    ambiguities,
+    entry_from_row,
+    read_rate_card,
+)
 from ._rating import Rating
 from ._rules import PlanCache, rate_call
 from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts
@@ -32,6 +41,7 @@ Clock = Callable[[], pendulum.DateTime]
 POLICY_TABLE = "policy_versions"
 TENANT_TABLE = "tenant_facts"
 LICENSE_TABLE = "licenses"
+RATE_TABLE = "rate_cards"
 POLICY_CONTENT = ("id", "key", "kind", "valid_from", "valid_to", "recorded_at", "params", "source", "notes",
                   "in_force")
 """The columns whose values make a version what it is: equal values, same version (idempotent load)."""
@@ -121,6 +131,12 @@ CHAINED_TABLES: list[ChainedTable] = [
         "tenant_id",
     ),
 ]
+CHAINED_TABLES.append(ChainedTable(  # the user's rate cards (see _ratecards): one more history, chained alike
+    RATE_TABLE,
+    {"seq": int, **dict.fromkeys(RATE_FIELDS, str), "loaded_at": str, "prev_hash": str, "row_hash": str},
+    (*RATE_FIELDS, "loaded_at"),
+    "destination_country",
+))
 TENANT_IDENTITY = ("tenant_id", "valid_from")
 LICENSE_IDENTITY = ("tenant_id", "sku", "usage_location", "valid_from")
 
@@ -187,6 +203,7 @@ class Store:
             _ensure_schema(db)
         self._timeline: Timeline | None = None
         self._tenant_index: TenantIndex | None = None
+        self._rate_card: RateCard | None = None
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True) -> Store:
@@ -296,6 +313,49 @@ class Store:
                 self._append(spec, [{**row, "loaded_at": loaded_at} for row in fresh.get(spec.name, [])])
         self._tenant_index = None
         return LoadReport(tuple(added), tuple(unchanged))
+
+    def load_rates(self, path: str | Path) -> LoadReport:
+        """Append a rate card file (CSV or JSON; see _ratecards); all or nothing. An entry already stored with
+        the same content is skipped; the same destination, valid_from and recorded_at with another price is
+        refused (history is append-only: record a correction later)."""
+        return self.add_rates(read_rate_card(Path(path)), str(path))
+
+    def add_rates(self, entries: Iterable[RateCardEntry], file: str | None = None) -> LoadReport:
+        spec = next(table for table in CHAINED_TABLES if table.name == RATE_TABLE)
+        stored = {tuple(entry.row()[c] for c in RATE_IDENTITY): entry.row() for entry in self.rate_cards().entries}
+        added: list[str] = []
+        unchanged: list[str] = []
+        fresh: list[dict[str, Any]] = []
+        kept: list[RateCardEntry] = list(self.rate_cards().entries)
+        for entry in entries:
+            row = entry.row()
+            identity = tuple(row[c] for c in RATE_IDENTITY)
+            label = f"{RATE_TABLE} {entry.label}"
+            existing = stored.get(identity)
+            if existing is not None:
+                if existing != row:
+                    raise AppendOnlyError(label, file)
+                unchanged.append(label)
+                continue
+            stored[identity] = row
+            fresh.append(row)
+            kept.append(entry)
+            added.append(label)
+        problems = ambiguities(kept, {index: file or "" for index in range(len(kept) - len(fresh), len(kept))})
+        if problems:
+            raise InvalidRecordsError(problems)
+        loaded_at = format_instant(self.now())
+        with self.db.atomic():
+            self._append(spec, [{**row, "loaded_at": loaded_at} for row in fresh])
+        self._rate_card = None
+        return LoadReport(tuple(added), tuple(unchanged))
+
+    def rate_cards(self) -> RateCard:
+        """Every rate card entry stored, in memory: `.resolve(country, number_type, at, known_at)`."""
+        if self._rate_card is None:
+            rows = self.db.query(f"SELECT * FROM {RATE_TABLE} ORDER BY seq")
+            self._rate_card = RateCard(entry_from_row(row) for row in rows)
+        return self._rate_card
 
     @property
     def tenant_index(self) -> TenantIndex:

@@ -17,14 +17,17 @@ import tabulate
 
 from ._catalog import bundled_catalog_path, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
-from ._errors import NotAStoreError, PolicyHistoryError
-from ._explain import Comparison, Explanation
+from ._errors import CallNotFoundError, NotAStoreError, PolicyHistoryError
+from ._explaining import explain_found, find_call
 from ._inspect import inspect_file
 from ._instant import format_instant, to_instant
+from ._manifest import Manifest, chain_heads, file_record, new_run_id, store_digest
+from ._money import AUDITED_COLUMNS, Audit, run_summary_record, short_summary
 from ._pictures import report_html, timeline_html
-from ._records import RECORD_FIELDS, cells, encode
-from ._rerate import Rerate, invoice_date, with_licenses
-from ._store import Store
+from ._records import cells, encode
+from ._rerate import Rerate
+from ._results import SqliteResults, compare_run, read_run, write_parquet
+from ._store import LoadReport, Store
 from ._timeline import micros
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,17 +124,29 @@ def tenant_options(function: F) -> F:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @tenant_options
+@click.option("--rates", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rate card file: valid_from,valid_to,recorded_at,destination_country,number_type,per_minute,"
+                   "connection_fee,currency,source.")
 @click.pass_context
-def load(ctx: click.Context, paths: tuple[Path, ...], tenants: Path | None, licenses: Path | None) -> None:
-    """Append catalog files (TOML) or folders, or tenant facts with --tenants/--licenses (CSV or JSON).
+def load(ctx: click.Context, paths: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
+         rates: Path | None) -> None:
+    """Append catalog files (TOML) or folders, tenant facts with --tenants/--licenses (CSV or JSON), or a
+    rate card with --rates.
 
-    With neither, loads the bundled catalog. All or nothing: a file with any problem changes nothing, and
+    With none, loads the bundled catalog. All or nothing: a file with any problem changes nothing, and
     every problem is listed with its file, line and field.
     """
     store = open_store(ctx)
     with library_errors():
-        if tenants or licenses:
+        if rates and not (tenants or licenses):
+            report = store.load_rates(rates)
+            if paths:
+                store.load(paths)
+        elif tenants or licenses:
             report = store.load_tenant_facts(tenants, licenses)
+            if rates:
+                rate_report = store.load_rates(rates)
+                report = LoadReport(report.added + rate_report.added, report.unchanged + rate_report.unchanged)
             if paths:
                 store.load(paths)
         else:
@@ -243,14 +258,18 @@ def _write_lines(out: IO[str], lines: list[str]) -> None:
         lines.clear()
 
 
+RESULT_SUFFIXES = {".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".parquet": "parquet"}
+
+
 @cli.command()
-@click.argument("calls", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("calls", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @tenant_options
 @click.option("--tenant", help="Tenant of Teams-layout files, which have no tenant column (default: the only one).")
 @click.option("--as-of", help="Rate every call under the rules of this instant (what-if; default: each call's start).")
 @click.option("--known-at", help="Rate with what was known at this instant, e.g. the invoice date (default: now).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True,
-              help="Output format: one JSON object per line, CSV, or an aligned table.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table", "sqlite", "parquet"]), default=None,
+              help="Output format: one JSON object per line (the default), CSV, an aligned table, a SQLite results "
+                   "database or Parquet (both need --output; taken from its suffix .db/.sqlite or .parquet).")
 @click.option("--output", type=FileToWrite(), help="Write here instead of stdout.")
 @click.option("--workdir", type=click.Path(file_okay=False, exists=True, writable=True, path_type=Path),
               help="Folder for the run's scratch files: its tenant shards (Parquet) and their records (default: "
@@ -261,18 +280,40 @@ def _write_lines(out: IO[str], lines: list[str]) -> None:
               help="Rate the shards on the Dask cluster whose scheduler is here (tcp://HOST:8786). Also "
                    "POLICYHISTORY_DASK. Needs: pip install 'policyhistory[dask]'.")
 @click.option("--report", type=FileToWrite(),
-              help="Also write the audit report here: self-contained HTML with totals, changed calls and pools.")
+              help="Also write the audit report here: self-contained HTML with the manifest, totals, money, changed "
+                   "calls, rejected rows by reason and pools.")
+@click.option("--changed-only", is_flag=True,
+              help="Write only the changed calls (and rejected rows); the summary still counts every row.")
+@click.option("--summary-json", type=FileToWrite(),
+              help="Write the whole summary (every pool-month, money per tenant and month, the manifest) as JSON.")
+@click.option("--replay", nargs=2, type=(click.Path(exists=True, dir_okay=False, path_type=Path), str),
+              metavar="RESULTS.db RUN_ID",
+              help="Re-run a run recorded in a results database and say whether its records are identical.")
 @click.pass_context
 def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
-           tenant: str | None, as_of: str | None, known_at: str | None, fmt: str, output: Path | None,
-           workdir: Path | None, workers: int | None, dask_address: str | None, report: Path | None) -> None:
+           tenant: str | None, as_of: str | None, known_at: str | None, fmt: str | None, output: Path | None,
+           workdir: Path | None, workers: int | None, dask_address: str | None, report: Path | None,
+           changed_only: bool, summary_json: Path | None, replay: tuple[Path, str] | None) -> None:
     """Re-rate call records (Teams PSTN usage export, Microsoft Graph call records, Direct Routing, or our
     layout; CSV, TSV, JSON or JSONL; a Calls.Export zip) side by side with
     what was billed. One output record per input row, in input order; a summary on stderr.
 
     Exit status: 0 every row rated, 3 some rows rejected (each with its reason), 2 unusable arguments or files.
+    With --replay: 0 the records are identical, 1 they differ (with a count).
     """
     store = open_store(ctx)
+    if replay is not None:
+        _replay(store, *replay, workdir)
+        return
+    if not calls:
+        raise click.UsageError("give the CALLS files to re-rate (or --replay RESULTS.db RUN_ID)")
+    fmt = fmt or (RESULT_SUFFIXES.get(output.suffix.lower(), "jsonl") if output else "jsonl")
+    if fmt in ("sqlite", "parquet") and output is None:
+        raise click.UsageError(f"--format {fmt} writes a file: give --output")
+    read = {path.resolve() for path in (*calls, tenants, licenses, Path(ctx.obj["db"])) if path is not None}
+    for option, path in (("--output", output), ("--report", report), ("--summary-json", summary_json)):
+        if path is not None and path.resolve() in read:  # an output never overwrites an input
+            raise click.BadParameter(f"{path} is an input of this run (or the store)", param_hint=option)
     at = instant_option(as_of, "as_of")
     known = instant_option(known_at, "known_at") or store.now()
     try:
@@ -286,6 +327,15 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         run.check()
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
+    started = store.now()
+    run_id = new_run_id(started)
+    facts = [(path, role) for path, role in ((tenants, "tenants"), (licenses, "licenses")) if path]
+    manifest = Manifest.start(store, run_id=run_id, started_at=started, known_at=known, as_of=at, calls=calls,
+                              facts=facts, store_path=str(ctx.obj["db"]),
+                              options={"tenant": tenant, "format": fmt, "output": str(output) if output else None,
+                                       "changed_only": changed_only, "known_at_given": known_at,
+                                       "as_of_given": as_of})
+    audit = Audit(store.rate_cards(), known_at=known, as_of=at, run_id=run_id)
     progress = _Progress() if sys.stderr.isatty() else None
     # A one-shot process: the catalog, tenant index and phonenumbers' metadata live until it exits, so keep
     # them out of the garbage collector's scans, and collect young objects less often: a run allocates a few
@@ -293,23 +343,68 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     # where a long-running program's objects must stay collectable.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    out: IO[str] = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     changed: list[dict[str, Any]] = []
+    counted = [0]
 
     def noting(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for record in records:
+        for record in audit.records(records):
             if report and len(changed) < _REPORT_CHANGED_CALLS and record.get("changed"):
                 changed.append(record)
+            if changed_only and not (record.get("changed") or record.get("outcome") == "rejected"):
+                continue
+            counted[0] += 1
             yield record
 
     try:
+        results = SqliteResults(output, run_id) if fmt == "sqlite" and output else None
+    except PolicyHistoryError as error:  # not SQLite, or another program's tables (our store, say)
+        raise click.BadParameter(str(error), param_hint="--output") from error
+    try:
+        records = noting(run.records(progress))
+        if results is not None:
+            results.write(records)
+        elif fmt == "parquet" and output:
+            def finished() -> dict[str, str]:  # once every record is written: the manifest's counts are known
+                manifest.finish(run.summary, store.now(), counted[0])
+                return {"policyhistory.manifest": json.dumps(manifest.record(), sort_keys=True)}
+
+            write_parquet(output, records, metadata=finished, workdir=workdir)
+        else:
+            _write_records(fmt, records, output)
+    except PolicyHistoryError as error:
+        if results is not None:
+            results.abort()
+        raise click.UsageError(str(error)) from error
+    manifest.finish(run.summary, store.now(), counted[0])
+    if progress:
+        progress.close()
+    if results is not None:
+        results.finish(manifest.record(), audit.record()["totals"])
+        click.echo(f"results (run {run_id}) written to {output}", err=True)
+    if summary_json:
+        whole = {"manifest": manifest.record(), **run_summary_record(run.summary, audit)}
+        summary_json.write_text(json.dumps(whole, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # Written _SUMMARY_LINES_AT_ONCE lines at a time (click.echo flushes after each call).
+    summary = short_summary(run.summary, audit, str(summary_json) if summary_json else None)
+    for start in range(0, len(summary), _SUMMARY_LINES_AT_ONCE):
+        click.echo("\n".join(summary[start:start + _SUMMARY_LINES_AT_ONCE]), err=True)
+    if report:
+        report.write_text(report_html(run.summary, changed, known, audit=audit, manifest=manifest.record()),
+                          encoding="utf-8")
+        click.echo(f"report written to {report}", err=True)
+    if run.summary.rejected:
+        sys.exit(3)
+
+
+def _write_records(fmt: str, records: Iterator[dict[str, Any]], output: Path | None) -> None:
+    """Records as JSON Lines, CSV or an aligned table, to the output file or stdout."""
+    out: IO[str] = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    columns = AUDITED_COLUMNS
+    try:
         if fmt == "jsonl":
             lines: list[str] = []
-            for text in run.records_json(progress):
-                # Written as text without a parse; only changed rows the report lists are parsed.
-                if report and len(changed) < _REPORT_CHANGED_CALLS and '"changed": true' in text:
-                    changed.append(json.loads(text))
-                lines.append(text)
+            for record in records:
+                lines.append(encode(record))
                 if len(lines) == 10_000:
                     _write_lines(out, lines)
             _write_lines(out, lines)
@@ -317,32 +412,57 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
             # against the header (1.13 against 0.98 s per 100,000 records).
             writer = csv.writer(out)
-            writer.writerow(RECORD_FIELDS)
-            for record in noting(run.records(progress)):
-                writer.writerow(cells(record))
+            writer.writerow(columns)
+            for record in records:
+                writer.writerow(cells(record, columns))
         else:
             shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
                      "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
-            rows = [cells({**record, "file": Path(record["file"]).name}, shown)
-                    for record in noting(run.records(progress))]
+            rows = [cells({**record, "file": Path(record["file"]).name}, shown) for record in records]
             out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
-    except PolicyHistoryError as error:
-        raise click.UsageError(str(error)) from error
     finally:
         if output:
             out.close()
-        if progress:
-            progress.close()
-    # Written _SUMMARY_LINES_AT_ONCE lines at a time: a run over thousands of tenants and years has a summary
-    # line per tenant, pool and month (192,000 lines on the benchmark), and click.echo flushes after each call.
-    summary = run.summary.lines()
-    for start in range(0, len(summary), _SUMMARY_LINES_AT_ONCE):
-        click.echo("\n".join(summary[start:start + _SUMMARY_LINES_AT_ONCE]), err=True)
-    if report:
-        report.write_text(report_html(run.summary, changed, known), encoding="utf-8")
-        click.echo(f"report written to {report}", err=True)
-    if run.summary.rejected:
-        sys.exit(3)
+
+
+def _replay(store: Store, results_path: Path, run_id: str, workdir: Path | None) -> None:
+    """Re-run a recorded run with its inputs, known_at, as_of and options; exit 0 identical, 1 different."""
+    with library_errors():
+        recorded, stored = read_run(results_path, run_id)
+    inputs = recorded["inputs"]
+    calls = []
+    for item in inputs:
+        path = Path(item["path"]) if Path(item["path"]).exists() else Path(item["absolute"])
+        if not path.exists():
+            raise click.ClickException(f"run {run_id} read {item['path']}, which no longer exists")
+        now = file_record(path, item["role"])
+        if now["sha256"] != item["sha256"]:
+            click.echo(f"note: {item['path']} changed since the run (SHA-256 {item['sha256'][:12]}... then, "
+                       f"{now['sha256'][:12]}... now)", err=True)
+        if item["role"] == "calls":
+            calls.append(path)
+    heads = chain_heads(store)
+    if store_digest(store, heads) != recorded["store_digest"]:
+        changed_tables = [name for name, head in heads.items() if recorded["chain_heads"].get(name) != head]
+        click.echo(f"note: the store changed since the run ({', '.join(changed_tables) or 'its digest'}); rows "
+                   "recorded after known_at do not change the answer, rows loaded since with an earlier date can",
+                   err=True)
+    options = recorded["options"]
+    with library_errors():
+        run = Rerate(store, calls, known_at=recorded["known_at"], as_of=recorded["as_of"],
+                     default_tenant=options.get("tenant"), workdir=workdir)
+        run.check()
+        audit = Audit(store.rate_cards(), known_at=recorded["known_at"], as_of=recorded["as_of"], run_id=run_id)
+        records = (record for record in audit.records(run.records())
+                   if not options.get("changed_only") or record.get("changed") or record.get("outcome") == "rejected")
+        compared, differing, described = compare_run(records, stored, run_id)
+    if not differing:
+        click.echo(f"identical: {compared} record(s) of run {run_id} re-rated to the same values")
+        return
+    click.echo(f"different: {differing} of {compared} record(s) of run {run_id} differ", err=True)
+    for line in described:
+        click.echo(f"  {line}", err=True)
+    sys.exit(1)
 
 
 @cli.command("inspect")
@@ -388,35 +508,17 @@ def explain(ctx: click.Context, call_id: str, calls: tuple[Path, ...], tenants: 
     try:
         if tenants or licenses:
             store.load_tenant_facts(tenants, licenses)
-        run = Rerate(store, calls, known_at=known, default_tenant=tenant)
-        run.check()
-        # Two passes, each building Calls only for the rows it keeps: the call, then its tenant's calls.
-        target = next(run.rows(call_id=call_id), None)
-        if target is None or target.call is None or target.row is None:
-            raise click.ClickException(f"call {call_id!r} is not in {', '.join(map(str, calls))} (or could not be "
-                                       "read)")
-        rows = list(run.rows(tenant_id=target.call.tenant_id))
+        found = find_call(store, calls, call_id, known_at=known, tenant=tenant)
+    except CallNotFoundError as error:
+        raise click.ClickException(str(error)) from error
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
     with library_errors():
-        index = store.tenant_index
-        earlier = [with_licenses(row.row, row.call, index) for row in rows
-                   if row.row is not None and row.call is not None]
-        call = with_licenses(target.row, target.call, index)
-        result: Explanation | Comparison
-        if billed_instant is None and target.row.billed is not None:
-            billed_instant = invoice_date(call.start)
-        if billed_instant is not None:
-            result = store.compare(call, billed_instant, known_at=known, earlier=earlier, billed=target.row.billed)
-        else:
-            result = store.explain(call, known_at=known, earlier=earlier)
+        explained = explain_found(store, found, known_at=known, billed_at=billed_instant)
     if as_json:
-        click.echo(encode(result.record(), pretty=True))
-        return
-    if billed_at is None and isinstance(result, Comparison):
-        click.echo(f"(billing date taken as {format_instant(result.then.known_at)}, the first day of the month "
-                   "after the call; give --billed-at to choose another)")
-    click.echo(result.text())
+        click.echo(encode(explained.record(), pretty=True))
+    else:
+        click.echo(explained.text())
 
 
 @cli.command()

@@ -129,7 +129,7 @@ def test_engine_one_alert_per_threshold_per_pool_month(tmp_path, store):
     assert ["80% of pool audio_conferencing.dial_out_pool for 2020-10 (480/600 minutes)"] == [
         alert for record in records for alert in record.get("alerts", []) if "2020-10" in alert]
     assert ("  contoso audio_conferencing.dial_out_pool 2020-10 minutes: 660 / 720 (capacity 600 -> 720 in the "
-            "month), alerts: 80% (480/600 minutes)") in result.stderr.splitlines()
+            "month) (92 %), alerts: 80% (480/600 minutes)") in result.stderr.splitlines()
     # The same through store.rate with one pool state, call after call:
     state = PoolState()
     rows = sorted((row for row in Rerate(store, [TEAMS], known_at=KNOWN_AT, default_tenant="contoso").rows()
@@ -162,8 +162,8 @@ def test_engine_summary_shows_use_against_the_capacity_that_applied(tmp_path):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [("dial_out_pool", 150, 240), ("dial_out_pool", 160, 240), ("communications_credits", 160, 60)] == [
         (r["outcome"], r["pool_used_after"], r["pool_capacity"]) for r in records]
-    assert ("  acme audio_conferencing.dial_out_pool 2021-03 minutes: 160 / 240 (capacity 240 -> 60 in the month)"
-            in result.stderr.splitlines())
+    assert ("  acme audio_conferencing.dial_out_pool 2021-03 minutes: 160 / 240 (capacity 240 -> 60 in the month) "
+            "(67 %)") in result.stderr.splitlines()
 
 
 def test_engine_rate_json_is_the_record(tmp_path):

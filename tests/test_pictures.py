@@ -93,6 +93,18 @@ def rerate_report(tmp_path):
     return report, ET.parse(report).getroot()
 
 
+def table_after(root, heading):
+    """The first table after the h2 of that text."""
+    body = root.find(f"{XHTML}body")
+    seen = False
+    for element in body:
+        if element.tag == f"{XHTML}h2":
+            seen = element.text == heading
+        elif seen and element.tag == f"{XHTML}table":
+            return element
+    raise AssertionError(f"no table after {heading!r}")
+
+
 def test_pictures_rerate_report(tmp_path):
     report, root = rerate_report(tmp_path)
     charts = {(svg.get("data-tenant"), svg.get("data-pool")): svg for svg in root.iter(f"{SVG}svg")}
@@ -134,12 +146,16 @@ def test_pictures_rerate_report_lists_the_first_changed_calls_and_counts_them_al
     monkeypatch.setattr("policyhistory.cli._REPORT_CHANGED_CALLS", 2)
     report, root = rerate_report(tmp_path)
     headings = [h.text for h in root.iter(f"{XHTML}h2")]
-    assert ["Totals", "Changes by kind", "Changed calls (7)", "Pools per tenant and month"] == headings
-    tables = list(root.iter(f"{XHTML}table"))
-    kinds = [[td.text for td in tr.iter(f"{XHTML}td")] for tr in tables[2].iter(f"{XHTML}tr")][1:]
+    # Issue 16 added the money, rejected-rows and anomaly sections.
+    assert ["Totals", "Money per currency", "Money per tenant and month", "Calls with the largest charge differences",
+            "Changes by kind", "Changed calls (7)", "Rejected rows by reason (0)", "Implied-rate anomalies",
+            "Pools per tenant and month"] == headings
+    kinds = [[td.text for td in tr.iter(f"{XHTML}td")] for tr in table_after(root, "Changes by kind").iter(
+        f"{XHTML}tr")][1:]
     assert [["billed charged -> now complimentary", "3"], ["billed blocked -> now complimentary", "2"],
             ["billed charged -> now dial_out_pool", "2"]] == kinds
-    listed = [row[2] for row in [[td.text for td in tr.iter(f"{XHTML}td")] for tr in tables[3].iter(f"{XHTML}tr")][1:]]
+    listed = [row[2] for row in [[td.text for td in tr.iter(f"{XHTML}td")]
+                                 for tr in table_after(root, "Changed calls (7)").iter(f"{XHTML}tr")][1:]]
     assert ["00000000-0000-0000-0000-000000000003", "00000000-0000-0000-0000-000000000004"] == listed
     assert 'The first 2 in input order; the output has every one ("changed": true).' in report.read_text(
         encoding="utf-8")

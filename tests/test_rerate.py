@@ -62,12 +62,18 @@ def test_rerate_summary_is_whole_when_written_in_pieces(tmp_path, monkeypatch):
     pieces, _ = rerate(tmp_path, *args, db="pieces.db")
     lines = pieces.stderr.splitlines()
     assert whole.stderr == pieces.stderr
-    assert 26 == len(lines)
+    # Short (issue 16): counts, minutes, changes by kind, money per currency, the 10 pool-months nearest their
+    # capacity of the 13, and where the full summary goes.
+    assert 27 == len(lines)
     assert "rows 21: rated 21, rejected 0, changed 7" == lines[0]
     assert ["changed calls (what was billed -> what is now: calls):", "  billed charged -> now complimentary: 3",
             "  billed blocked -> now complimentary: 2", "  billed charged -> now dial_out_pool: 2"] == lines[8:12]
-    assert "  contoso audio_conferencing.complimentary_dial_out 2018-05 minutes: 30 / 9000" == lines[13]
-    assert "  seoul audio_conferencing.complimentary_dial_out 2021-06 minutes: 25 / 18000" == lines[-1]
+    assert "  USD: billed 3.936 on 21 call(s), recomputed 0 on 17, difference 2.64 on 17" == lines[13]
+    assert lines[15].startswith("pool-months nearest their capacity (10 of 13;")
+    # One alert per threshold per pool-month (the engine's ledger), and the month's capacities shown.
+    assert ("  contoso audio_conferencing.dial_out_pool 2020-10 minutes: 660 / 720 (capacity 600 -> 720 in the "
+            "month) (92 %), alerts: 80% (480/600 minutes)") == lines[16]
+    assert "full summary (every pool-month, money per tenant and month): give --summary-json FILE" == lines[-1]
 
 
 def test_rerate_masked_destination_uses_destination_dialed(tmp_path):
@@ -166,7 +172,7 @@ def test_rerate_input_order_does_not_change_ratings(tmp_path):
         csv.writer(target).writerows([rows[0], *body])
     _, ordered = rerate(tmp_path, str(TEAMS), "--tenant", "contoso")
     _, mixed = rerate(tmp_path, str(shuffled), "--tenant", "contoso", db="q.db")
-    drop = ("line", "file")
+    drop = ("line", "file", "run_id", "known_at")  # each run has its own id, and its own "now"
     assert {r["call_id"]: {k: v for k, v in r.items() if k not in drop} for r in ordered} == {
         r["call_id"]: {k: v for k, v in r.items() if k not in drop} for r in mixed}
     assert [r["call_id"] for r in mixed] == [row[1] for row in body]  # output keeps input order

@@ -65,6 +65,11 @@ def test_submit_a_call_on_the_dispute_page_and_read_its_explanation(server: Serv
     field.send_keys(json.dumps(FRANCE_CALL))
     driver.find_element(By.NAME, "billed_at").send_keys("2018-06-01")
     driver.find_element(By.ID, "explain-button").click()
+    # The click navigates: wait for the answer's page rather than reading the form's.
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(expected_conditions.presence_of_element_located((By.ID, "explanation")))
     explanation = driver.find_element(By.ID, "explanation").text
     assert "Then versus now for call c1" in explanation
     assert "outcome: communications_credits -> complimentary" in explanation

@@ -15,7 +15,7 @@ from litestar.response import Stream
 from .._calls import call_from_mapping
 from .._describe import rating_record, version_record
 from .._errors import InvalidRecordsError, PolicyHistoryError
-from .._explain import Comparison, Explanation
+from .._explaining import CallExplanation
 from .._instant import format_instant, to_instant
 from .._store import HistoryEntry, Store
 from .._timeline import PolicyChange
@@ -113,7 +113,7 @@ def change_record(c: PolicyChange) -> dict[str, Any]:
             "after": version_record(c.after) if c.after else None}
 
 
-async def explanation_for(request: Request[Any, Any, Any], data: ExplainRequest) -> Explanation | Comparison:
+async def explanation_for(request: Request[Any, Any, Any], data: ExplainRequest) -> CallExplanation:
     store = store_of(request)
     if data.job is not None:
         if data.call_id is None and data.call is None:

@@ -29,7 +29,9 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 
 from .._errors import PolicyHistoryError
 from .._instant import format_instant, to_instant
+from .._money import Audit
 from .._pictures import report_html
+from .._records import encode
 from .._rerate import Rerate
 from .._store import Store
 from .problems import Missing
@@ -338,18 +340,18 @@ class _Runner:
         run = Rerate(self.store, [path for _, path in files], known_at=known, as_of=options.get("as_of"),
                      default_tenant=options.get("tenant"), workdir=scratch)
         # A record's "file" is the client's name for the upload, as `rerate` gives the name it was told.
-        names = [(json.dumps(str(path)), json.dumps(name)) for name, path in files]
+        names = {str(path): name for name, path in files}
+        # The audit fields (charge, charge_difference, known_at, run_id) as `rerate` adds them; the run is the job.
+        audit = Audit(self.store.rate_cards(), known_at=known, as_of=options.get("as_of"), run_id=self.id)
         records = self.folder / "records.jsonl"
         partial = records.with_name("records.jsonl.part")
         changed: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         rated = 0
         with partial.open("w", encoding="utf-8", newline="") as out:
-            for text in run.records_json(self._progress):
-                for stored, shown in names:
-                    if stored in text:
-                        text = text.replace(stored, shown, 1)
-                        break
+            for record in audit.records(run.records(self._progress)):
+                record["file"] = names.get(record["file"], record["file"])
+                text = encode(record)
                 if len(changed) < REPORT_CHANGED_CALLS and '"changed": true' in text:
                     changed.append(json.loads(text))
                 if len(errors) < ROW_ERRORS_KEPT and '"outcome": "rejected"' in text:
@@ -364,7 +366,8 @@ class _Runner:
                     self._set(stage="writing", rows_rated=rated)
         self._check()
         report = self.folder / "report.html"
-        report.with_name("report.html.part").write_text(report_html(run.summary, changed, known), encoding="utf-8")
+        report.with_name("report.html.part").write_text(report_html(run.summary, changed, known, audit=audit),
+                                                        encoding="utf-8")
         report.with_name("report.html.part").rename(report)
         partial.rename(records)
         summary = run.summary
@@ -381,12 +384,13 @@ def stream_records(path: Path, changed_only: bool, fmt: str) -> Iterator[str]:
     import csv
     import io
 
-    from .._records import RECORD_FIELDS, cells
+    from .._money import AUDITED_COLUMNS
+    from .._records import cells
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if fmt == "csv":
-        writer.writerow(RECORD_FIELDS)
+        writer.writerow(AUDITED_COLUMNS)
     with path.open(encoding="utf-8") as lines:
         batch: list[str] = []
         for line in lines:
@@ -395,7 +399,7 @@ def stream_records(path: Path, changed_only: bool, fmt: str) -> Iterator[str]:
                 if changed_only and not record.get("changed"):
                     continue
                 if fmt == "csv":
-                    writer.writerow(cells(record))
+                    writer.writerow(cells(record, AUDITED_COLUMNS))
                     continue
             batch.append(line)
             if len(batch) >= 1000:

@@ -14,6 +14,7 @@ from litestar.response import Redirect
 from .._describe import describe_params, source_text
 from .._errors import PolicyHistoryError
 from .._explain import BUCKETS, Comparison, Explanation
+from .._explaining import CallExplanation
 from .._instant import format_instant
 from .._pictures import timeline_html
 from .._policy import PolicyVersion
@@ -59,10 +60,12 @@ def _billed_cell(billed: dict[str, Any] | None, bucket: str) -> Any:
     return "-" if value is None else value
 
 
-def dispute_values(result: Explanation | Comparison) -> dict[str, Any]:
+def dispute_values(explained: CallExplanation) -> dict[str, Any]:
+    result = explained.result
     now = result.now if isinstance(result, Comparison) else result
     values: dict[str, Any] = {"call": now.call, "placed": format_instant(now.call.start), "now": _explanation_view(now),
-                              "text": result.text(), "then": None}
+                              "text": explained.text(), "then": None,
+                              "dispute": None if explained.dispute is None else explained.dispute.record()}
     if isinstance(result, Comparison):
         values.update(
             then=_explanation_view(result.then), differences=result.differences, money=result.money,
@@ -74,7 +77,7 @@ def dispute_values(result: Explanation | Comparison) -> dict[str, Any]:
     return values
 
 
-def dispute_page(request: Request[Any, Any, Any], result: Explanation | Comparison, **form: Any) -> Response[str]:
+def dispute_page(request: Request[Any, Any, Any], result: CallExplanation, **form: Any) -> Response[str]:
     return render("dispute.html", **dispute_values(result), **form)
 
 

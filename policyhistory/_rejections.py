@@ -1,0 +1,82 @@
+"""Rejected rows grouped by reason, each group with its count, its first rows and the fix, for the report.
+
+A reason is the error's text with the row's own values taken out (quoted values, instants, numbers), so
+that 10,000 rows refused for one cause make one group, not 10,000 lines.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import attrs
+
+FIRST_ROWS = 5
+"""Rows a group keeps as examples (the first, in input order)."""
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+
+FIXES = (
+    ("no tenant facts", "Load the tenant's facts (policyhistory load --tenants T --licenses L) with a valid_from "
+                        "at or before the call, or correct the row's tenant_id."),
+    ("no policy in force", "Nothing the catalog knew at known_at rules this call: re-rate with a later --known-at, "
+                           "or load the catalog version that covers it."),
+    ("expected an aware instant", "Give the start a UTC offset (2020-06-15T02:00:00Z); we never guess a zone."),
+    ("already drawn", "The call id appears twice in the tenant: remove the duplicate row (it was rated once, for "
+                      "its earlier start)."),
+    ("unreadable row", "Fix the file at that line: a quote left open or a field with a line break; save as CSV "
+                       "UTF-8."),
+    ("whole number of seconds", "Give duration_seconds as a whole number of seconds, 0 to 31 days."),
+    ("billed_outcome", "Use one of our outcomes in billed_outcome, or leave it empty."),
+    ("destination", "Give the destination as an E.164 number (+33142685300) or an ISO country code."),
+    ("call_type", "Use one of the call types the README lists (conf_out, user_out, conf_in, ...)."),
+    ("field ", "Correct the field named in the reason to the form it expects."),
+)
+
+
+def reason_of(error: str) -> str:
+    """The error with the row's values replaced by ..., so that rows refused for one cause share a reason."""
+    text = _QUOTED.sub("'...'", error)
+    text = _INSTANT.sub("<instant>", text)
+    return _NUMBER.sub("<n>", text)
+
+
+def fix_for(reason: str) -> str:
+    return next((fix for needle, fix in FIXES if needle in reason), "See the reason; correct the row and re-rate.")
+
+
+@attrs.define
+class RejectionGroup:
+    reason: str
+    fix: str
+    count: int = 0
+    first: list[dict[str, Any]] = attrs.Factory(list)
+
+    def record(self) -> dict[str, Any]:
+        return {"reason": self.reason, "count": self.count, "fix": self.fix, "first": list(self.first)}
+
+
+class Rejections:
+    """Rejected records counted by reason, keeping the first few of each."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, RejectionGroup] = {}
+
+    def add(self, record: dict[str, Any]) -> None:
+        error = str(record.get("error") or "rejected")
+        reason = reason_of(error)
+        group = self._groups.get(reason)
+        if group is None:
+            group = self._groups[reason] = RejectionGroup(reason, fix_for(reason))
+        group.count += 1
+        if len(group.first) < FIRST_ROWS:
+            group.first.append({"file": record.get("file"), "line": record.get("line"),
+                                "call_id": record.get("call_id"), "error": error})
+
+    def groups(self) -> list[RejectionGroup]:
+        """Most rows first; ties in the order first met."""
+        return sorted(self._groups.values(), key=lambda group: -group.count)
+
+    def __len__(self) -> int:
+        return sum(group.count for group in self._groups.values())

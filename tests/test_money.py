@@ -1,0 +1,147 @@
+"""Money: recomputed charges, charge differences, implied rates and anomalies, totals per tenant-month-currency,
+and the short stderr summary with the whole one in --summary-json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from policyhistory.cli import cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TEAMS = str(EXAMPLES / "PSTN.calls.2022-06-30.csv")
+OWN = str(EXAMPLES / "calls.csv")
+CARD = str(EXAMPLES / "ratecard.csv")
+FACTS = ["--tenants", str(EXAMPLES / "tenants.csv"), "--licenses", str(EXAMPLES / "licenses.csv")]
+OWN_HEADER = ("call_id,tenant_id,start,duration_seconds,call_type,organizer_usage_location,organizer_licenses,"
+              "destination,billed_outcome,billed_minutes,billed_charge,currency")
+
+
+def invoke(tmp_path, *args, db="p.db"):
+    return CliRunner().invoke(cli, ["--db", str(tmp_path / db), *args])
+
+
+def rerate(tmp_path, *args, card=True, db="p.db"):
+    if card:
+        loaded = invoke(tmp_path, "load", "--rates", CARD, db=db)
+        assert 0 == loaded.exit_code, loaded.output
+    result = invoke(tmp_path, "rerate", *args, *FACTS, db=db)
+    records = {json.loads(line)["call_id"]: json.loads(line) for line in result.stdout.splitlines()
+               if line.startswith("{")}
+    return result, records
+
+
+def money(record):
+    return record["charge"], record["charge_currency"], record["charge_difference"]
+
+
+def test_money_charges_with_the_example_rate_card(tmp_path):
+    result, records = rerate(tmp_path, TEAMS, OWN, "--tenant", "contoso", "--known-at", "2026-11-23")
+    assert 0 == result.exit_code, result.output
+    # Billed 0.48 for 20 minutes to France in April 2021; the card's revision (0.020 from 2021, recorded
+    # 2021-06-01) prices them at 0.40: over-charged by 0.08.
+    assert (0.4, "USD", 0.08) == money(records["00000000-0000-0000-0000-00000000000d"])
+    # Billed 1.44, now covered by the pool: no credit minute, nothing to charge, 1.44 to refund.
+    assert (0.0, "USD", 1.44) == money(records["00000000-0000-0000-0000-00000000000a"])
+    # GB premium-rate number, 4 credit minutes at the GB "*" price: as billed.
+    assert (0.096, "USD", 0.0) == money(records["00000000-0000-0000-0000-000000000008"])
+    # Zimbabwe is not on the card: no charge (never 0), no difference, and a warning that says why.
+    zimbabwe = records["00000000-0000-0000-0000-000000000005"]
+    assert (20, None, None, None) == (zimbabwe["credit_minutes"], *money(zimbabwe))
+    assert ("no rate card entry prices ZW fixed_line numbers at 2019-06-12T16:00:00Z as known at "
+            "2026-11-23T00:00:00Z: charge not computed") == zimbabwe["warnings"][-1]
+    assert {"2026-11-23T00:00:00Z"} == {record["known_at"] for record in records.values()}
+    assert 1 == len({record["run_id"] for record in records.values()})
+
+
+def test_money_the_rate_card_is_read_as_known_at_the_run(tmp_path):
+    """Known at 2021-06-01 the French revision is known; a day before it is not, and the bill was right."""
+    _, before = rerate(tmp_path, TEAMS, "--tenant", "contoso", "--known-at", "2021-05-31")
+    _, after = rerate(tmp_path, TEAMS, "--tenant", "contoso", "--known-at", "2021-06-01", db="q.db")
+    call = "00000000-0000-0000-0000-00000000000d"
+    assert ((0.48, "USD", 0.0), (0.4, "USD", 0.08)) == (money(before[call]), money(after[call]))
+
+
+def test_money_without_a_rate_card_credit_minutes_have_no_charge(tmp_path):
+    result, records = rerate(tmp_path, TEAMS, "--tenant", "contoso", "--known-at", "2026-11-23", card=False)
+    priced = {call: money(r) for call, r in records.items() if r["credit_minutes"]}
+    assert {"00000000-0000-0000-0000-000000000005": (None, None, None),
+            "00000000-0000-0000-0000-000000000008": (None, None, None),
+            "00000000-0000-0000-0000-00000000000d": (None, None, None),
+            "00000000-0000-0000-0000-000000000012": (None, None, None)} == priced
+    # No warning without a card: every credit call would carry it.
+    assert [] == records["00000000-0000-0000-0000-000000000005"]["warnings"]
+    # A call that takes no credit minute costs nothing, card or not: its refund is still known.
+    assert (0.0, "USD", 0.36) == money(records["00000000-0000-0000-0000-000000000004"])
+    assert "  4 call(s) take credit minutes no rate card entry prices (no rate card loaded)" in result.stderr
+
+
+def write_calls(tmp_path, rows, name="calls.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join([OWN_HEADER, *rows]) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_money_implied_rates_and_anomalies(tmp_path):
+    """Without a card the bill still says something: calls to one destination in one month and currency
+    billed at two implied rates are an anomaly; a bill of 0 for 185 minutes implies no rate."""
+    calls = write_calls(tmp_path, [
+        # Seoul's tenant cannot use credits: these calls are rated blocked; only their bills matter here.
+        "a1,seoul,2020-06-01T09:00:00Z,600,conf_out,KR,audio_conferencing,+33142685300,communications_credits,10,0.24,USD",
+        "a2,seoul,2020-06-02T09:00:00Z,600,conf_out,KR,audio_conferencing,+33142685300,communications_credits,10,0.24,USD",
+        "a3,seoul,2020-06-03T09:00:00Z,300,conf_out,KR,audio_conferencing,+33142685300,communications_credits,5,0.15,USD",
+        "a4,seoul,2020-06-04T09:00:00Z,11100,conf_out,KR,audio_conferencing,+33142685300,communications_credits,185,0,USD",
+        "b1,seoul,2020-07-01T09:00:00Z,600,conf_out,KR,audio_conferencing,+33142685300,communications_credits,10,0.30,USD",
+        "c1,seoul,2020-06-01T09:00:00Z,600,conf_out,KR,audio_conferencing,+33612345678,communications_credits,10,0.30,USD",
+    ])
+    summary = tmp_path / "summary.json"
+    result, _ = rerate(tmp_path, calls, "--summary-json", str(summary), "--known-at", "2026-11-23", card=False)
+    assert 0 == result.exit_code, result.output
+    found = json.loads(summary.read_text(encoding="utf-8"))["money"]
+    assert [{"destination_country": "FR", "number_type": "fixed_line", "month": "2020-06", "currency": "USD",
+             "rates": [{"per_minute": 0.024, "calls": 2, "examples": ["a1", "a2"]},
+                       {"per_minute": 0.03, "calls": 1, "examples": ["a3"]}]}] == found["anomalies"]
+    # July's one rate and the mobile number's own rate are no anomaly; a4 (0 for 185 min) implies nothing.
+    assert [("FR", "fixed_line", "2020-06", 0.024, 2), ("FR", "fixed_line", "2020-06", 0.03, 1),
+            ("FR", "fixed_line", "2020-07", 0.03, 1), ("FR", "mobile", "2020-06", 0.03, 1)] == [
+        (r["destination_country"], r["number_type"], r["month"], r["per_minute"], r["calls"])
+        for r in found["implied_rates"]]
+    assert "  1 destination-month(s) billed at different implied rates (anomalies)" in result.stderr
+
+
+def test_money_totals_per_tenant_month_and_currency(tmp_path):
+    summary = tmp_path / "summary.json"
+    result, _ = rerate(tmp_path, TEAMS, OWN, "--tenant", "contoso", "--known-at", "2026-11-23",
+                       "--summary-json", str(summary))
+    whole = json.loads(summary.read_text(encoding="utf-8"))
+    totals = {(t["tenant_id"], t["month"], t["currency"]): t for t in whole["money"]["totals"]}
+    october = totals[("contoso", "2020-10", "USD")]
+    assert (2, 1.44, 0.0, 1.44, 2, 1) == (october["calls"], october["billed"], october["recomputed"],
+                                          october["difference"], october["compared_calls"], october["changed"])
+    april = totals[("contoso", "2021-04", "USD")]
+    assert (0.48, 0.4, 0.08) == (april["billed"], april["recomputed"], april["difference"])
+    zimbabwe = totals[("contoso", "2019-06", "USD")]  # no charge: counted in its bill's currency
+    assert (1, 0.48, 0, 1) == (zimbabwe["calls"], zimbabwe["billed"], zimbabwe["compared_calls"],
+                               zimbabwe["without_rate"])
+    usd = whole["money"]["by_currency"]["USD"]
+    assert (3.936, 0.696, 2.76, 20) == (usd["billed"], usd["recomputed"], usd["difference"], usd["compared_calls"])
+    top = whole["money"]["top_changed_by_money"]
+    assert ["00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-000000000003",
+            "00000000-0000-0000-0000-000000000004"] == [call["call_id"] for call in top[:3]]
+    assert (1.44, True) == (top[0]["charge_difference"], top[0]["changed"])
+    # The summary JSON has every pool-month; stderr the 10 nearest their capacity, and says where the rest went.
+    assert 13 == len(whole["pools"])
+    assert 10 == sum(1 for line in result.stderr.splitlines() if line.startswith("  ") and " / " in line
+                     and "(" in line and "%" in line)
+    assert f"full summary: {summary}" == result.stderr.splitlines()[-1]
+    assert (21, 21, 0, 7) == (whole["rows"], whole["rated"], whole["rejected"], whole["changed"])
+
+
+def test_money_summary_without_bills_or_card_says_so_in_one_line(tmp_path):
+    calls = write_calls(tmp_path, ["n1,seoul,2020-06-01T09:00:00Z,600,conf_out,KR,audio_conferencing,+33142685300,,,,"])
+    result, records = rerate(tmp_path, calls, "--known-at", "2026-11-23", card=False)
+    assert ("money: the input carries no charges and no rate card is loaded (policyhistory load --rates): nothing "
+            "to compare") in result.stderr.splitlines()
+    assert (0.0, None, None) == money(records["n1"])  # complimentary: nothing to charge, no currency known
