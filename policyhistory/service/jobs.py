@@ -33,7 +33,7 @@ from .._pictures import report_html
 from .._rerate import Rerate
 from .._store import Store
 from .problems import Missing
-from .state import open_store
+from .state import open_store, write_transaction
 
 JOBS_TABLE = "jobs"
 UNFINISHED = ("queued", "running")
@@ -215,9 +215,9 @@ class Jobs:
                 continue
             reason = (f"the server process ({row['pid']}) stopped while the job was {row['state']} (a crash or a "
                       "kill); its partial files were removed: submit it again")
-            db.execute(f"UPDATE {JOBS_TABLE} SET state = 'failed', error = ?, finished_at = ? WHERE id = ? "
-                       "AND state IN ('queued', 'running')", [reason, _now(), row["id"]])
-            db.conn.commit()
+            with write_transaction(db.conn):
+                db.execute(f"UPDATE {JOBS_TABLE} SET state = 'failed', error = ?, finished_at = ? WHERE id = ? "
+                           "AND state IN ('queued', 'running')", [reason, _now(), row["id"]])
             shutil.rmtree(self.folder(row["id"]), ignore_errors=True)
             failed.append(row["id"])
         return failed
@@ -226,7 +226,7 @@ class Jobs:
         row = {"id": job_id, "state": "queued", "created_at": _now(), "pid": os.getpid(),
                "options": json.dumps(options), "files": json.dumps([[n, str(p)] for n, p in upload.calls]),
                "rows_read": 0, "rows_rated": 0}
-        with db.conn:
+        with write_transaction(db.conn):
             db.table(JOBS_TABLE).insert(row)
         self._executor.submit(self._run, job_id)
         return self.get(db, job_id)
@@ -251,12 +251,12 @@ class Jobs:
         if row["state"] in UNFINISHED:
             with self._lock:
                 self._cancelled.add(job_id)
-            with db.conn:
+            with write_transaction(db.conn):
                 db.execute(f"UPDATE {JOBS_TABLE} SET state = 'cancelled', finished_at = ?, error = ? WHERE id = ? "
                            "AND state IN ('queued', 'running')", [_now(), "cancelled by a client", job_id])
             return self.get(db, job_id)
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
-        with db.conn:
+        with write_transaction(db.conn):
             db.execute(f"DELETE FROM {JOBS_TABLE} WHERE id = ?", [job_id])
         return {**job_record(row), "deleted": True}
 
@@ -293,7 +293,7 @@ class _Runner:
     def _set(self, where_running: bool = True, **values: Any) -> bool:
         names = ", ".join(f"{name} = ?" for name in values)
         condition = " AND state = 'running'" if where_running else " AND state = 'queued'"
-        with self.db.conn:
+        with write_transaction(self.db.conn):
             cursor = self.db.execute(f"UPDATE {JOBS_TABLE} SET {names} WHERE id = ?{condition}",
                                      [*values.values(), self.id])
         return bool(cursor.rowcount)

@@ -4,6 +4,8 @@ another worker) has committed since, so that every answer reflects what the file
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .._store import Store
@@ -49,3 +51,20 @@ class StoreHolder:
 
     def close(self) -> None:
         self.store.close()
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One writer at a time, across threads and worker processes: BEGIN IMMEDIATE takes the write lock first,
+    waiting its turn (the busy timeout), and what runs inside reads and writes in that one transaction (the
+    store's own `atomic()` blocks become savepoints). A deferred transaction that read before writing could
+    not wait: once another writer had committed, SQLite refused it at once ("database is locked")."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    else:
+        conn.commit()
