@@ -183,6 +183,9 @@ def test_a_job_on_the_examples_gives_the_records_rerate_prints(server: Server, c
 def test_job_cancel_and_delete(client: httpx.Client) -> None:
     job = example_job(client)
     assert job["state"] == "done"
+    options = job["options"]
+    assert isinstance(options, dict) and options["known_at_given"] is False
+    assert options["known_at"] >= str(job["created_at"])[:10]  # what it knew: now, as of its start
     deleted = client.delete(f"/v1/jobs/{job['id']}", headers=AUTH)
     assert deleted.status_code == 200 and deleted.json()["deleted"] is True
     assert client.get(f"/v1/jobs/{job['id']}").status_code == 404

@@ -13,6 +13,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from .._calls import call_from_mapping
+from .._convert import converter
 from .._describe import rating_record, version_record
 from .._errors import InvalidRecordsError, PolicyHistoryError
 from .._explain import Comparison, Explanation
@@ -247,7 +248,7 @@ class V1(Controller):
         digest = getattr(store_of(request), "digest", None)
         if digest is None:
             return problem(501, "this version of the store has no digest", kind="NotImplemented")
-        return digest()
+        return json.loads(json.dumps(converter.unstructure(digest()), default=str))
 
     # ---- jobs ------------------------------------------------------------------------------------------
 

@@ -333,6 +333,8 @@ class _Runner:
         options = json.loads(row["options"])
         files = [(name, Path(path)) for name, path in json.loads(row["files"])]
         known = to_instant(options["known_at"], "known_at") if options.get("known_at") else self.store.now()
+        if not options.get("known_at"):  # the job says what it knew: "now" as of its start
+            self._set(options=json.dumps({**options, "known_at": format_instant(known), "known_at_given": False}))
         scratch = self.folder / "scratch"
         scratch.mkdir(mode=0o700, exist_ok=True)
         run = Rerate(self.store, [path for _, path in files], known_at=known, as_of=options.get("as_of"),
