@@ -24,7 +24,7 @@ DISPUTED = "00000000-0000-0000-0000-000000000004"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = tmp_path_factory.mktemp("service") / "store.db"
-    with running(db, "--max-batch", "50") as started:
+    with running(db, "--max-batch", "50", "--max-upload", "200000") as started:
         with started.client() as client:
             load_example_tenants(client)
         yield started
@@ -277,3 +277,16 @@ def test_openapi_document(client: httpx.Client) -> None:
             "/v1/jobs/{job_id}/records", "/v1/jobs/{job_id}/report"} <= paths
     assert "RateRequest" in schema["components"]["schemas"]
     assert client.get("/schema").json() == schema  # the document itself, no viewer fetching scripts
+
+
+def test_too_large_is_413_and_leaves_nothing(server: Server, client: httpx.Client) -> None:
+    jobs_root = server.db.with_name(server.db.name + ".jobs")
+    before = set(jobs_root.iterdir())
+    big = b"call_id,tenant_id\n" + b"x,y\n" * 60_000  # 240 KB, past this server's --max-upload 200000
+    refused = client.post("/v1/jobs", files=[("calls", ("big.csv", big, "text/csv"))], headers=AUTH)
+    assert refused.status_code == 413 and refused.headers["content-type"] == "application/problem+json"
+    assert "200000 bytes" in refused.json()["detail"]
+    assert set(jobs_root.iterdir()) == before  # its folder and partial file removed
+    huge = client.post("/v1/rate", content=b'{"call": {"x": "' + b"y" * 10_100_000 + b'"}}',
+                       headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
