@@ -291,3 +291,20 @@ def test_too_large_is_413_and_leaves_nothing(server: Server, client: httpx.Clien
     huge = client.post("/v1/rate", content=b'{"call": {"x": "' + b"y" * 10_100_000 + b'"}}',
                        headers={"Content-Type": "application/json"})
     assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
+
+
+def test_the_token_file_gives_the_token(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("from-the-file\nignored second line\n")
+    with running(tmp_path / "s.db", "--token-file", str(secret), token=None) as other, other.client() as client:
+        facts = {"tenants": [{"tenant_id": "t1", "valid_from": "2018-01-22", "country": "US",
+                              "communications_credits": "true"}]}
+        assert client.post("/v1/tenants", json=facts, headers={"Authorization": "Bearer from-the-file"}
+                           ).status_code == 200
+        assert client.post("/v1/tenants", json=facts, headers=AUTH).status_code == 403
+    from policyhistory.service.serve import Settings, check
+
+    check(Settings(db=tmp_path / "s.db", token="t"), "0.0.0.0")  # a token: any address
+    with pytest.raises(ValueError, match="not a loopback address"):
+        check(Settings(db=tmp_path / "s.db"), "192.168.1.10")
+    check(Settings(db=tmp_path / "s.db"), "::1")
