@@ -308,3 +308,15 @@ def test_the_token_file_gives_the_token(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a loopback address"):
         check(Settings(db=tmp_path / "s.db"), "192.168.1.10")
     check(Settings(db=tmp_path / "s.db"), "::1")
+
+
+def test_a_job_the_run_refuses_fails_with_its_reason(server: Server, client: httpx.Client) -> None:
+    name = "PSTN.calls.2022-06-30.csv"  # a Teams export has no tenant column, and the store knows two tenants
+    files = [("calls", (name, (EXAMPLES / name).read_bytes(), "text/csv"))]
+    response = client.post("/v1/jobs", files=files, headers=AUTH)
+    assert response.status_code == 202
+    job = wait_for_job(client, response.json()["id"])
+    assert job["state"] == "failed"
+    assert "has no tenant column and the store knows" in str(job["error"])
+    assert not (server.db.with_name(server.db.name + ".jobs") / str(job["id"])).exists()
+    assert client.get(f"/v1/jobs/{job['id']}/report").status_code == 409
