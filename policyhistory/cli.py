@@ -649,7 +649,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token_file: Pa
     """Serve the HTTP API (under /v1, OpenAPI at /schema) and the dispute pages over the store, with uvicorn."""
     from .service import serve as service
 
-    token = token_file.read_text(encoding="utf-8").strip() if token_file else os.environ.get("POLICYHISTORY_TOKEN")
+    token = os.environ.get("POLICYHISTORY_TOKEN")
+    if token_file:
+        lines = token_file.read_text(encoding="utf-8").strip().splitlines()
+        token = lines[0].strip() if lines else None
     settings = service.Settings(db=Path(ctx.obj["db"]).resolve(), token=token or None, max_batch=max_batch,
                                 max_upload_bytes=max_upload)
     try:

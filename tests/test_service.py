@@ -26,7 +26,7 @@ DISPUTED = "00000000-0000-0000-0000-000000000004"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = tmp_path_factory.mktemp("service") / "store.db"
-    with running(db, "--max-batch", "50") as started:
+    with running(db, "--max-batch", "50", "--max-upload", "20000000") as started:
         with started.client() as client:
             load_example_tenants(client)
         yield started
@@ -222,6 +222,9 @@ def test_a_job_lists_its_rejected_rows(client: httpx.Client) -> None:
 def test_job_cancel_and_delete(client: httpx.Client) -> None:
     job = example_job(client)
     assert job["state"] == "done"
+    options = job["options"]
+    assert isinstance(options, dict) and options["known_at_given"] is False
+    assert options["known_at"] >= str(job["created_at"])[:10]  # what it knew: now, as of its start
     deleted = client.delete(f"/v1/jobs/{job['id']}", headers=AUTH)
     assert deleted.status_code == 200 and deleted.json()["deleted"] is True
     assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
@@ -313,3 +316,46 @@ def test_openapi_document(client: httpx.Client) -> None:
             "/v1/jobs/{job_id}/records", "/v1/jobs/{job_id}/report"} <= paths
     assert "RateRequest" in schema["components"]["schemas"]
     assert client.get("/schema").json() == schema  # the document itself, no viewer fetching scripts
+
+
+def test_too_large_is_413_and_leaves_nothing(server: Server, client: httpx.Client) -> None:
+    jobs_root = server.db.with_name(server.db.name + ".jobs")
+    before = set(jobs_root.iterdir())
+    big = b"call_id,tenant_id\n" + b"x,y\n" * 5_100_000  # 20.4 MB, past this server's --max-upload 20000000
+    refused = client.post("/v1/jobs", files=[("calls", ("big.csv", big, "text/csv"))], headers=AUTH)
+    assert refused.status_code == 413 and refused.headers["content-type"] == "application/problem+json"
+    assert "20000000 bytes" in refused.json()["detail"]
+    assert set(jobs_root.iterdir()) == before  # its folder and partial file removed
+    # JSON bodies stop at 10 MB, whatever the upload limit (here twice that).
+    huge = client.post("/v1/rate", content=b'{"call": {"x": "' + b"y" * 10_100_000 + b'"}}',
+                       headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
+
+
+def test_the_token_file_gives_the_token(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("from-the-file\nignored second line\n")
+    with running(tmp_path / "s.db", "--token-file", str(secret), token=None) as other, other.client() as client:
+        facts = {"tenants": [{"tenant_id": "t1", "valid_from": "2018-01-22", "country": "US",
+                              "communications_credits": "true"}]}
+        assert client.post("/v1/tenants", json=facts, headers={"Authorization": "Bearer from-the-file"}
+                           ).status_code == 200
+        assert client.post("/v1/tenants", json=facts, headers=AUTH).status_code == 403
+    from policyhistory.service.serve import Settings, check
+
+    check(Settings(db=tmp_path / "s.db", token="t"), "0.0.0.0")  # a token: any address
+    with pytest.raises(ValueError, match="not a loopback address"):
+        check(Settings(db=tmp_path / "s.db"), "192.168.1.10")
+    check(Settings(db=tmp_path / "s.db"), "::1")
+
+
+def test_a_job_the_run_refuses_fails_with_its_reason(server: Server, client: httpx.Client) -> None:
+    name = "PSTN.calls.2022-06-30.csv"  # a Teams export has no tenant column, and the store knows two tenants
+    files = [("calls", (name, (EXAMPLES / name).read_bytes(), "text/csv"))]
+    response = client.post("/v1/jobs", files=files, headers=AUTH)
+    assert response.status_code == 202
+    job = wait_for_job(client, response.json()["id"])
+    assert job["state"] == "failed"
+    assert "has no tenant column and the store knows" in str(job["error"])
+    assert not (server.db.with_name(server.db.name + ".jobs") / str(job["id"])).exists()
+    assert client.get(f"/v1/jobs/{job['id']}/report").status_code == 409

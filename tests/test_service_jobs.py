@@ -84,3 +84,41 @@ def test_reads_answer_while_a_job_runs_and_a_cancelled_job_leaves_no_files(tmp_p
         assert not folder.exists()
         assert client.get(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"  # never turned done
 
+
+
+def test_two_workers_take_concurrent_writes_in_turn_and_see_each_others(tmp_path: Path) -> None:
+    """Writers wait for each other (never "database is locked" to a client), and a version one worker loads
+    is answered by the other at once (each drops its caches when another connection wrote)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = tmp_path / "store.db"
+    with running(db, "--workers", "2") as server:
+
+        def write(index: int) -> list[int]:
+            with server.client() as client:
+                facts = {"tenants": [{"tenant_id": f"t{index}", "valid_from": "2018-01-22", "country": "US",
+                                      "communications_credits": "true"}],
+                         "licenses": [{"tenant_id": f"t{index}", "valid_from": "2018-01-22", "sku": "MCOMEETADV",
+                                       "usage_location": "US", "purchased": "3", "assigned": "3"}]}
+                answers = [client.post("/v1/tenants", json=facts, headers=AUTH).status_code]
+                record = {"id": f"concurrent-{index}", "key": f"test.concurrent{index}", "kind": "minute_rounding",
+                          "valid_from": "2020-01-01T00:00:00Z", "recorded_at": "2020-01-01T00:00:00Z",
+                          "params": {"unit_seconds": 60, "mode": "up"},
+                          "source": {"document": "t.md", "section": "s", "quote": "q"}}
+                answers.append(client.post("/v1/versions", json=[record], headers=AUTH).status_code)
+                for _ in range(6):  # whichever worker answers knows the version just loaded
+                    answers.append(client.get(f"/v1/policies/test.concurrent{index}/history").status_code)
+                call = {"call_id": "c", "tenant_id": f"t{index}", "start": "2018-09-15T09:00:00Z",
+                        "duration_seconds": 60, "call_type": "conf_out", "destination": "+33142685300",
+                        "organizer_usage_location": "US", "organizer_licenses": "MCOMEETADD"}
+                for _ in range(4):
+                    answers.append(client.post("/v1/rate", json={"call": call}).status_code)
+                return answers
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = [code for codes in pool.map(write, range(16)) for code in codes]
+        assert answers == [200] * len(answers)
+        with server.client() as client:
+            verified = client.get("/v1/verify").json()
+        assert verified["ok"] is True
+        assert verified["rows_checked"]["tenant_facts"] == 16 and verified["rows_checked"]["licenses"] == 16

@@ -13,6 +13,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from .._calls import call_from_mapping
+from .._convert import converter
 from .._describe import rating_record, version_record
 from .._errors import InvalidRecordsError, PolicyHistoryError
 from .._explaining import CallExplanation
@@ -24,7 +25,7 @@ from .explaining import explain_call, explain_job_call
 from .jobs import BadUpload, Jobs, TooLarge, job_paths, receive, stream_records
 from .problems import READS, WRITES, Missing, error_data, problem, problem_responses
 from .settings import Settings
-from .state import StoreHolder
+from .state import StoreHolder, write_transaction
 from .uploads import catalog_from_body, facts_files
 
 
@@ -214,15 +215,19 @@ class V1(Controller):
         nothing, with the checks of `load`."""
         body = await request.body()
         located = catalog_from_body(body, request.headers.get("content-type", ""))
-        report = store_of(request).load_versions(located)
+        store = store_of(request)
+        with write_transaction(store.db.conn):
+            report = store.load_versions(located)
         return {"added": list(report.added), "unchanged": list(report.unchanged)}
 
     @post("/tenants", status_code=200, guards=[require_token], sync_to_thread=False, responses=WRITES)
     def tenants(self, request: Request[Any, Any, Any], data: FactsRequest) -> dict[str, Any]:
         """Append tenant facts and licenses, all or nothing, with the checks of `load --tenants --licenses`."""
         with facts_files(data.tenants, data.licenses) as (tenants, licenses):
+            store = store_of(request)
             try:
-                report = store_of(request).load_tenant_facts(tenants, licenses)
+                with write_transaction(store.db.conn):
+                    report = store.load_tenant_facts(tenants, licenses)
             except InvalidRecordsError as error:
                 named = {str(tenants): "tenants", str(licenses): "licenses"}
                 raise InvalidRecordsError([attrs.evolve(p, file=named.get(str(p.file), p.file))
@@ -243,7 +248,7 @@ class V1(Controller):
         digest = getattr(store_of(request), "digest", None)
         if digest is None:
             return problem(501, "this version of the store has no digest", kind="NotImplemented")
-        return digest()
+        return json.loads(json.dumps(converter.unstructure(digest()), default=str))
 
     # ---- jobs ------------------------------------------------------------------------------------------
 
@@ -273,7 +278,8 @@ class V1(Controller):
                 if options[name]:
                     options[name] = format_instant(to_instant(options[name], name))
             if upload.tenants or upload.licenses:
-                store.load_tenant_facts(upload.tenants, upload.licenses)
+                with write_transaction(store.db.conn):
+                    store.load_tenant_facts(upload.tenants, upload.licenses)
             return jobs.create(store.db, job_id, upload, options)
         except BaseException:
             import shutil

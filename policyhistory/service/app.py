@@ -43,7 +43,7 @@ def create_app(settings: Settings | str | Path) -> Litestar:
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers=HANDLERS,
-        request_max_body_size=max(settings.max_upload_bytes, MAX_JSON_BODY),
+        request_max_body_size=MAX_JSON_BODY,  # POST /v1/jobs has its own limit, --max-upload
         openapi_config=OpenAPIConfig(title=package_name, version=version(package_name), path="/schema",
                                      # The document itself at /schema: no viewer page, which would load its
                                      # scripts from a CDN.

@@ -35,7 +35,7 @@ from .._records import encode
 from .._rerate import Rerate
 from .._store import Store
 from .problems import Missing
-from .state import open_store
+from .state import open_store, write_transaction
 
 JOBS_TABLE = "jobs"
 UNFINISHED = ("queued", "running")
@@ -217,9 +217,9 @@ class Jobs:
                 continue
             reason = (f"the server process ({row['pid']}) stopped while the job was {row['state']} (a crash or a "
                       "kill); its partial files were removed: submit it again")
-            db.execute(f"UPDATE {JOBS_TABLE} SET state = 'failed', error = ?, finished_at = ? WHERE id = ? "
-                       "AND state IN ('queued', 'running')", [reason, _now(), row["id"]])
-            db.conn.commit()
+            with write_transaction(db.conn):
+                db.execute(f"UPDATE {JOBS_TABLE} SET state = 'failed', error = ?, finished_at = ? WHERE id = ? "
+                           "AND state IN ('queued', 'running')", [reason, _now(), row["id"]])
             shutil.rmtree(self.folder(row["id"]), ignore_errors=True)
             failed.append(row["id"])
         return failed
@@ -228,7 +228,7 @@ class Jobs:
         row = {"id": job_id, "state": "queued", "created_at": _now(), "pid": os.getpid(),
                "options": json.dumps(options), "files": json.dumps([[n, str(p)] for n, p in upload.calls]),
                "rows_read": 0, "rows_rated": 0}
-        with db.conn:
+        with write_transaction(db.conn):
             db.table(JOBS_TABLE).insert(row)
         self._executor.submit(self._run, job_id)
         return self.get(db, job_id)
@@ -253,12 +253,12 @@ class Jobs:
         if row["state"] in UNFINISHED:
             with self._lock:
                 self._cancelled.add(job_id)
-            with db.conn:
+            with write_transaction(db.conn):
                 db.execute(f"UPDATE {JOBS_TABLE} SET state = 'cancelled', finished_at = ?, error = ? WHERE id = ? "
                            "AND state IN ('queued', 'running')", [_now(), "cancelled by a client", job_id])
             return self.get(db, job_id)
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
-        with db.conn:
+        with write_transaction(db.conn):
             db.execute(f"DELETE FROM {JOBS_TABLE} WHERE id = ?", [job_id])
         return {**job_record(row), "deleted": True}
 
@@ -295,7 +295,7 @@ class _Runner:
     def _set(self, where_running: bool = True, **values: Any) -> bool:
         names = ", ".join(f"{name} = ?" for name in values)
         condition = " AND state = 'running'" if where_running else " AND state = 'queued'"
-        with self.db.conn:
+        with write_transaction(self.db.conn):
             cursor = self.db.execute(f"UPDATE {JOBS_TABLE} SET {names} WHERE id = ?{condition}",
                                      [*values.values(), self.id])
         return bool(cursor.rowcount)
@@ -335,6 +335,8 @@ class _Runner:
         options = json.loads(row["options"])
         files = [(name, Path(path)) for name, path in json.loads(row["files"])]
         known = to_instant(options["known_at"], "known_at") if options.get("known_at") else self.store.now()
+        if not options.get("known_at"):  # the job says what it knew: "now" as of its start
+            self._set(options=json.dumps({**options, "known_at": format_instant(known), "known_at_given": False}))
         scratch = self.folder / "scratch"
         scratch.mkdir(mode=0o700, exist_ok=True)
         run = Rerate(self.store, [path for _, path in files], known_at=known, as_of=options.get("as_of"),

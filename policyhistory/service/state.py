@@ -4,6 +4,8 @@ another worker) has committed since, so that every answer reflects what the file
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .._store import Store
@@ -31,6 +33,7 @@ class StoreHolder:
     """One Store for the event loop's thread (its SQLite connection is used from that thread only)."""
 
     def __init__(self, path: Any) -> None:
+        self.path = path
         self.store = open_store(path)
         self._version = self._data_version()
 
@@ -41,11 +44,32 @@ class StoreHolder:
         """The store, its in-memory timeline and tenant index rebuilt if another connection wrote since."""
         version = self._data_version()
         if version != self._version:
-            self._version = version
-            # The store keeps them lazily and rebuilds them when None (as after its own loads).
-            self.store._timeline = None
-            self.store._tenant_index = None
+            if hasattr(self.store, "_timeline") and hasattr(self.store, "_tenant_index"):
+                # The store keeps them lazily and rebuilds them when None (as after its own loads).
+                self.store._timeline = None
+                self.store._tenant_index = None
+            else:  # a store that keeps its caches otherwise: a fresh one reads the file afresh
+                self.store.close()
+                self.store = open_store(self.path)
+            self._version = self._data_version()
         return self.store
 
     def close(self) -> None:
         self.store.close()
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One writer at a time, across threads and worker processes: BEGIN IMMEDIATE takes the write lock first,
+    waiting its turn (the busy timeout), and what runs inside reads and writes in that one transaction (the
+    store's own `atomic()` blocks become savepoints). A deferred transaction that read before writing could
+    not wait: once another writer had committed, SQLite refused it at once ("database is locked")."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    else:
+        conn.commit()
