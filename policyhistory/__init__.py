@@ -14,17 +14,20 @@ from ._errors import (
     NothingKnownError,
     PolicyHistoryError,
     Problem,
+    StoreBusyError,
+    StoreDamagedError,
     UnknownPolicyKeyError,
     UnknownTenantError,
     UnreadableRowError,
 )
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
+from ._ledger import VerifyReport
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._rating import OUTCOMES, PoolKey, PoolState, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
-from ._store import HistoryEntry, LoadReport, Override, Rater, Store, VerifyReport, open
+from ._store import HistoryEntry, LoadReport, Override, Rater, Store, open
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
 from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
 
@@ -70,6 +73,8 @@ __all__ = [
     "RerateSummary",
     "Source",
     "Store",
+    "StoreBusyError",
+    "StoreDamagedError",
     "TenantFact",
     "TenantIndex",
     "TenantSnapshot",

@@ -67,11 +67,16 @@ class InvalidRecordsError(PolicyHistoryError, ValueError):
 class AppendOnlyError(PolicyHistoryError, ValueError):
     """A record with an existing id arrived with other content; history is never rewritten."""
 
-    def __init__(self, record_id: str, file: str | None = None) -> None:
+    def __init__(self, record_id: str, file: str | None = None, line: int | None = None,
+                 differences: str = "") -> None:
         self.record_id = record_id
         self.file = file
+        self.line = line
+        self.differences = differences
+        where = ":".join(str(part) for part in (file, line) if part is not None)
+        what = f" ({differences})" if differences else ""
         super().__init__(
-            f"{file + ': ' if file else ''}record {record_id!r} already exists with other content: "
+            f"{where + ': ' if where else ''}record {record_id!r} already exists with other content{what}: "
             "history is append-only: add a new version"
         )
 
@@ -156,3 +161,23 @@ class DuplicateCallError(PolicyHistoryError, ValueError):
         self.call_id = call_id
         super().__init__(f"call {call_id!r} has already drawn on this pool state; rating it again would charge "
                          "its pool twice (use a fresh PoolState to re-rate)")
+
+
+class StoreBusyError(PolicyHistoryError, TimeoutError):
+    """Another process held the store's write lock for longer than the busy timeout."""
+
+    def __init__(self, path: object, timeout: float | None = None) -> None:
+        self.path = path
+        self.timeout = timeout
+        waited = f" for {timeout:g} s" if timeout is not None else ""
+        super().__init__(f"the store {path} is busy: another process is writing to it and did not finish{waited}; "
+                         "nothing was written, try again (POLICYHISTORY_BUSY_TIMEOUT sets how long to wait)")
+
+
+class StoreDamagedError(PolicyHistoryError, ValueError):
+    """A store that lost a table or its rows, a truncated or corrupted file: refused, never recreated."""
+
+    def __init__(self, path: object, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(f"the store {path} is damaged: {why}")

@@ -181,6 +181,11 @@ def license_from_row(row: dict[str, Any]) -> LicenseFact:
 
 def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
     """Read a tenants or licenses file (CSV or JSON); every bad row is reported before anything is kept."""
+    return [fact for fact, _ in read_facts_located(path, kind)]
+
+
+def read_facts_located(path: Path, kind: str) -> list[tuple[Any, tuple[str | None, int | None]]]:
+    """read_facts, each fact with the (file, line) it was read from."""
     build = tenant_from_row if kind == "tenants" else license_from_row
     expected = TENANT_FIELDS if kind == "tenants" else LICENSE_FIELDS
     facts: list[Any] = []
@@ -199,7 +204,7 @@ def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
             problems.append(Problem(str(path), line, None, ", ".join(missing), "required column is missing"))
             continue
         try:
-            facts.append(build(row))
+            facts.append((build(row), (str(path), line)))
         except InvalidFieldError as error:
             problems.append(Problem(str(path), line, row.get("tenant_id"), error.field, error.reason))
         except PolicyHistoryError as error:  # an instant: its message starts with the field's name

@@ -22,7 +22,7 @@ from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
-from ._store import Store
+from ._store import DEFAULT_BUSY_TIMEOUT, Store
 from ._timeline import micros
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,10 +60,18 @@ def emit(fmt: str, records: Any, rows: Sequence[Sequence[Any]], headers: Sequenc
         click.echo(tabulate.tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
 
 
+def busy_timeout() -> float:
+    """POLICYHISTORY_BUSY_TIMEOUT: seconds a writer waits for another (default 30)."""
+    try:
+        return max(0.0, float(os.environ.get("POLICYHISTORY_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)))
+    except ValueError:
+        raise click.UsageError("POLICYHISTORY_BUSY_TIMEOUT: expected a number of seconds") from None
+
+
 def open_store(ctx: click.Context) -> Store:
     with library_errors():
         try:
-            store = Store.open(ctx.obj["db"])
+            store = Store.open(ctx.obj["db"], busy_timeout=busy_timeout())
         except NotAStoreError as error:  # an unusable argument, not a library error
             raise click.BadParameter(str(error), param_hint="--db") from error
     ctx.call_on_close(store.close)
@@ -128,12 +136,8 @@ def load(ctx: click.Context, paths: tuple[Path, ...], tenants: Path | None, lice
     """
     store = open_store(ctx)
     with library_errors():
-        if tenants or licenses:
-            report = store.load_tenant_facts(tenants, licenses)
-            if paths:
-                store.load(paths)
-        else:
-            report = store.load(paths)
+        # With tenant facts: one transaction for all of it, or nothing.
+        report = store.load_all(paths, tenants, licenses) if tenants or licenses else store.load(paths)
     click.echo(f"added {len(report.added)} record(s), {len(report.unchanged)} already stored")
     for label in report.added:
         click.echo(f"  + {label}")
