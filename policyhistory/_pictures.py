@@ -141,10 +141,14 @@ def pool_chart(tenant: str, pool: str, counter: str, months: Mapping[str, tuple[
 
 
 def report_html(summary: Any, changed: Sequence[Mapping[str, Any]], known_at: pendulum.DateTime,
-                max_charts: int = 100) -> str:
-    """The audit report of one rerate run: totals, changed calls, and each tenant's pools month by month."""
+                max_charts: int = 100, digest: str | None = None) -> str:
+    """The audit report of one rerate run: totals, changed calls, and each tenant's pools month by month;
+    `digest`, the store's digest the run read (policyhistory verify --digest checks it later)."""
+    anchor = ("" if digest is None else
+              f"<p>Store digest the run read (check it with <code>policyhistory verify --digest</code>):</p>"
+              f"<pre>{escape(digest)}</pre>")
     body = [f"<h1>Re-rating audit report</h1><p>Rated with the policies as known at "
-            f"{escape(format_instant(known_at))}.</p><h2>Totals</h2>",
+            f"{escape(format_instant(known_at))}.</p>{anchor}<h2>Totals</h2>",
             _table(("rows", "rated", "rejected", "changed"),
                    [(summary.rows, summary.rated, summary.rejected, summary.changed)]),
             _table(("outcome", "billable minutes"), sorted(summary.minutes.items())),

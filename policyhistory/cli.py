@@ -17,9 +17,10 @@ import tabulate
 
 from ._catalog import bundled_catalog_path, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
-from ._errors import NotAStoreError, PolicyHistoryError
+from ._errors import NotAStoreError, PolicyHistoryError, StoreDamagedError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
+from ._ledger import parse_digest
 from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
@@ -290,6 +291,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             store.load_tenant_facts(tenants, licenses)
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
+    with library_errors():
+        ran_on = json.dumps(store.digest(), sort_keys=True, separators=(",", ":"))
     run = Rerate(store, calls, known_at=known, as_of=at, default_tenant=tenant, workdir=workdir)
     try:
         run.check()
@@ -347,8 +350,9 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     summary = run.summary.lines()
     for start in range(0, len(summary), _SUMMARY_LINES_AT_ONCE):
         click.echo("\n".join(summary[start:start + _SUMMARY_LINES_AT_ONCE]), err=True)
+    click.echo(f"store digest: {ran_on}", err=True)
     if report:
-        report.write_text(report_html(run.summary, changed, known), encoding="utf-8")
+        report.write_text(report_html(run.summary, changed, known, digest=ran_on), encoding="utf-8")
         click.echo(f"report written to {report}", err=True)
     if run.summary.rejected:
         sys.exit(3)
@@ -476,18 +480,54 @@ def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
 
 
 @cli.command()
+@click.option("--digest", "digest_text", metavar="FILE_OR_TEXT",
+              help="A digest `policyhistory digest` printed (its JSON, or a file holding it): also prove that the "
+                   "store still holds exactly that history, with only appends since.")
 @click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Recompute the hash chain of every append-only table; exit 1 naming the first row that does not match."""
-    store = open_store(ctx)
-    report = store.verify()
+def verify(ctx: click.Context, digest_text: str | None) -> None:
+    """Check the file, recompute the hash chain of every append-only table and the heads the store recorded;
+    exit 1 naming the first thing that does not match (a damaged store is a verdict too)."""
+    anchored = None
+    if digest_text is not None:
+        anchored = digest_text
+        if not digest_text.lstrip().startswith("{"):
+            try:
+                anchored = Path(digest_text).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+                raise click.BadParameter(f"cannot read {digest_text[:200]}: {why}", param_hint="--digest") from None
+        try:
+            parse_digest(anchored)
+        except PolicyHistoryError as error:
+            raise click.BadParameter(str(error), param_hint="--digest") from None
+    try:
+        store = Store.open(ctx.obj["db"], busy_timeout=busy_timeout(), bundled=False)
+    except (NotAStoreError, StoreDamagedError) as error:
+        click.echo(f"DAMAGED: {error}", err=True)
+        sys.exit(1)
+    ctx.call_on_close(store.close)
+    with library_errors():
+        report = store.verify(anchored)
     counted = ", ".join(f"{count} {table} rows" for table, count in report.rows_checked.items())
     if report.first_break is None:
-        click.echo(f"ok: {counted} checked, every hash matches")
+        anchor = " and the digest's history is intact" if anchored else ""
+        click.echo(f"ok: {counted} checked, every hash matches{anchor}")
         return
     broken = report.first_break
-    click.echo(f"TAMPERED: {broken.table} row {broken.seq} ({broken.record_id}): {broken.reason}", err=True)
+    where = f" row {broken.seq}" if broken.seq else ""
+    record = f" ({broken.record_id})" if broken.record_id else ""
+    click.echo(f"TAMPERED: {broken.table}{where}{record}: {broken.reason}", err=True)
     sys.exit(1)
+
+
+@cli.command()
+@click.pass_context
+def digest(ctx: click.Context) -> None:
+    """Print the head of every chain (rows, last hash), one sha256 over them and the time, as one line of
+    JSON: keep it outside the store, and `verify --digest` proves later that the history is still there."""
+    store = open_store(ctx)
+    with library_errors():
+        click.echo(json.dumps(store.digest(), sort_keys=True, separators=(",", ":")))
 
 
 @cli.command()
