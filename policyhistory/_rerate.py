@@ -22,7 +22,6 @@ import json
 import marshal
 import mmap
 import struct
-import tempfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -39,6 +38,7 @@ from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, detect_layout, layout_reader
 from ._rows import check_text, read_table
 from ._rules import COMMUNICATIONS_CREDITS, RatingPlan, Refusal, alert_text
+from ._scratch import scratch_folder
 from ._store import Store
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, micros
@@ -292,7 +292,7 @@ class Rerate:
         """Output records in input order, as JSON text (one line each)."""
         self.check()
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
-        with tempfile.TemporaryDirectory(prefix="policyhistory-rerate-", dir=self.workdir) as scratch:
+        with scratch_folder(self.workdir) as scratch:
             run = _Run(self, Path(scratch), progress)
             yield from run.records()
 

@@ -15,12 +15,14 @@ from typing import IO, Any, TypeVar
 import click
 import tabulate
 
-from ._catalog import bundled_catalog_path, read_catalog
+from ._catalog import bundled_catalog_path, catalog_files, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
 from ._errors import NotAStoreError, PolicyHistoryError, StoreDamagedError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._ledger import parse_digest
+from ._outputs import OutputIsInputError, atomic_output, write_text
+from ._outputs import refuse_clobbering as check_outputs
 from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
@@ -58,7 +60,8 @@ def emit(fmt: str, records: Any, rows: Sequence[Sequence[Any]], headers: Sequenc
     if fmt == "json":
         click.echo(json.dumps(records, indent=2, ensure_ascii=False, default=str))
     else:
-        click.echo(tabulate.tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+        safe = [[_terminal_safe(cell) for cell in row] for row in rows]
+        click.echo(tabulate.tabulate(safe, headers=headers, tablefmt="simple", disable_numparse=True))
 
 
 def busy_timeout() -> float:
@@ -77,6 +80,27 @@ def open_store(ctx: click.Context) -> Store:
             raise click.BadParameter(str(error), param_hint="--db") from error
     ctx.call_on_close(store.close)
     return store
+
+
+def refuse_clobbering(ctx: click.Context, outputs: Sequence[tuple[str, Path | None]], inputs: Sequence[Path]) -> None:
+    """An output that is an input, the store or its -wal/-shm is a usage error, before any work."""
+    try:
+        check_outputs(outputs, inputs, Path(ctx.obj["db"]))
+    except OutputIsInputError as error:
+        raise click.BadParameter(str(error), param_hint=error.option) from error
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
+_CONTROL.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+
+
+def _terminal_safe(value: Any) -> Any:
+    """Control characters (escape sequences in a call id, say) shown as escapes, never sent to the terminal."""
+    if isinstance(value, str):
+        text = value.translate(_CONTROL)
+        return "".join(f"\\u{ord(c):04x}" if 0x80 <= ord(c) < 0xA0 else c for c in text) if not text.isascii() \
+            else text
+    return value
 
 
 def instant_option(value: str | None, name: str) -> Any:
@@ -283,6 +307,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
 
     Exit status: 0 every row rated, 3 some rows rejected (each with its reason), 2 unusable arguments or files.
     """
+    refuse_clobbering(ctx, [("--output", output), ("--report", report)],
+                      [*calls, *(path for path in (tenants, licenses) if path)])
     store = open_store(ctx)
     at = instant_option(as_of, "as_of")
     known = instant_option(known_at, "known_at") or store.now()
@@ -305,8 +331,10 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     # where a long-running program's objects must stay collectable.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    out: IO[str] = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    files = contextlib.ExitStack()  # the output appears, renamed into place, only once it is complete
+    out: IO[str] = files.enter_context(atomic_output(output, newline="")) if output else sys.stdout
     changed: list[dict[str, Any]] = []
+    written = 0
 
     def noting(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for record in records:
@@ -315,34 +343,38 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             yield record
 
     try:
-        if fmt == "jsonl":
-            lines: list[str] = []
-            for text in run.records_json(progress):
-                # Written as text without a parse; only changed rows the report lists are parsed.
-                if report and len(changed) < _REPORT_CHANGED_CALLS and '"changed": true' in text:
-                    changed.append(json.loads(text))
-                lines.append(text)
-                if len(lines) == 10_000:
-                    _write_lines(out, lines)
-            _write_lines(out, lines)
-        elif fmt == "csv":
-            # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
-            # against the header (1.13 against 0.98 s per 100,000 records).
-            writer = csv.writer(out)
-            writer.writerow(OUTPUT_COLUMNS)
-            for record in noting(run.records(progress)):
-                writer.writerow(_cells(record, OUTPUT_COLUMNS))
-        else:
-            shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
-                     "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
-            rows = [_cells({**record, "file": Path(record["file"]).name}, shown)
-                    for record in noting(run.records(progress))]
-            out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
+        with files:
+            if fmt == "jsonl":
+                lines: list[str] = []
+                for text in run.records_json(progress):
+                    # Written as text without a parse; only changed rows the report lists are parsed.
+                    if report and len(changed) < _REPORT_CHANGED_CALLS and '"changed": true' in text:
+                        changed.append(json.loads(text))
+                    lines.append(text)
+                    written += 1
+                    if len(lines) == 10_000:
+                        _write_lines(out, lines)
+                _write_lines(out, lines)
+            elif fmt == "csv":
+                # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
+                # against the header (1.13 against 0.98 s per 100,000 records).
+                writer = csv.writer(out)
+                writer.writerow(OUTPUT_COLUMNS)
+                for record in noting(run.records(progress)):
+                    writer.writerow(_cells(record, OUTPUT_COLUMNS))
+                    written += 1
+            else:
+                shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
+                         "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
+                rows = [[_terminal_safe(cell) for cell in _cells({**record, "file": Path(record["file"]).name}, shown)]
+                        for record in noting(run.records(progress))]
+                written = len(rows)
+                out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
+            if written != run.summary.rows:  # every input row comes out once: never exit 0 on fewer
+                raise click.ClickException(f"wrote {written} of {run.summary.rows} input rows; the output is "
+                                           "incomplete" + (f" and {output} was not written" if output else ""))
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
-    finally:
-        if output:
-            out.close()
     if progress:
         click.echo("", err=True)
     # Written _SUMMARY_LINES_AT_ONCE lines at a time: a run over thousands of tenants and years has a summary
@@ -352,7 +384,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         click.echo("\n".join(summary[start:start + _SUMMARY_LINES_AT_ONCE]), err=True)
     click.echo(f"store digest: {ran_on}", err=True)
     if report:
-        report.write_text(report_html(run.summary, changed, known, digest=ran_on), encoding="utf-8")
+        write_text(report, report_html(run.summary, changed, known, digest=ran_on))
         click.echo(f"report written to {report}", err=True)
     if run.summary.rejected:
         sys.exit(3)
@@ -470,11 +502,12 @@ def _progress(stage: str, done: int, total: int | None) -> None:
 def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
     """Draw every policy key as a lane on valid time, each version a bar, later corrections over the beliefs
     they replaced, hover text with sources."""
+    refuse_clobbering(ctx, [("--output", output)], [])
     store = open_store(ctx)
     known = instant_option(known_at, "known_at") or store.now()
     with library_errors():
         page = timeline_html(store.timeline, known)
-    output.write_text(page, encoding="utf-8")
+    write_text(output, page)
     keys = len(store.timeline.keys(micros(known)))
     click.echo(f"timeline of {keys} policy keys known at {format_instant(known)} written to {output}")
 
@@ -533,15 +566,18 @@ def digest(ctx: click.Context) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--output", type=FileToWrite(), help="Write to this file.")
-def catalog(paths: tuple[Path, ...], output: Path | None) -> None:
+@click.pass_context
+def catalog(ctx: click.Context, paths: tuple[Path, ...], output: Path | None) -> None:
     """List catalog files (default: the bundled catalog) as Markdown, the way policies/README.md shows them."""
+    chosen = list(paths) or [bundled_catalog_path()]
+    refuse_clobbering(ctx, [("--output", output)], catalog_files(chosen))
     with library_errors():
-        located = read_catalog(list(paths) or [bundled_catalog_path()])
+        located = read_catalog(chosen)
     text = catalog_markdown([item.version for item in located])
     if output is None:
         click.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text(output, text + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover
