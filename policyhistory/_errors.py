@@ -55,6 +55,15 @@ class InstantParseError(PolicyHistoryError, ValueError):
         )
 
 
+class InstantRangeError(InstantParseError):
+    """An instant outside the supported range, 1900-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z."""
+
+    def __init__(self, field: str, value: object) -> None:
+        super().__init__(field, value)
+        self.args = (f"{field}: {value!r} is outside the supported range of instants, 1900-01-01T00:00:00Z to "
+                     "9999-12-31T23:59:59Z (UTC)",)
+
+
 class InvalidRecordsError(PolicyHistoryError, ValueError):
     """A load found problems; nothing was written. Every problem found is listed, not only the first."""
 

@@ -533,8 +533,8 @@ def verify(ctx: click.Context, digest_text: str | None) -> None:
             parse_digest(anchored)
         except PolicyHistoryError as error:
             raise click.BadParameter(str(error), param_hint="--digest") from None
-    try:
-        store = Store.open(ctx.obj["db"], busy_timeout=busy_timeout(), bundled=False)
+    try:  # an existing store is only read: an empty one is not given the bundled catalog
+        store = Store.open(ctx.obj["db"], busy_timeout=busy_timeout(), bundled=not Path(ctx.obj["db"]).exists())
     except (NotAStoreError, StoreDamagedError) as error:
         click.echo(f"DAMAGED: {error}", err=True)
         sys.exit(1)
