@@ -6,6 +6,7 @@ detected from the header: the Teams export says "Call ID", ours says "call_id".
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -45,7 +46,7 @@ class CallRow:
 
 
 def detect_layout(columns: Mapping[str, Any] | list[str]) -> str:
-    names = set(columns)
+    names = {column if isinstance(column, str) else json.dumps(column, default=str)[:40] for column in columns}
     if "Call ID" in names:
         return "teams"
     if "call_id" in names:

@@ -104,6 +104,14 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
     delimiter = sniff_delimiter(first)
     header = next(csv.reader([first], delimiter=delimiter), [])
     columns = [column.strip() for column in header]
+    seen: dict[str, int] = {}
+    for index, column in enumerate(columns, start=1):
+        if column and column in seen:  # unnamed columns (Excel's trailing separators) hold nothing we read
+            handle.close()
+            raise InvalidRecordsError([Problem(name, 1, None, column, f"the column appears twice in the header "
+                                               f"(columns {seen[column]} and {index}): which one holds the value "
+                                               "is ambiguous; remove or rename one")])
+        seen.setdefault(column, index)
     rows = _csv_rows(name, handle, delimiter, columns)
     if delimiter == ";":
         rows = _with_decimal_points(rows, [index for index, column in enumerate(columns)
@@ -167,6 +175,11 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
             except json.JSONDecodeError as error:
                 raise InvalidRecordsError([Problem(name, error.lineno, None, None,
                                                    f"not valid JSON: {error.msg}")]) from None
+            except (ValueError, RecursionError) as error:
+                raise InvalidRecordsError([Problem(name, None, None, None, f"not readable JSON: "
+                                                   f"{json_refusal(error)}")]) from None
+            if not isinstance(records, list):
+                raise InvalidRecordsError([Problem(name, 1, None, None, "not a JSON array of records")])
             yield from enumerate(records, start=1)
             return
         number = 0
@@ -175,11 +188,22 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
                 if not text.strip():
                     continue
                 try:
-                    yield number, json.loads(text)
+                    record = json.loads(text)
                 except json.JSONDecodeError as error:
                     yield number, {"__error__": f"not valid JSON: {error.msg}"}
+                except (ValueError, RecursionError) as error:
+                    yield number, {"__error__": f"not readable JSON: {json_refusal(error)}"}
+                else:
+                    yield number, record
         except UnicodeDecodeError:
             raise _not_text(name, number + 1) from None
+
+
+def json_refusal(error: BaseException) -> str:
+    """Why json refused a text that is JSON by its grammar: nested too deeply, or an integer too long."""
+    if isinstance(error, RecursionError):
+        return "arrays or objects nested too deeply"
+    return f"an integer too long to read ({str(error).split(';')[0]})"
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

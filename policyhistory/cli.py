@@ -25,6 +25,7 @@ from ._outputs import OutputIsInputError, atomic_output, write_text
 from ._outputs import refuse_clobbering as check_outputs
 from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
+from ._rows import json_refusal
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
 from ._timeline import micros
 
@@ -233,17 +234,23 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     Tenant facts come from the store, after loading any --tenants/--licenses given.
     """
     store = open_store(ctx)
-    if call_text.startswith("@") or (not call_text.lstrip().startswith("{") and Path(call_text).is_file()):
+    if call_text.startswith("@") or (not call_text.lstrip().startswith("{") and _is_file(call_text)):
         name = call_text.removeprefix("@")
         try:
             call_text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-            raise click.BadParameter(f"cannot read {name}: {why}", param_hint="--call") from error
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            why = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text" \
+                if isinstance(error, UnicodeDecodeError) else str(error)
+            raise click.BadParameter(f"cannot read {name[:200]}: {why}", param_hint="--call") from error
     try:
         call = json.loads(call_text)
     except json.JSONDecodeError as error:
+        if not call_text.lstrip().startswith(("{", "[", '"')) and "\n" not in call_text.strip():
+            raise click.BadParameter(f"no such file: {call_text[:200]!r} (and not JSON either: give the call as "
+                                     "a JSON object, or FILE / @FILE)", param_hint="--call") from error
         raise click.BadParameter(f"not valid JSON: {error.msg} (line {error.lineno})", param_hint="--call") from error
+    except (ValueError, RecursionError) as error:
+        raise click.BadParameter(f"not readable JSON: {json_refusal(error)}", param_hint="--call") from None
     if not isinstance(call, dict):
         raise click.BadParameter(f"expected a JSON object of the call's fields, got {type(call).__name__} "
                                  f"{call_text.strip()[:40]!r}", param_hint="--call")
@@ -262,6 +269,13 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     click.echo("")
     emit(fmt, record, [(s.rule, s.policy_version or "-", s.fact, s.decision) for s in rating.trace],
          ("rule", "policy version", "fact", "decision"))
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
 
 
 def _csv_value(value: Any) -> Any:
@@ -578,6 +592,19 @@ def catalog(ctx: click.Context, paths: tuple[Path, ...], output: Path | None) ->
         click.echo(text)
     else:
         write_text(output, text + "\n")
+
+
+def _db_after_the_command(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.obj["db"] = value
+
+
+# `policyhistory rerate ... --db a.db` as well as `policyhistory --db a.db rerate ...`
+for _command in cli.commands.values():
+    if not any("--db" in param.opts for param in _command.params):
+        _command.params.append(click.Option(["--db"], type=FileToWrite(), expose_value=False,
+                                            callback=_db_after_the_command,
+                                            help="The store, as before the command (see policyhistory --help)."))
 
 
 if __name__ == "__main__":  # pragma: no cover
