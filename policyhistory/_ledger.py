@@ -187,6 +187,7 @@ def create_schema(conn: sqlite3.Connection, created_at: str) -> None:
     conn.execute(f"INSERT OR IGNORE INTO {META_TABLE} VALUES ('created_at', ?)", (created_at,))
     for spec in CHAINED_TABLES:
         conn.execute(f"INSERT OR IGNORE INTO {META_TABLE} VALUES (?, ?)", (f"head:{spec.name}", _head_text(0, GENESIS)))
+    conn.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('chains', ?)", (json.dumps(sorted(CHAINS)),))
 
 
 def _head_text(rows: int, head: str) -> str:
@@ -237,23 +238,42 @@ def append(conn: sqlite3.Connection, spec: ChainedTable, rows: Sequence[dict[str
 # ---- opening: a store as it should be, an old one upgraded, a damaged one refused --------------------------
 
 
-def check_open(conn: sqlite3.Connection, path: object) -> None:
-    """Refuse a store of schema 2 that lost a table or every row of a table that had rows."""
+FIRST_CHAINS = (POLICY_TABLE, TENANTS_TABLE, TENANT_TABLE, LICENSE_TABLE)
+"""The chains of every schema-2 store; a chain added to CHAINED_TABLES later is created when a store made
+before it is opened (store_meta's `chains` lists those a store has)."""
+
+
+def check_open(conn: sqlite3.Connection, path: object) -> list[str]:
+    """Refuse a store of schema 2 that lost a table or every row of a table that had rows; return the chains
+    this version has and the store does not have yet (to be created)."""
     found = set(table_names(conn))
-    missing = [name for name in STORE_TABLES if name not in found]
+    if META_TABLE not in found:
+        raise StoreDamagedError(path, f"the table {META_TABLE} is missing; a store never loses a table (restore it "
+                                "from a backup)")
+    recorded = meta(conn)
+    try:
+        chains = json.loads(recorded.get("chains", "null")) or list(FIRST_CHAINS)
+    except ValueError:
+        chains = list(FIRST_CHAINS)
+    missing = [name for name in chains if name not in found]
     if missing:
         raise StoreDamagedError(path, f"the table(s) {', '.join(missing)} are missing; a store never loses a "
                                 "table (restore it from a backup)")
-    recorded = meta(conn)
     version = recorded.get("schema_version")
     if version != str(SCHEMA_VERSION):
         raise StoreDamagedError(path, f"it has schema version {version!r}, this policyhistory reads "
                                 f"{SCHEMA_VERSION} (made by a newer release?)")
     for spec in CHAINED_TABLES:
-        rows = json.loads(recorded.get(f"head:{spec.name}", "{}")).get("rows", 0)
+        if spec.name not in found:
+            continue
+        try:
+            rows = json.loads(recorded.get(f"head:{spec.name}", "{}")).get("rows", 0)
+        except (ValueError, AttributeError):
+            rows = 0  # verify names an unreadable head
         if rows and not conn.execute(f"SELECT 1 FROM [{spec.name}] LIMIT 1").fetchone():
             raise StoreDamagedError(path, f"{spec.name} held {rows} row(s) and now holds none; history is never "
                                     "deleted (restore it from a backup)")
+    return [spec.name for spec in CHAINED_TABLES if spec.name not in found]
 
 
 def is_legacy(conn: sqlite3.Connection) -> bool:

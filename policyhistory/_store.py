@@ -31,6 +31,7 @@ from ._errors import (
 )
 from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
+from ._ledger import CHAINED_TABLES as CHAINED_TABLES  # re-exported: the chains' specs live in _ledger
 from ._ledger import (
     CHAINS,
     LICENSE_TABLE,
@@ -50,6 +51,8 @@ from ._ledger import (
     upgrade_legacy,
     writing,
 )
+from ._ledger import POLICY_CONTENT as POLICY_CONTENT
+from ._ledger import ChainedTable as ChainedTable
 from ._ledger import digest as chain_digest
 from ._ledger import verify as verify_chains
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
@@ -243,7 +246,8 @@ class Store:
                 store._initialise()
             elif is_legacy(conn):
                 upgrade_legacy(conn, path, format_instant(store.now()))
-            check_open(conn, path)
+            if check_open(conn, path):  # chains this version added since the store was made
+                store._initialise()
         if bundled and not store.db.conn.execute(f"SELECT 1 FROM {POLICY_TABLE} LIMIT 1").fetchone():
             store.load([bundled_catalog_path()])
         return store
@@ -320,6 +324,10 @@ class Store:
         loaded_at = format_instant(self.now())
         append(self.db.conn, CHAINS[POLICY_TABLE], [{**row, "loaded_at": loaded_at} for row in new_rows])
         return LoadReport(tuple(added), tuple(unchanged))
+
+    def _append(self, spec: ChainedTable, rows: Sequence[dict[str, Any]]) -> None:
+        """Append rows to a chain; inside a write transaction (`_ledger.writing`)."""
+        append(self.db.conn, spec, rows)
 
     def load_tenant_facts(self, tenants: str | Path | None = None, licenses: str | Path | None = None) -> LoadReport:
         """Load a tenants file and/or a licenses file (CSV or JSON) in one transaction; all or nothing."""

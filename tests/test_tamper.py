@@ -228,3 +228,15 @@ def test_a_tampered_store_of_policyhistory_0_1_is_not_upgraded(tmp_path):
     conn.close()
     with pytest.raises(StoreDamagedError, match=r"policyhistory 0\.1 store whose chain does not verify"):
         policyhistory.open(path)
+
+
+def test_a_chain_added_by_a_later_release_is_created_in_a_store_made_before_it(tmp_path):
+    """A store whose store_meta lists the chains it was made with: one not listed is new, not lost."""
+    path = tmp_path / "s.db"
+    policyhistory.open(path).close()
+    sql(path, "DROP TABLE licenses", "DELETE FROM store_meta WHERE key = 'head:licenses'",
+        """UPDATE store_meta SET value = '["policy_versions", "tenant_facts", "tenants"]' WHERE key = 'chains'""")
+    store = policyhistory.open(path)
+    assert 0 == store.db["licenses"].count
+    assert store.verify().ok
+    assert "licenses" in json.loads(dict(store.db.execute("SELECT key, value FROM store_meta").fetchall())["chains"])
