@@ -190,3 +190,12 @@ class StoreDamagedError(PolicyHistoryError, ValueError):
         self.path = path
         self.why = why
         super().__init__(f"the store {path} is damaged: {why}")
+
+
+class StoreUnusableError(PolicyHistoryError, OSError):
+    """SQLite could not read or write the store file (read-only, a full disk, a folder it cannot lock in)."""
+
+    def __init__(self, path: object, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(f"the store {path} cannot be used: {why}; nothing was written")

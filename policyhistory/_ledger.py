@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ._chain import GENESIS, canonical, row_hash
-from ._errors import PolicyHistoryError, StoreBusyError, StoreDamagedError
+from ._errors import PolicyHistoryError, StoreBusyError, StoreDamagedError, StoreUnusableError
 
 SCHEMA_VERSION = 2
 """1: policyhistory 0.1 (tenants not chained, seq not hashed, no meta table). 2: this layout."""
@@ -111,7 +111,7 @@ def sqlite_errors(path: object) -> Iterator[None]:
     except sqlite3.OperationalError as error:
         if is_busy(error):
             raise StoreBusyError(path) from None
-        raise StoreDamagedError(path, f"SQLite says: {error}") from None
+        raise StoreUnusableError(path, f"SQLite says: {error}") from None
     except sqlite3.DatabaseError as error:
         if isinstance(error, sqlite3.IntegrityError):
             raise
@@ -122,20 +122,15 @@ def sqlite_errors(path: object) -> Iterator[None]:
 def writing(conn: sqlite3.Connection, path: object) -> Iterator[None]:
     """One write transaction, taken at its start (BEGIN IMMEDIATE): a second writer waits up to the busy
     timeout for the first to finish, instead of failing half-way when it upgrades a read to a write."""
-    with sqlite_errors(path):
+    with sqlite_errors(path):  # the body's SQLite errors too: a full disk, a damaged page
         conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    with sqlite_errors(path):
         try:
+            yield
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             raise
 
 

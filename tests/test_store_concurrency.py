@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import policyhistory
@@ -115,3 +116,19 @@ def test_first_use_races_make_one_store(tmp_path):
     assert 20 == store.db["policy_versions"].count
     assert store.verify().ok
     assert [] == [p.name for p in tmp_path.iterdir() if p.name.endswith(".new")]
+
+
+def test_a_full_disk_is_an_error_and_leaves_the_store_as_it_was(tmp_path):
+    store = policyhistory.open(tmp_path / "s.db")
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's "database or disk is full", as on a full disk
+    licenses = tmp_path / "l.csv"
+    licenses.write_text("tenant_id,valid_from,sku,usage_location,purchased,assigned\n" + "".join(
+        f"t{index},2018-01-22,MCOMEETADV,US,10,4\n" for index in range(3000)), encoding="utf-8")
+    tenants = tmp_path / "t.csv"
+    tenants.write_text("tenant_id,valid_from,country,communications_credits\n" + "".join(
+        f"t{index},2018-01-22,US,true\n" for index in range(3000)), encoding="utf-8")
+    with pytest.raises(policyhistory.StoreUnusableError, match="full"):
+        store.load_tenant_facts(tenants, licenses)
+    assert (0, 0) == (store.db["tenant_facts"].count, store.db["licenses"].count)
+    assert store.verify().ok
