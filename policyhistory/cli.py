@@ -91,17 +91,16 @@ def refuse_clobbering(ctx: click.Context, outputs: Sequence[tuple[str, Path | No
         raise click.BadParameter(str(error), param_hint=error.option) from error
 
 
-_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
-_CONTROL.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def _terminal_safe(value: Any) -> Any:
-    """Control characters (escape sequences in a call id, say) shown as escapes, never sent to the terminal."""
-    if isinstance(value, str):
-        text = value.translate(_CONTROL)
-        return "".join(f"\\u{ord(c):04x}" if 0x80 <= ord(c) < 0xA0 else c for c in text) if not text.isascii() \
-            else text
-    return value
+    """What a terminal would act on instead of showing (escape sequences in a call id, bidirectional
+    overrides) shown as escapes: \\x1b, \\u202e."""
+    if not isinstance(value, str) or value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                                                                 f"\\u{ord(c):04x}") for c in value)
 
 
 def instant_option(value: str | None, name: str) -> Any:
