@@ -356,38 +356,41 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             yield record
 
     try:
-        with files:
-            if fmt == "jsonl":
-                lines: list[str] = []
-                for text in run.records_json(progress):
-                    # Written as text without a parse; only changed rows the report lists are parsed.
-                    if report and len(changed) < _REPORT_CHANGED_CALLS and '"changed": true' in text:
-                        changed.append(json.loads(text))
-                    lines.append(text)
-                    written += 1
-                    if len(lines) == 10_000:
-                        _write_lines(out, lines)
-                _write_lines(out, lines)
-            elif fmt == "csv":
-                # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
-                # against the header (1.13 against 0.98 s per 100,000 records).
-                writer = csv.writer(out)
-                writer.writerow(OUTPUT_COLUMNS)
-                for record in noting(run.records(progress)):
-                    writer.writerow(_cells(record, OUTPUT_COLUMNS))
-                    written += 1
-            else:
-                shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
-                         "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
-                rows = [[_terminal_safe(cell) for cell in _cells({**record, "file": Path(record["file"]).name}, shown)]
-                        for record in noting(run.records(progress))]
-                written = len(rows)
-                out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
-            if written != run.summary.rows:  # every input row comes out once: never exit 0 on fewer
-                raise click.ClickException(f"wrote {written} of {run.summary.rows} input rows; the output is "
-                                           "incomplete" + (f" and {output} was not written" if output else ""))
-    except PolicyHistoryError as error:
-        raise click.UsageError(str(error)) from error
+        if fmt == "jsonl":
+            lines: list[str] = []
+            for text in run.records_json(progress):
+                # Written as text without a parse; only changed rows the report lists are parsed.
+                if report and len(changed) < _REPORT_CHANGED_CALLS and '"changed": true' in text:
+                    changed.append(json.loads(text))
+                lines.append(text)
+                written += 1
+                if len(lines) == 10_000:
+                    _write_lines(out, lines)
+            _write_lines(out, lines)
+        elif fmt == "csv":
+            # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
+            # against the header (1.13 against 0.98 s per 100,000 records).
+            writer = csv.writer(out)
+            writer.writerow(OUTPUT_COLUMNS)
+            for record in noting(run.records(progress)):
+                writer.writerow(_cells(record, OUTPUT_COLUMNS))
+                written += 1
+        else:
+            shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
+                     "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
+            rows = [[_terminal_safe(cell) for cell in _cells({**record, "file": Path(record["file"]).name}, shown)]
+                    for record in noting(run.records(progress))]
+            written = len(rows)
+            out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
+        if written != run.summary.rows:  # every input row comes out once: never exit 0 on fewer
+            raise click.ClickException(f"wrote {written} of {run.summary.rows} input rows; the output is "
+                                       "incomplete" + (f" and {output} was not written" if output else ""))
+    except BaseException as error:
+        files.__exit__(type(error), error, error.__traceback__)  # the temporary output is removed
+        if isinstance(error, PolicyHistoryError):
+            raise click.UsageError(str(error)) from error
+        raise
+    files.close()  # complete: renamed into place
     if progress:
         click.echo("", err=True)
     # Written _SUMMARY_LINES_AT_ONCE lines at a time: a run over thousands of tenants and years has a summary
