@@ -148,3 +148,24 @@ def test_kill_9_keeps_the_old_output_and_a_later_run_removes_the_stale_scratch(b
                                       str(workdir), "--known-at", "2025-01-01"])
     assert result.exit_code in (0, 3), result.output
     assert [kept] == list(workdir.iterdir())
+
+
+def test_a_run_that_writes_fewer_rows_than_it_read_exits_1_and_writes_nothing(tmp_path, calls, monkeypatch):
+    """The issue's unit_seconds = -60 run reported "rated 21" and wrote 0 rows; whatever the cause, the count
+    of records written is checked against the rows read before the output is put in place."""
+    from policyhistory._rerate import Rerate
+
+    original = Rerate.records_json
+
+    def losing_one(self, progress=None):
+        records = list(original(self, progress))
+        yield from records[:-1]
+
+    monkeypatch.setattr(Rerate, "records_json", losing_one)
+    out = tmp_path / "out.jsonl"
+    result = invoke(tmp_path, "rerate", calls, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv", "--output", out)
+    assert 1 == result.exit_code
+    assert "wrote 2 of 3 input rows" in result.output
+    assert not out.exists()
+    assert [] == [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
