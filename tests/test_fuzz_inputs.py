@@ -3,10 +3,12 @@ comes out once, and a refused load changes nothing."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import datetime as dt
 import io
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from policyhistory.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FOLDER = Path(tempfile.mkdtemp(prefix="policyhistory-fuzz-"))
+atexit.register(shutil.rmtree, FOLDER, True)
 DB = FOLDER / "s.db"
 _store = policyhistory.open(DB)
 _store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
