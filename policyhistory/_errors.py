@@ -199,3 +199,17 @@ class StoreUnusableError(PolicyHistoryError, OSError):
         self.path = path
         self.why = why
         super().__init__(f"the store {path} cannot be used: {why}; nothing was written")
+
+
+class OutputIsInputError(PolicyHistoryError, ValueError):
+    """An output named a file the command reads (an input, the store): writing it would destroy it."""
+
+    def __init__(self, option: str, path: object, what: str) -> None:
+        self.option = option
+        self.path = path
+        self.what = what
+        super().__init__(f"{option} {path} is {what}: writing it would destroy it; choose another file")
+
+
+class InvalidDigestError(PolicyHistoryError, ValueError):
+    """A --digest that is not a digest policyhistory printed, or one whose text was altered."""

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ._chain import GENESIS, canonical, row_hash
-from ._errors import PolicyHistoryError, StoreBusyError, StoreDamagedError, StoreUnusableError
+from ._errors import InvalidDigestError, StoreBusyError, StoreDamagedError, StoreUnusableError
 
 SCHEMA_VERSION = 2
 """1: policyhistory 0.1 (tenants not chained, seq not hashed, no meta table). 2: this layout."""
@@ -479,10 +479,6 @@ def parse_digest(text: str) -> dict[str, Any]:
     if value.get("digest") != combined(chains):
         raise InvalidDigestError("the digest's own sha256 does not match its chains: the digest text was altered")
     return value
-
-
-class InvalidDigestError(PolicyHistoryError, ValueError):
-    """A --digest that is not a digest policyhistory printed, or one whose text was altered."""
 
 
 def prefix_problem(conn: sqlite3.Connection, anchored: dict[str, Any]) -> ChainBreak | None:

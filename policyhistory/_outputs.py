@@ -15,18 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from ._errors import PolicyHistoryError
+from ._errors import OutputIsInputError
 from ._scratch import removed_on_signal
-
-
-class OutputIsInputError(PolicyHistoryError, ValueError):
-    """An output named a file the command reads (an input, the store): writing it would destroy it."""
-
-    def __init__(self, option: str, path: object, what: str) -> None:
-        self.option = option
-        self.path = path
-        self.what = what
-        super().__init__(f"{option} {path} is {what}: writing it would destroy it; choose another file")
 
 
 def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:

@@ -17,11 +17,11 @@ import tabulate
 
 from ._catalog import bundled_catalog_path, catalog_files, read_catalog
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
-from ._errors import NotAStoreError, PolicyHistoryError, StoreDamagedError
+from ._errors import NotAStoreError, OutputIsInputError, PolicyHistoryError, StoreDamagedError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._ledger import parse_digest
-from ._outputs import OutputIsInputError, atomic_output, write_text
+from ._outputs import atomic_output, write_text
 from ._outputs import refuse_clobbering as check_outputs
 from ._pictures import report_html, timeline_html
 from ._rerate import OUTPUT_COLUMNS, Rerate, invoice_date, with_licenses
