@@ -226,3 +226,16 @@ def test_db_is_accepted_after_the_command(tmp_path):
     result = CliRunner().invoke(cli, ["rerate", str(EXAMPLES / "calls.csv"), "--db", str(db), "--tenants",
                                       str(EXAMPLES / "tenants.csv"), "--licenses", str(EXAMPLES / "licenses.csv")])
     assert 0 == result.exit_code, result.output
+
+
+@pytest.mark.xfail(reason="the re-rating's own fast paths in _rerate.py (issue 13's engine, not edited here) read "
+                          "a duration with str.isdecimal() and the common start form without to_instant; the "
+                          "engine's reader is to call _calls._duration and _instant.to_instant", strict=False)
+@pytest.mark.parametrize(("field", "value"), [("duration_seconds", "٣٠"), ("start", "1899-12-31T00:00:00Z")])
+def test_rerate_refuses_what_the_shared_checks_refuse(tmp_path, field, value):
+    calls = tmp_path / "c.jsonl"
+    calls.write_text(json.dumps({**CALL, field: value}) + "\n", encoding="utf-8")
+    result = invoke(tmp_path, "rerate", calls, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv")
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "rejected" == record["outcome"] and field in record["error"], record
