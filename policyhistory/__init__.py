@@ -2,11 +2,14 @@
 
 from ._calls import Call, Destination, call_from_mapping, classify_destination
 from ._catalog import LocatedVersion, bundled_catalog_path, read_catalog
+from ._chains import VerifyReport
 from ._errors import (
     AppendOnlyError,
     CallingPlanNotSoldError,
     DuplicateCallError,
     InstantParseError,
+    InstantRangeError,
+    InvalidDigestError,
     InvalidFieldError,
     InvalidRecordsError,
     NaiveDatetimeError,
@@ -14,8 +17,12 @@ from ._errors import (
     NotAStoreError,
     NothingKnownError,
     NothingKnownYetError,
+    OutputIsInputError,
     PolicyHistoryError,
     Problem,
+    StoreBusyError,
+    StoreDamagedError,
+    StoreUnusableError,
     UnknownPolicyKeyError,
     UnknownTenantError,
     UnreadableRowError,
@@ -31,7 +38,7 @@ from ._ratecards import RateCard, RateCardEntry, read_rate_card
 from ._rating import OUTCOMES, PoolKey, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
-from ._store import HistoryEntry, LoadReport, Override, Rater, Store, VerifyReport, open
+from ._store import HistoryEntry, LoadReport, Override, Rater, Store, open
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
 from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
 
@@ -53,6 +60,8 @@ __all__ = [
     "InputRow",
     "Inspection",
     "InstantParseError",
+    "InstantRangeError",
+    "InvalidDigestError",
     "InvalidFieldError",
     "InvalidRecordsError",
     "LicenseFact",
@@ -63,6 +72,7 @@ __all__ = [
     "NotAStoreError",
     "NothingKnownError",
     "NothingKnownYetError",
+    "OutputIsInputError",
     "Override",
     "PlanCache",
     "PolicyChange",
@@ -87,6 +97,9 @@ __all__ = [
     "Settled",
     "Source",
     "Store",
+    "StoreBusyError",
+    "StoreDamagedError",
+    "StoreUnusableError",
     "TenantFact",
     "TenantIndex",
     "TenantSnapshot",

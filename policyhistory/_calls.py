@@ -159,10 +159,15 @@ within a 32-bit integer (the re-rating's sort key)."""
 
 
 def _duration(value: object) -> int:
-    try:
-        seconds = int(float(str(value).strip()))
-    except (ValueError, OverflowError):  # OverflowError: "inf", "1e400"
-        raise InvalidFieldError("duration_seconds", value, "a whole number of seconds") from None
+    """A whole number of seconds written in ASCII digits: "1.5" (a fraction), "٣٠" (other digits) and "1_000"
+    (Python's digit grouping) are refused, not read as 1, 30 and 1000. An int (from Python) is taken as is."""
+    if type(value) is int:
+        seconds = value
+    else:
+        text = value.strip() if isinstance(value, str) else str(value)
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:
+            raise InvalidFieldError("duration_seconds", value, "a whole number of seconds")
+        seconds = int(text)
     if not 0 <= seconds <= MAX_CALL_SECONDS:
         raise InvalidFieldError("duration_seconds", value, f"0 to {MAX_CALL_SECONDS} seconds (31 days)")
     return seconds

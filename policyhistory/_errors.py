@@ -55,6 +55,15 @@ class InstantParseError(PolicyHistoryError, ValueError):
         )
 
 
+class InstantRangeError(InstantParseError):
+    """An instant outside the supported range, 1900-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z."""
+
+    def __init__(self, field: str, value: object) -> None:
+        super().__init__(field, value)
+        self.args = (f"{field}: {value!r} is outside the supported range of instants, 1900-01-01T00:00:00Z to "
+                     "9999-12-31T23:59:59Z (UTC)",)
+
+
 class InvalidRecordsError(PolicyHistoryError, ValueError):
     """A load found problems; nothing was written. Every problem found is listed, not only the first."""
 
@@ -67,11 +76,16 @@ class InvalidRecordsError(PolicyHistoryError, ValueError):
 class AppendOnlyError(PolicyHistoryError, ValueError):
     """A record with an existing id arrived with other content; history is never rewritten."""
 
-    def __init__(self, record_id: str, file: str | None = None) -> None:
+    def __init__(self, record_id: str, file: str | None = None, line: int | None = None,
+                 differences: str = "") -> None:
         self.record_id = record_id
         self.file = file
+        self.line = line
+        self.differences = differences
+        where = ":".join(str(part) for part in (file, line) if part is not None)
+        what = f" ({differences})" if differences else ""
         super().__init__(
-            f"{file + ': ' if file else ''}record {record_id!r} already exists with other content: "
+            f"{where + ': ' if where else ''}record {record_id!r} already exists with other content{what}: "
             "history is append-only: add a new version"
         )
 
@@ -194,3 +208,46 @@ class DuplicateCallError(PolicyHistoryError, ValueError):
         self.call_id = call_id
         super().__init__(f"call {call_id!r} has already drawn on this pool state; rating it again would charge "
                          "its pool twice (use a fresh PoolState to re-rate)")
+
+
+class StoreBusyError(PolicyHistoryError, TimeoutError):
+    """Another process held the store's write lock for longer than the busy timeout."""
+
+    def __init__(self, path: object, timeout: float | None = None) -> None:
+        self.path = path
+        self.timeout = timeout
+        waited = f" for {timeout:g} s" if timeout is not None else ""
+        super().__init__(f"the store {path} is busy: another process is writing to it and did not finish{waited}; "
+                         "nothing was written, try again (POLICYHISTORY_BUSY_TIMEOUT sets how long to wait)")
+
+
+class StoreDamagedError(PolicyHistoryError, ValueError):
+    """A store that lost a table or its rows, a truncated or corrupted file: refused, never recreated."""
+
+    def __init__(self, path: object, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(f"the store {path} is damaged: {why}")
+
+
+class StoreUnusableError(PolicyHistoryError, OSError):
+    """SQLite could not read or write the store file (read-only, a full disk, a folder it cannot lock in)."""
+
+    def __init__(self, path: object, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(f"the store {path} cannot be used: {why}; nothing was written")
+
+
+class OutputIsInputError(PolicyHistoryError, ValueError):
+    """An output named a file the command reads (an input, the store): writing it would destroy it."""
+
+    def __init__(self, option: str, path: object, what: str) -> None:
+        self.option = option
+        self.path = path
+        self.what = what
+        super().__init__(f"{option} {path} is {what}: writing it would destroy it; choose another file")
+
+
+class InvalidDigestError(PolicyHistoryError, ValueError):
+    """A --digest that is not a digest policyhistory printed, or one whose text was altered."""

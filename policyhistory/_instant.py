@@ -6,7 +6,7 @@ import datetime as dt
 
 import pendulum
 
-from ._errors import InstantParseError, NaiveDatetimeError
+from ._errors import InstantParseError, InstantRangeError, NaiveDatetimeError, PolicyHistoryError
 
 Instant = pendulum.DateTime
 
@@ -21,13 +21,37 @@ def _utc(value: dt.datetime) -> Instant:
                              value.microsecond, tzinfo=UTC)
 
 
+EARLIEST = pendulum.DateTime(1900, 1, 1, tzinfo=UTC)
+LATEST = pendulum.DateTime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+"""The supported range of instants, in UTC: 1900-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z. Outside
+it an instant is refused (InstantRangeError): near year 1 and year 9999 an offset or a day's arithmetic
+overflows the standard library's datetime, and no telephone call or billing policy lies there."""
+
+
 def to_instant(value: object, field: str = "instant") -> Instant:
     """Read an aware datetime, an ISO 8601 string with offset, or a date (midnight UTC) as a UTC instant.
 
-    A naive datetime, or a string with a time but no offset, is refused: we cannot guess its zone.
+    A naive datetime, or a string with a time but no offset, is refused: we cannot guess its zone. So is an
+    instant outside 1900-01-01 to 9999-12-31 UTC (InstantRangeError), and anything that is not an instant.
     """
     if type(value) is pendulum.DateTime and value.tzinfo is UTC:
+        if value.year < 1900:
+            raise InstantRangeError(field, value)
         return value
+    try:
+        instant = _read(value, field)
+    except OverflowError:  # an offset that moves the instant past year 1 or 9999
+        raise InstantRangeError(field, value) from None
+    except PolicyHistoryError:
+        raise
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        raise InstantParseError(field, value) from None
+    if instant.year < 1900:
+        raise InstantRangeError(field, value)
+    return instant
+
+
+def _read(value: object, field: str) -> Instant:
     if isinstance(value, str) and len(value) > 10:
         # Fast path for the common ISO 8601 forms; pendulum.parse below reads every other form.
         try:

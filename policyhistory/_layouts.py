@@ -8,6 +8,7 @@ detected from the header: the Teams export says "Call ID", ours says "call_id", 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -64,7 +65,7 @@ def detect_layout(columns: Mapping[str, Any] | list[str]) -> str:
     names; UnknownLayoutError for anything else."""
     from ._graph import is_direct_routing_header
 
-    names = set(columns)
+    names = {column if isinstance(column, str) else json.dumps(column, default=str)[:40] for column in columns}
     if "Call ID" in names:
         return "teams"
     if "callId" in names:

@@ -282,11 +282,13 @@ REPORT_TOTALS = 500
 
 
 def report_html(summary: Any, changed: Sequence[Mapping[str, Any]], known_at: pendulum.DateTime,
-                max_charts: int = 100, *, audit: Any = None, manifest: Mapping[str, Any] | None = None) -> str:
+                max_charts: int = 100, *, audit: Any = None, manifest: Mapping[str, Any] | None = None,
+                digest: str | None = None) -> str:
     """The audit report of one rerate run (policyhistory/templates/audit_report.html.j2): the run's manifest,
     totals, money per currency and per tenant-month, the calls with the largest charge differences, changes
     by kind, changed calls, rejected rows by reason, implied-rate anomalies, and each tenant's pools month by
-    month on a continuous axis."""
+    month on a continuous axis; `digest`, the store's digest the run read (policyhistory verify --digest
+    checks it later)."""
     import jinja2
     from markupsafe import Markup
 
@@ -319,6 +321,7 @@ def report_html(summary: Any, changed: Sequence[Mapping[str, Any]], known_at: pe
     return environment.get_template("audit_report.html.j2").render(
         style=REPORT_STYLE, known_at=format_instant(known_at),
         as_of=format_instant(summary.as_of) if getattr(summary, "as_of", None) else None, manifest=manifest,
+        digest=digest,
         summary=summary, minutes=sorted(summary.minutes.items()), changes=list(summary.changes.items()),
         changed=[{**r, "file": str(r["file"]).rsplit("/", 1)[-1], "tenant_id": r.get("tenant_id", ""),
                   "change": r.get("change", "")} for r in changed],

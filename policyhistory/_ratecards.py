@@ -24,14 +24,13 @@ import attrs
 import pendulum
 
 from ._calls import NUMBER_TYPES
+from ._chains import RATE_FIELDS
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem
 from ._instant import format_instant, to_instant
 from ._rows import check_text, read_rows
 from ._tenants import country_code
 from ._timeline import micros
 
-RATE_FIELDS = ("valid_from", "valid_to", "recorded_at", "destination_country", "number_type", "per_minute",
-               "connection_fee", "currency", "source")
 ANY_NUMBER_TYPE = "*"
 NUMBER_TYPE_NAMES = frozenset(NUMBER_TYPES.values())
 

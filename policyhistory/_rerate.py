@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import json
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -41,6 +40,7 @@ from ._records import billed_text as billed_text
 from ._records import change_kind as change_kind
 from ._records import rating_text as rating_text
 from ._rows import check_text, read_table
+from ._scratch import scratch_folder
 from ._shards import CHUNK_ROWS, SHARD_SCHEMA, RunContext, ShardJob, ShardResult, batches, dump, infer_licenses
 from ._store import Store
 from ._tenants import TenantIndex
@@ -206,7 +206,7 @@ class Rerate:
         """Output records in input order, as JSON text (one line each)."""
         self.check()
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
-        with tempfile.TemporaryDirectory(prefix="policyhistory-rerate-", dir=self.workdir) as scratch:
+        with scratch_folder(self.workdir) as scratch:
             yield from _Run(self, Path(scratch), progress).records()
 
     def rows(self, *, tenant_id: str | None = None, call_id: str | None = None) -> Iterator[InputRow]:

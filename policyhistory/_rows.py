@@ -160,6 +160,14 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
     delimiter = sniff_delimiter(first)
     header = next(csv.reader([first], delimiter=delimiter), [])
     columns = [column.strip() for column in header]
+    seen: dict[str, int] = {}
+    for index, column in enumerate(columns, start=1):
+        if column and column in seen:  # unnamed columns (Excel's trailing separators) hold nothing we read
+            handle.close()
+            raise InvalidRecordsError([Problem(name, 1, None, column, f"the column appears twice in the header "
+                                               f"(columns {seen[column]} and {index}): which one holds the value "
+                                               "is ambiguous; remove or rename one")])
+        seen.setdefault(column, index)
     rows = _csv_rows(name, handle, delimiter, columns)
     if skipped:
         rows = _lines_shifted(rows, skipped)
@@ -250,11 +258,16 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
             except json.JSONDecodeError as error:
                 raise InvalidRecordsError([Problem(name, error.lineno, None, None,
                                                    f"not valid JSON: {error.msg}")]) from None
+            except (ValueError, RecursionError) as error:
+                raise InvalidRecordsError([Problem(name, None, None, None, f"not readable JSON: "
+                                                   f"{json_refusal(error)}")]) from None
             pages = graph_records(records)
             if pages is not None:
                 records = pages
             elif isinstance(records, dict):
                 records = [records]  # one record (ConvertTo-Json of a single object)
+            if not isinstance(records, list):
+                raise InvalidRecordsError([Problem(name, 1, None, None, "not a JSON array of records")])
             yield from enumerate(records, start=1)
             return
         number = 0
@@ -267,6 +280,9 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
                 except json.JSONDecodeError as error:
                     yield number, {"__error__": f"not valid JSON: {error.msg}"}
                     continue
+                except (ValueError, RecursionError) as error:
+                    yield number, {"__error__": f"not readable JSON: {json_refusal(error)}"}
+                    continue
                 pages = graph_records(record)
                 if pages is None:
                     yield number, record
@@ -275,6 +291,13 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
                         yield number, item
         except UnicodeDecodeError:
             raise _not_text(name, number + 1) from None
+
+
+def json_refusal(error: BaseException) -> str:
+    """Why json refused a text that is JSON by its grammar: nested too deeply, or an integer too long."""
+    if isinstance(error, RecursionError):
+        return "arrays or objects nested too deeply"
+    return f"an integer too long to read ({str(error).split(';')[0]})"
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

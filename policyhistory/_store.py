@@ -3,8 +3,12 @@ the one place (with the CLI) that reads the clock, and only when `known_at` is l
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import stat
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,15 +19,46 @@ import sqlite_utils
 
 from ._calls import Call, call_from_mapping, classify_destination
 from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
-from ._chain import GENESIS, row_hash
+from ._chains import CHAINED_TABLES as CHAINED_TABLES  # re-exported: the chains' specs live in _chains
+from ._chains import (
+    CHAINS,
+    LICENSE_TABLE,
+    POLICY_TABLE,
+    RATE_TABLE,
+    STORE_TABLES,
+    TENANT_TABLE,
+    TENANTS_TABLE,
+    VerifyReport,
+    append,
+    check_open,
+    create_schema,
+    is_legacy,
+    parse_digest,
+    reading,
+    sqlite_errors,
+    table_names,
+    upgrade_legacy,
+    writing,
+)
+from ._chains import POLICY_CONTENT as POLICY_CONTENT
+from ._chains import ChainedTable as ChainedTable
+from ._chains import digest as chain_digest
+from ._chains import verify as verify_chains
 from ._convert import converter
-from ._errors import AppendOnlyError, InvalidRecordsError, NotAStoreError, PolicyHistoryError, UnknownPolicyKeyError
+from ._errors import (
+    AppendOnlyError,
+    InvalidRecordsError,
+    NotAStoreError,
+    PolicyHistoryError,
+    Problem,
+    StoreDamagedError,
+    UnknownPolicyKeyError,
+)
 from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
 from ._ledger import PoolState
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._ratecards import (
-    RATE_FIELDS,
     RATE_IDENTITY,
     RateCard,
     RateCardEntry,
@@ -33,22 +68,18 @@ from ._ratecards import (
 )
 from ._rating import Rating
 from ._rules import PlanCache, rate_call
-from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts
+from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts_located
 from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
 
 Clock = Callable[[], pendulum.DateTime]
 
-POLICY_TABLE = "policy_versions"
-TENANT_TABLE = "tenant_facts"
-LICENSE_TABLE = "licenses"
-RATE_TABLE = "rate_cards"
-POLICY_CONTENT = ("id", "key", "kind", "valid_from", "valid_to", "recorded_at", "params", "source", "notes",
-                  "in_force")
-"""The columns whose values make a version what it is: equal values, same version (idempotent load)."""
-
 
 def utc_now() -> pendulum.DateTime:
     return pendulum.now("UTC")
+
+
+DEFAULT_BUSY_TIMEOUT = 30.0
+"""Seconds a writer waits for another process's write to finish before it says the store is busy."""
 
 
 @attrs.frozen
@@ -71,92 +102,60 @@ class Override:
 
 @attrs.frozen
 class HistoryEntry:
-    """One version of a key with every later-recorded version that overrides part of it."""
+    """One version of a key with every later-recorded version that overrides it."""
 
     version: PolicyVersion
     overridden_by: tuple[Override, ...]
 
 
-@attrs.frozen
-class ChainBreak:
-    table: str
-    seq: int
-    record_id: str
-    reason: str
-
-
-@attrs.frozen
-class VerifyReport:
-    """The result of recomputing every hash chain: rows checked per table and the first row that fails."""
-
-    rows_checked: dict[str, int]
-    first_break: ChainBreak | None
-
-    @property
-    def ok(self) -> bool:
-        return self.first_break is None
-
-
-@attrs.define
-class ChainedTable:
-    """An append-only table whose rows carry `prev_hash` and `row_hash` over the listed content columns."""
-
-    name: str
-    columns: dict[str, type]
-    content: tuple[str, ...]
-    label: str
-
-
-CHAINED_TABLES: list[ChainedTable] = [
-    ChainedTable(
-        POLICY_TABLE,
-        {"seq": int, "id": str, "key": str, "kind": str, "valid_from": str, "valid_to": str, "recorded_at": str,
-         "params": str, "source": str, "notes": str, "in_force": int, "loaded_at": str, "prev_hash": str,
-         "row_hash": str},
-        (*POLICY_CONTENT, "loaded_at"),
-        "id",
-    ),
-    ChainedTable(
-        TENANT_TABLE,
-        {"seq": int, "tenant_id": str, "valid_from": str, "country": str, "communications_credits": int,
-         "loaded_at": str, "prev_hash": str, "row_hash": str},
-        ("tenant_id", "valid_from", "country", "communications_credits", "loaded_at"),
-        "tenant_id",
-    ),
-    ChainedTable(
-        LICENSE_TABLE,
-        {"seq": int, "tenant_id": str, "valid_from": str, "sku": str, "usage_location": str, "purchased": int,
-         "assigned": int, "loaded_at": str, "prev_hash": str, "row_hash": str},
-        ("tenant_id", "valid_from", "sku", "usage_location", "purchased", "assigned", "loaded_at"),
-        "tenant_id",
-    ),
-]
-CHAINED_TABLES.append(ChainedTable(  # the user's rate cards (see _ratecards): one more history, chained alike
-    RATE_TABLE,
-    {"seq": int, **dict.fromkeys(RATE_FIELDS, str), "loaded_at": str, "prev_hash": str, "row_hash": str},
-    (*RATE_FIELDS, "loaded_at"),
-    "destination_country",
-))
 TENANT_IDENTITY = ("tenant_id", "valid_from")
 LICENSE_IDENTITY = ("tenant_id", "sku", "usage_location", "valid_from")
+Place = tuple[str | None, int | None]
+"""Where a fact was read (file, line), so that a refusal can name it."""
 
 
-def _ensure_schema(db: sqlite_utils.Database) -> None:
-    if not db["tenants"].exists():
-        db.table("tenants").create({"tenant_id": str}, pk="tenant_id")
-    for spec in CHAINED_TABLES:
-        if not db[spec.name].exists():
-            foreign_keys = [("tenant_id", "tenants", "tenant_id")] if "tenant_id" in spec.columns else None
-            db.table(spec.name).create(spec.columns, pk="seq", not_null={"row_hash", "prev_hash"},
-                                       foreign_keys=foreign_keys)
-        for action in ("UPDATE", "DELETE"):
-            db.execute(
-                f"CREATE TRIGGER IF NOT EXISTS {spec.name}_no_{action.lower()} BEFORE {action} ON {spec.name} "
-                f"BEGIN SELECT RAISE(ABORT, '{spec.name} is append-only: {action} refused; "
-                "history is never rewritten, add a new version instead'); END"
-            )
-    db.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {POLICY_TABLE}_id ON {POLICY_TABLE}(id)")
-    db.execute(f"CREATE INDEX IF NOT EXISTS {POLICY_TABLE}_key ON {POLICY_TABLE}(key, recorded_at)")
+def _connect(path: Path | None, timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode: every transaction is ours, begun and ended explicitly."""
+    conn = sqlite3.connect(":memory:" if path is None else str(path), timeout=timeout, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what SQLite would misread: a device (/dev/null), a folder, an empty file (a truncated store)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise NotAStoreError(path, f"it cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise NotAStoreError(path, "it is not a regular file")
+    if info.st_size == 0:
+        raise StoreDamagedError(path, "the file is empty (0 bytes): a store is never empty, so it was truncated; "
+                                "restore it from a backup, or remove it to start a new store")
+
+
+def _create(path: Path, clock: Clock, bundled: bool, timeout: float) -> None:
+    """Build a new store beside `path` and link it into place: a second process creating the same store at
+    the same moment finds either no file or a complete store, never a half-made one (os.link never replaces
+    a file; the loser of the race opens the winner's store)."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    os.close(handle)
+    try:
+        conn = _connect(Path(temporary), timeout)
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")
+            store = Store(sqlite_utils.Database(conn), clock=clock, path=path)
+            store._initialise()
+            if bundled:
+                store.load([bundled_catalog_path()])
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
 
 
 def _policy_row(version: PolicyVersion) -> dict[str, Any]:
@@ -191,38 +190,76 @@ def _version_from_row(row: dict[str, Any]) -> PolicyVersion:
 
 
 class Store:
-    """Policy versions (and, later, tenant facts) in one SQLite file, with an in-memory timeline over them."""
+    """Policy versions and tenant facts in one SQLite file, with an in-memory timeline over them.
 
-    def __init__(self, db: sqlite_utils.Database, clock: Clock = utc_now) -> None:
+    Every write is one transaction taken at its start (BEGIN IMMEDIATE): concurrent writers wait for each
+    other (up to the busy timeout, then StoreBusyError) and readers never wait (WAL).
+    """
+
+    def __init__(self, db: sqlite_utils.Database, clock: Clock = utc_now, *, path: Path | None = None) -> None:
         self.db = db
+        self.path = path
         self._clock = clock
-        db.execute("PRAGMA foreign_keys = ON")
-        if db.conn.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
-            db.enable_wal()
-        with db.atomic():
-            _ensure_schema(db)
         self._timeline: Timeline | None = None
         self._tenant_index: TenantIndex | None = None
         self._rate_card: RateCard | None = None
 
+    def _initialise(self) -> None:
+        with writing(self.db.conn, self.path):
+            create_schema(self.db.conn, format_instant(self.now()))
+
     @classmethod
-    def open(cls, path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True) -> Store:
+    def open(cls, path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True,
+             busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
         """Open (or create) a store; a new store gets the bundled catalog unless `bundled` is false.
 
-        `path=None` is an in-memory store: nothing touches the disk.
+        `path=None` is an in-memory store: nothing touches the disk. A store made by policyhistory 0.1 is
+        upgraded in place, keeping every row (see the README). A store that lost a table or every row of a
+        table, or a file truncated to nothing, is refused (StoreDamagedError), never silently recreated.
         """
-        db = sqlite_utils.Database(memory=True) if path is None else sqlite_utils.Database(Path(path))
-        # Refused before our tables are added: not SQLite, or tables of another program's, none of ours.
+        if path is None:
+            store = cls(sqlite_utils.Database(_connect(None, busy_timeout)), clock=clock)
+            store._initialise()
+            if bundled:
+                store.load([bundled_catalog_path()])
+            return store
+        path = Path(path)
+        _check_file(path)
+        if not path.exists() and path.parent.is_dir():
+            _create(path, clock, bundled, busy_timeout)
+        conn = _connect(path, busy_timeout)
         try:
-            tables = db.table_names()
-        except sqlite3.DatabaseError as error:
-            db.close()
+            store = cls._open_file(conn, path, clock, bundled)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    @classmethod
+    def _open_file(cls, conn: sqlite3.Connection, path: Path, clock: Clock, bundled: bool) -> Store:
+        try:
+            tables = table_names(conn)
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                with sqlite_errors(path):
+                    raise
             raise NotAStoreError(path, str(error)) from None
-        if tables and POLICY_TABLE not in tables:
-            db.close()
+        except sqlite3.DatabaseError as error:
+            raise NotAStoreError(path, str(error)) from None
+        # Refused before our tables are added: tables of another program's, none of ours.
+        if tables and not set(tables) & set(STORE_TABLES):
             raise NotAStoreError(path, f"it holds other tables ({', '.join(sorted(tables)[:5])})")
-        store = cls(db, clock=clock)
-        if bundled and store.db[POLICY_TABLE].count == 0:
+        store = cls(sqlite_utils.Database(conn), clock=clock, path=path)
+        with sqlite_errors(path):
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            if not tables:  # an SQLite file without tables: made a store in place
+                store._initialise()
+            elif is_legacy(conn):
+                upgrade_legacy(conn, path, format_instant(store.now()))
+            if check_open(conn, path):  # chains this version added since the store was made
+                store._initialise()
+        if bundled and not store.db.conn.execute(f"SELECT 1 FROM {POLICY_TABLE} LIMIT 1").fetchone():
             store.load([bundled_catalog_path()])
         return store
 
@@ -239,7 +276,55 @@ class Store:
         chosen = [Path(path) for path in paths] or [bundled_catalog_path()]
         return self.load_versions(read_catalog(chosen))
 
+    def load_all(self, paths: Iterable[str | Path] = (), tenants: str | Path | None = None,
+                 licenses: str | Path | None = None, rates: str | Path | None = None) -> LoadReport:
+        """Load catalog files (none: no catalog), a tenants file, a licenses file and a rate card in ONE
+        transaction: all of it is written, or (any problem in any file) nothing. Every file's problems are
+        listed together."""
+        problems: list[Problem] = []
+        located: list[LocatedVersion] = []
+        chosen = [Path(path) for path in paths]
+        if chosen:
+            try:
+                located = read_catalog(chosen)
+            except InvalidRecordsError as error:
+                problems.extend(error.problems)
+        facts: dict[str, list[tuple[Any, Place]]] = {"tenants": [], "licenses": []}
+        for kind, given in (("tenants", tenants), ("licenses", licenses)):
+            if given:
+                try:
+                    facts[kind] = read_facts_located(Path(given), kind)
+                except InvalidRecordsError as error:
+                    problems.extend(error.problems)
+        entries: list[RateCardEntry] = []
+        if rates:
+            try:
+                entries = list(read_rate_card(Path(rates)))
+            except InvalidRecordsError as error:
+                problems.extend(error.problems)
+        if problems:
+            raise InvalidRecordsError(problems)
+        try:
+            with writing(self.db.conn, self.path):
+                versions = self._write_versions(located)
+                tenant_report = self._write_facts(facts["tenants"], facts["licenses"])
+                rate_report = self._write_rates(entries, str(rates)) if rates else LoadReport((), ())
+        finally:
+            self._timeline = None
+            self._tenant_index = None
+            self._rate_card = None
+        return LoadReport(versions.added + tenant_report.added + rate_report.added,
+                          versions.unchanged + tenant_report.unchanged + rate_report.unchanged)
+
     def load_versions(self, located: Sequence[LocatedVersion]) -> LoadReport:
+        with writing(self.db.conn, self.path):
+            report = self._write_versions(located)
+        self._timeline = None
+        return report
+
+    def _write_versions(self, located: Sequence[LocatedVersion]) -> LoadReport:
+        """Inside a write transaction: what is stored is read under the write lock, so that two processes
+        loading the same catalog at once append it once."""
         stored = {version.id: version for version in self.versions()}
         problems = check_versions(located, stored.values())
         if problems:
@@ -251,7 +336,7 @@ class Store:
             version = item.version
             if version.id in stored:
                 if _policy_row(stored[version.id]) != _policy_row(version):
-                    raise AppendOnlyError(version.id, item.file)
+                    raise AppendOnlyError(version.id, item.file, item.line)
                 if version.id not in unchanged:
                     unchanged.append(version.id)
                 continue
@@ -260,58 +345,57 @@ class Store:
             added.append(version.id)
             new_rows.append(_policy_row(version))
         loaded_at = format_instant(self.now())
-        with self.db.atomic():
-            self._append(CHAINED_TABLES[0], [{**row, "loaded_at": loaded_at} for row in new_rows])
-        self._timeline = None
+        append(self.db.conn, CHAINS[POLICY_TABLE], [{**row, "loaded_at": loaded_at} for row in new_rows])
         return LoadReport(tuple(added), tuple(unchanged))
 
     def _append(self, spec: ChainedTable, rows: Sequence[dict[str, Any]]) -> None:
-        last = self.db.execute(f"SELECT row_hash FROM {spec.name} ORDER BY seq DESC LIMIT 1").fetchone()
-        previous = last[0] if last else GENESIS
-        for row in rows:
-            digest = row_hash(previous, [row.get(column) for column in spec.content])
-            self.db.table(spec.name).insert({**row, "prev_hash": previous, "row_hash": digest})
-            previous = digest
+        """Append rows to a chain; inside a write transaction (`_chains.writing`)."""
+        append(self.db.conn, spec, rows)
 
     def load_tenant_facts(self, tenants: str | Path | None = None, licenses: str | Path | None = None) -> LoadReport:
         """Load a tenants file and/or a licenses file (CSV or JSON) in one transaction; all or nothing."""
-        tenant_facts = read_facts(Path(tenants), "tenants") if tenants else []
-        license_facts = read_facts(Path(licenses), "licenses") if licenses else []
-        return self.add_tenant_facts(tenant_facts, license_facts)  # type: ignore[arg-type]
+        return self.load_all((), tenants, licenses)
 
     def add_tenant_facts(self, tenants: Iterable[TenantFact] = (), licenses: Iterable[LicenseFact] = ()) -> LoadReport:
         """Append tenant facts and licenses; identical rows are skipped, a changed row is refused."""
-        tenant_rows = [{"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "country": f.country,
-                        "communications_credits": int(f.communications_credits)} for f in tenants]
-        license_rows = [{"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "sku": f.sku,
-                         "usage_location": f.usage_location, "purchased": f.purchased, "assigned": f.assigned}
-                        for f in licenses]
+        with writing(self.db.conn, self.path):
+            report = self._write_facts([(fact, (None, None)) for fact in tenants],
+                                       [(fact, (None, None)) for fact in licenses])
+        self._tenant_index = None
+        return report
+
+    def _write_facts(self, tenants: Sequence[tuple[TenantFact, Place]],
+                     licenses: Sequence[tuple[LicenseFact, Place]]) -> LoadReport:
+        tenant_rows = [({"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "country": f.country,
+                         "communications_credits": int(f.communications_credits)}, place) for f, place in tenants]
+        license_rows = [({"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "sku": f.sku,
+                          "usage_location": f.usage_location, "purchased": f.purchased, "assigned": f.assigned},
+                         place) for f, place in licenses]
         added: list[str] = []
         unchanged: list[str] = []
         fresh: dict[str, list[dict[str, Any]]] = {}
-        for spec, rows, identity in ((CHAINED_TABLES[1], tenant_rows, TENANT_IDENTITY),
-                                     (CHAINED_TABLES[2], license_rows, LICENSE_IDENTITY)):
+        for spec, rows, identity in ((CHAINS[TENANT_TABLE], tenant_rows, TENANT_IDENTITY),
+                                     (CHAINS[LICENSE_TABLE], license_rows, LICENSE_IDENTITY)):
             content = [column for column in spec.content if column != "loaded_at"]
             stored = {tuple(row[c] for c in identity): {c: row[c] for c in content}
                       for row in self.db.query(f"SELECT * FROM {spec.name}")}
-            for row in rows:
+            for row, (file, line) in rows:
                 label = f"{spec.name} " + "/".join(str(row[c]) for c in identity)
                 existing = stored.get(tuple(row[c] for c in identity))
                 if existing is not None:
                     if existing != row:
-                        raise AppendOnlyError(label)
+                        raise AppendOnlyError(label, file, line, _differences(existing, row))
                     unchanged.append(label)
                     continue
                 stored[tuple(row[c] for c in identity)] = row
                 fresh.setdefault(spec.name, []).append(row)
                 added.append(label)
         loaded_at = format_instant(self.now())
-        with self.db.atomic():
-            new_tenants = {row["tenant_id"] for rows in fresh.values() for row in rows}
-            self.db.table("tenants").insert_all(({"tenant_id": t} for t in sorted(new_tenants)), ignore=True)
-            for spec in CHAINED_TABLES[1:]:
-                self._append(spec, [{**row, "loaded_at": loaded_at} for row in fresh.get(spec.name, [])])
-        self._tenant_index = None
+        known = {row[0] for row in self.db.conn.execute(f"SELECT tenant_id FROM {TENANTS_TABLE}")}
+        new_tenants = sorted({row["tenant_id"] for rows in fresh.values() for row in rows} - known)
+        append(self.db.conn, CHAINS[TENANTS_TABLE], [{"tenant_id": t, "loaded_at": loaded_at} for t in new_tenants])
+        for name in (TENANT_TABLE, LICENSE_TABLE):
+            append(self.db.conn, CHAINS[name], [{**row, "loaded_at": loaded_at} for row in fresh.get(name, [])])
         return LoadReport(tuple(added), tuple(unchanged))
 
     def load_rates(self, path: str | Path) -> LoadReport:
@@ -321,7 +405,13 @@ class Store:
         return self.add_rates(read_rate_card(Path(path)), str(path))
 
     def add_rates(self, entries: Iterable[RateCardEntry], file: str | None = None) -> LoadReport:
-        spec = next(table for table in CHAINED_TABLES if table.name == RATE_TABLE)
+        with writing(self.db.conn, self.path):
+            report = self._write_rates(list(entries), file)
+        return report
+
+    def _write_rates(self, entries: Sequence[RateCardEntry], file: str | None) -> LoadReport:
+        """Inside a write transaction: the stored entries are read under the write lock."""
+        self._rate_card = None
         stored = {tuple(entry.row()[c] for c in RATE_IDENTITY): entry.row() for entry in self.rate_cards().entries}
         added: list[str] = []
         unchanged: list[str] = []
@@ -345,10 +435,16 @@ class Store:
         if problems:
             raise InvalidRecordsError(problems)
         loaded_at = format_instant(self.now())
-        with self.db.atomic():
-            self._append(spec, [{**row, "loaded_at": loaded_at} for row in fresh])
+        append(self.db.conn, CHAINS[RATE_TABLE], [{**row, "loaded_at": loaded_at} for row in fresh])
         self._rate_card = None
         return LoadReport(tuple(added), tuple(unchanged))
+
+    def refresh(self) -> None:
+        """Forget what the store keeps in memory (its timeline, tenant index and rate cards), to read them
+        afresh: another connection (another process) has written to the file since."""
+        self._timeline = None
+        self._tenant_index = None
+        self._rate_card = None
 
     def rate_cards(self) -> RateCard:
         """Every rate card entry stored, in memory: `.resolve(country, number_type, at, known_at)`."""
@@ -360,11 +456,13 @@ class Store:
     @property
     def tenant_index(self) -> TenantIndex:
         if self._tenant_index is None:
-            tenants = [TenantFact(r["tenant_id"], r["valid_from"], r["country"], bool(r["communications_credits"]))
-                       for r in self.db.query(f"SELECT * FROM {TENANT_TABLE} ORDER BY seq")]
-            rows = self.db.query(f"SELECT * FROM {LICENSE_TABLE} ORDER BY seq")
-            licenses = [LicenseFact(r["tenant_id"], r["valid_from"], r["sku"], r["usage_location"], r["purchased"],
-                                    r["assigned"]) for r in rows]
+            with reading(self.db.conn, self.path):
+                tenants = [TenantFact(r["tenant_id"], r["valid_from"], r["country"],
+                                      bool(r["communications_credits"]))
+                           for r in self.db.query(f"SELECT * FROM {TENANT_TABLE} ORDER BY seq")]
+                rows = self.db.query(f"SELECT * FROM {LICENSE_TABLE} ORDER BY seq")
+                licenses = [LicenseFact(r["tenant_id"], r["valid_from"], r["sku"], r["usage_location"],
+                                        r["purchased"], r["assigned"]) for r in rows]
             self._tenant_index = TenantIndex(tenants, licenses)
         return self._tenant_index
 
@@ -445,7 +543,8 @@ class Store:
     # ---- reading ---------------------------------------------------------------------------------------
 
     def versions(self) -> tuple[PolicyVersion, ...]:
-        rows = self.db.query(f"SELECT * FROM {POLICY_TABLE} ORDER BY seq")
+        with sqlite_errors(self.path):
+            rows = list(self.db.query(f"SELECT * FROM {POLICY_TABLE} ORDER BY seq"))
         return tuple(_version_from_row(row) for row in rows)
 
     @property
@@ -479,27 +578,21 @@ class Store:
             entries.append(HistoryEntry(version, tuple(overrides)))
         return tuple(entries)
 
-    def verify(self) -> VerifyReport:
-        """Recompute every chain from its first row; report the first row whose hash does not match."""
-        checked: dict[str, int] = {}
-        for spec in CHAINED_TABLES:
-            previous = GENESIS
-            count = 0
-            for row in self.db.query(f"SELECT * FROM {spec.name} ORDER BY seq"):
-                count += 1
-                label = str(row.get(spec.label))
-                if row["prev_hash"] != previous:
-                    checked[spec.name] = count
-                    reason = "prev_hash does not match the previous row's hash (a row was removed or reordered)"
-                    return VerifyReport(checked, ChainBreak(spec.name, row["seq"], label, reason))
-                expected = row_hash(previous, [row.get(column) for column in spec.content])
-                if row["row_hash"] != expected:
-                    checked[spec.name] = count
-                    reason = "content does not match its row_hash (the row was edited after it was written)"
-                    return VerifyReport(checked, ChainBreak(spec.name, row["seq"], label, reason))
-                previous = row["row_hash"]
-            checked[spec.name] = count
-        return VerifyReport(checked, None)
+    def verify(self, digest: str | dict[str, Any] | None = None) -> VerifyReport:
+        """Check the file, recompute every chain from its first row, compare each chain's head with the one
+        the store recorded; with `digest` (what `digest()` returned, or its JSON text), also that the store
+        still holds exactly the rows it anchors, as the first rows of each chain. The report names the
+        first thing that fails; an unreadable file is a verdict too, never an exception."""
+        anchored = None if digest is None else parse_digest(digest if isinstance(digest, str) else
+                                                            json.dumps(digest))
+        with reading(self.db.conn, self.path):
+            return verify_chains(self.db.conn, anchored)
+
+    def digest(self) -> dict[str, Any]:
+        """The head of each chain (its rows and last hash), one sha256 over them, and the time: keep it outside
+        the store (a ticket, an e-mail, a git repository) and `verify(digest=...)` later proves that the store
+        still holds exactly that history, with only appends since."""
+        return chain_digest(self.db.conn, self.path, format_instant(self.now()))
 
 
 class Rater:
@@ -546,6 +639,12 @@ class Rater:
         return [rating for rating in ratings if rating is not None]
 
 
-def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True) -> Store:
+def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True,
+         busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
     """A store with the bundled catalog: in memory when `path` is None, else the SQLite file at `path`."""
-    return Store.open(path, clock=clock, bundled=bundled)
+    return Store.open(path, clock=clock, bundled=bundled, busy_timeout=busy_timeout)
+
+
+def _differences(stored: dict[str, Any], given: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {stored.get(name)!r} stored, {value!r} given" for name, value in given.items()
+                     if stored.get(name) != value)

@@ -85,13 +85,25 @@ def boolean(value: object, field: str) -> bool:
     raise InvalidFieldError(field, value, "true or false")
 
 
+MAX_COUNT = 2**63 - 1
+"""SQLite's largest integer: a larger count could not be stored."""
+
+
 def count(value: object, field: str) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise InvalidFieldError(field, value, "a whole number of licenses") from None
+    """A number of licenses in ASCII digits ("1_000", "٣٠" and "1.5" are refused), 0 to SQLite's largest."""
+    if type(value) is int:
+        number = value
+    else:
+        text = str(value).strip()
+        if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+            raise InvalidFieldError(field, value, "a number of licenses, 0 or more")
+        if not (text.isascii() and text.isdigit()) or len(text) > 19:
+            raise InvalidFieldError(field, value, f"a whole number of licenses, 0 to {MAX_COUNT}")
+        number = int(text)
     if number < 0:
         raise InvalidFieldError(field, value, "a number of licenses, 0 or more")
+    if number > MAX_COUNT:
+        raise InvalidFieldError(field, value, f"a whole number of licenses, 0 to {MAX_COUNT}")
     return number
 
 
@@ -186,6 +198,11 @@ def license_from_row(row: dict[str, Any]) -> LicenseFact:
 
 def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
     """Read a tenants or licenses file (CSV or JSON); every bad row is reported before anything is kept."""
+    return [fact for fact, _ in read_facts_located(path, kind)]
+
+
+def read_facts_located(path: Path, kind: str) -> list[tuple[Any, tuple[str | None, int | None]]]:
+    """read_facts, each fact with the (file, line) it was read from."""
     build = tenant_from_row if kind == "tenants" else license_from_row
     expected = TENANT_FIELDS if kind == "tenants" else LICENSE_FIELDS
     facts: list[Any] = []
@@ -203,17 +220,50 @@ def read_facts(path: Path, kind: str) -> list[TenantFact] | list[LicenseFact]:
         if missing:
             problems.append(Problem(str(path), line, None, ", ".join(missing), "required column is missing"))
             continue
+        row_problems = [Problem(str(path), line, _record(row), field, why) for field, why in _field_problems(row, kind)]
+        if row_problems:  # every problem of the row at once, not only its first
+            problems.extend(row_problems)
+            continue
         try:
-            facts.append(build(row))
-        except InvalidFieldError as error:
-            problems.append(Problem(str(path), line, row.get("tenant_id"), error.field, error.reason))
-        except PolicyHistoryError as error:  # an instant: its message starts with the field's name
+            facts.append((build(row), (str(path), line)))
+        except PolicyHistoryError as error:
             field = getattr(error, "field", None)
-            problems.append(Problem(str(path), line, row.get("tenant_id"), field,
-                                    str(error).removeprefix(f"{field}: ")))
+            problems.append(Problem(str(path), line, _record(row), field, str(error).removeprefix(f"{field}: ")))
     if problems:
         raise InvalidRecordsError(problems)
     return facts
+
+
+def _record(row: dict[str, Any]) -> str | None:
+    tenant = row.get("tenant_id")
+    return None if tenant is None else str(tenant)[:100]
+
+
+_FIELD_CHECKS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "tenants": (("valid_from", _instant), ("country", country_code), ("communications_credits", _credits)),
+    "licenses": (("valid_from", _instant), ("sku", normalise_sku), ("usage_location", _usage_location),
+                 ("purchased", _purchased), ("assigned", _assigned)),
+}
+
+
+def _field_problems(row: dict[str, Any], kind: str) -> list[tuple[str | None, str]]:
+    """(field, why) for every field of a row that cannot be read."""
+    found: list[tuple[str | None, str]] = []
+    names = ["tenant_id", *(name for name, _ in _FIELD_CHECKS[kind])]
+    for name in names:
+        try:
+            value = _field(row, name) if name != "communications_credits" else row.get(name, "")
+            if name == "tenant_id":
+                if not isinstance(value, str | int):
+                    raise InvalidFieldError(name, value, "a text")
+                continue
+            dict(_FIELD_CHECKS[kind])[name](value)
+        except InvalidFieldError as error:
+            found.append((error.field, error.reason))
+        except PolicyHistoryError as error:  # an instant: its message starts with the field's name
+            field = getattr(error, "field", name)
+            found.append((field, str(error).removeprefix(f"{field}: ")))
+    return found
 
 
 class TenantIndex:

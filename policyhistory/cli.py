@@ -15,19 +15,23 @@ from typing import IO, Any, TypeVar
 import click
 import tabulate
 
-from ._catalog import bundled_catalog_path, read_catalog
+from ._catalog import bundled_catalog_path, catalog_files, read_catalog
+from ._chains import parse_digest
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
-from ._errors import CallNotFoundError, NotAStoreError, PolicyHistoryError
+from ._errors import CallNotFoundError, NotAStoreError, OutputIsInputError, PolicyHistoryError, StoreDamagedError
 from ._explaining import explain_found, find_call
 from ._inspect import inspect_file
 from ._instant import format_instant, to_instant
 from ._manifest import Manifest, chain_heads, file_record, new_run_id, store_digest
 from ._money import AUDITED_COLUMNS, Audit, run_summary_record, short_summary
+from ._outputs import atomic_output, write_text
+from ._outputs import refuse_clobbering as check_outputs
 from ._pictures import report_html, timeline_html
 from ._records import cells, encode
 from ._rerate import Rerate
 from ._results import SqliteResults, compare_run, read_run, write_parquet
-from ._store import LoadReport, Store
+from ._rows import json_refusal
+from ._store import DEFAULT_BUSY_TIMEOUT, Store
 from ._timeline import micros
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,17 +66,46 @@ def emit(fmt: str, records: Any, rows: Sequence[Sequence[Any]], headers: Sequenc
     if fmt == "json":
         click.echo(json.dumps(records, indent=2, ensure_ascii=False, default=str))
     else:
-        click.echo(tabulate.tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+        safe = [[_terminal_safe(cell) for cell in row] for row in rows]
+        click.echo(tabulate.tabulate(safe, headers=headers, tablefmt="simple", disable_numparse=True))
+
+
+def busy_timeout() -> float:
+    """POLICYHISTORY_BUSY_TIMEOUT: seconds a writer waits for another (default 30)."""
+    try:
+        return max(0.0, float(os.environ.get("POLICYHISTORY_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)))
+    except ValueError:
+        raise click.UsageError("POLICYHISTORY_BUSY_TIMEOUT: expected a number of seconds") from None
 
 
 def open_store(ctx: click.Context) -> Store:
     with library_errors():
         try:
-            store = Store.open(ctx.obj["db"])
+            store = Store.open(ctx.obj["db"], busy_timeout=busy_timeout())
         except NotAStoreError as error:  # an unusable argument, not a library error
             raise click.BadParameter(str(error), param_hint="--db") from error
     ctx.call_on_close(store.close)
     return store
+
+
+def refuse_clobbering(ctx: click.Context, outputs: Sequence[tuple[str, Path | None]], inputs: Sequence[Path]) -> None:
+    """An output that is an input, the store or its -wal/-shm is a usage error, before any work."""
+    try:
+        check_outputs(outputs, inputs, Path(ctx.obj["db"]))
+    except OutputIsInputError as error:
+        raise click.BadParameter(str(error), param_hint=error.option) from error
+
+
+_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _terminal_safe(value: Any) -> Any:
+    """What a terminal would act on instead of showing (escape sequences in a call id, bidirectional
+    overrides) shown as escapes: \\x1b, \\u202e."""
+    if not isinstance(value, str) or value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                                                                 f"\\u{ord(c):04x}") for c in value)
 
 
 def instant_option(value: str | None, name: str) -> Any:
@@ -138,19 +171,8 @@ def load(ctx: click.Context, paths: tuple[Path, ...], tenants: Path | None, lice
     """
     store = open_store(ctx)
     with library_errors():
-        if rates and not (tenants or licenses):
-            report = store.load_rates(rates)
-            if paths:
-                store.load(paths)
-        elif tenants or licenses:
-            report = store.load_tenant_facts(tenants, licenses)
-            if rates:
-                rate_report = store.load_rates(rates)
-                report = LoadReport(report.added + rate_report.added, report.unchanged + rate_report.unchanged)
-            if paths:
-                store.load(paths)
-        else:
-            report = store.load(paths)
+        # Everything one command loads (catalog, tenant facts, rate card): one transaction, or nothing.
+        report = store.load_all(paths, tenants, licenses, rates) if tenants or licenses or rates else store.load(paths)
     click.echo(f"added {len(report.added)} record(s), {len(report.unchanged)} already stored")
     for label in report.added:
         click.echo(f"  + {label}")
@@ -221,17 +243,23 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     Tenant facts come from the store, after loading any --tenants/--licenses given.
     """
     store = open_store(ctx)
-    if call_text.startswith("@") or (not call_text.lstrip().startswith("{") and Path(call_text).is_file()):
+    if call_text.startswith("@") or (not call_text.lstrip().startswith("{") and _is_file(call_text)):
         name = call_text.removeprefix("@")
         try:
             call_text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-            raise click.BadParameter(f"cannot read {name}: {why}", param_hint="--call") from error
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            why = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text" \
+                if isinstance(error, UnicodeDecodeError) else str(error)
+            raise click.BadParameter(f"cannot read {name[:200]}: {why}", param_hint="--call") from error
     try:
         call = json.loads(call_text)
     except json.JSONDecodeError as error:
+        if not call_text.lstrip().startswith(("{", "[", '"')) and "\n" not in call_text.strip():
+            raise click.BadParameter(f"no such file: {call_text[:200]!r} (and not JSON either: give the call as "
+                                     "a JSON object, or FILE / @FILE)", param_hint="--call") from error
         raise click.BadParameter(f"not valid JSON: {error.msg} (line {error.lineno})", param_hint="--call") from error
+    except (ValueError, RecursionError) as error:
+        raise click.BadParameter(f"not readable JSON: {json_refusal(error)}", param_hint="--call") from None
     if not isinstance(call, dict):
         raise click.BadParameter(f"expected a JSON object of the call's fields, got {type(call).__name__} "
                                  f"{call_text.strip()[:40]!r}", param_hint="--call")
@@ -248,6 +276,13 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     click.echo("")
     emit(fmt, record, [(s.rule, s.policy_version or "-", s.fact, s.decision) for s in rating.trace],
          ("rule", "policy version", "fact", "decision"))
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
 
 
 def _write_lines(out: IO[str], lines: list[str]) -> None:
@@ -301,6 +336,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     Exit status: 0 every row rated, 3 some rows rejected (each with its reason), 2 unusable arguments or files.
     With --replay: 0 the records are identical, 1 they differ (with a count).
     """
+    refuse_clobbering(ctx, [("--output", output), ("--report", report), ("--summary-json", summary_json)],
+                      [*calls, *(path for path in (tenants, licenses) if path)])
     store = open_store(ctx)
     if replay is not None:
         _replay(store, *replay, workdir)
@@ -310,10 +347,6 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     fmt = fmt or (RESULT_SUFFIXES.get(output.suffix.lower(), "jsonl") if output else "jsonl")
     if fmt in ("sqlite", "parquet") and output is None:
         raise click.UsageError(f"--format {fmt} writes a file: give --output")
-    read = {path.resolve() for path in (*calls, tenants, licenses, Path(ctx.obj["db"])) if path is not None}
-    for option, path in (("--output", output), ("--report", report), ("--summary-json", summary_json)):
-        if path is not None and path.resolve() in read:  # an output never overwrites an input
-            raise click.BadParameter(f"{path} is an input of this run (or the store)", param_hint=option)
     at = instant_option(as_of, "as_of")
     known = instant_option(known_at, "known_at") or store.now()
     try:
@@ -321,6 +354,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             store.load_tenant_facts(tenants, licenses)
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
+    with library_errors():
+        ran_on = json.dumps(store.digest(), sort_keys=True, separators=(",", ":"))
     run = Rerate(store, calls, known_at=known, as_of=at, default_tenant=tenant, workdir=workdir, workers=workers,
                  dask=dask_address or None)
     try:
@@ -345,9 +380,11 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     gc.set_threshold(100_000, 50, 100)
     changed: list[dict[str, Any]] = []
     counted = [0]
+    seen = [0]
 
     def noting(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for record in audit.records(records):
+            seen[0] += 1
             if report and len(changed) < _REPORT_CHANGED_CALLS and record.get("changed"):
                 changed.append(record)
             if changed_only and not (record.get("changed") or record.get("outcome") == "rejected"):
@@ -359,6 +396,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         results = SqliteResults(output, run_id) if fmt == "sqlite" and output else None
     except PolicyHistoryError as error:  # not SQLite, or another program's tables (our store, say)
         raise click.BadParameter(str(error), param_hint="--output") from error
+    files = contextlib.ExitStack()  # a text output appears, renamed into place, only once it is complete
     try:
         records = noting(run.records(progress))
         if results is not None:
@@ -370,11 +408,19 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
 
             write_parquet(output, records, metadata=finished, workdir=workdir)
         else:
-            _write_records(fmt, records, output)
-    except PolicyHistoryError as error:
+            out: IO[str] = files.enter_context(atomic_output(output, newline="")) if output else sys.stdout
+            _write_records(fmt, records, out)
+        if seen[0] != run.summary.rows:  # every input row comes out once: never exit 0 on fewer
+            raise click.ClickException(f"wrote {seen[0]} of {run.summary.rows} input rows; the output is "
+                                       "incomplete" + (f" and {output} was not written" if output else ""))
+    except BaseException as error:
+        files.__exit__(type(error), error, error.__traceback__)  # the temporary output is removed
         if results is not None:
             results.abort()
-        raise click.UsageError(str(error)) from error
+        if isinstance(error, PolicyHistoryError):
+            raise click.UsageError(str(error)) from error
+        raise
+    files.close()  # complete: renamed into place
     manifest.finish(run.summary, store.now(), counted[0])
     if progress:
         progress.close()
@@ -383,46 +429,43 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         click.echo(f"results (run {run_id}) written to {output}", err=True)
     if summary_json:
         whole = {"manifest": manifest.record(), **run_summary_record(run.summary, audit)}
-        summary_json.write_text(json.dumps(whole, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text(summary_json, json.dumps(whole, indent=2, ensure_ascii=False) + "\n")
     # Written _SUMMARY_LINES_AT_ONCE lines at a time (click.echo flushes after each call).
     summary = short_summary(run.summary, audit, str(summary_json) if summary_json else None)
     for start in range(0, len(summary), _SUMMARY_LINES_AT_ONCE):
         click.echo("\n".join(summary[start:start + _SUMMARY_LINES_AT_ONCE]), err=True)
+    click.echo(f"store digest: {ran_on}", err=True)
     if report:
-        report.write_text(report_html(run.summary, changed, known, audit=audit, manifest=manifest.record()),
-                          encoding="utf-8")
+        write_text(report, report_html(run.summary, changed, known, audit=audit, manifest=manifest.record(),
+                                       digest=ran_on))
         click.echo(f"report written to {report}", err=True)
     if run.summary.rejected:
         sys.exit(3)
 
 
-def _write_records(fmt: str, records: Iterator[dict[str, Any]], output: Path | None) -> None:
-    """Records as JSON Lines, CSV or an aligned table, to the output file or stdout."""
-    out: IO[str] = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+def _write_records(fmt: str, records: Iterator[dict[str, Any]], out: IO[str]) -> None:
+    """Records as JSON Lines, CSV or an aligned table (what a terminal would act on shown as escapes)."""
     columns = AUDITED_COLUMNS
-    try:
-        if fmt == "jsonl":
-            lines: list[str] = []
-            for record in records:
-                lines.append(encode(record))
-                if len(lines) == 10_000:
-                    _write_lines(out, lines)
-            _write_lines(out, lines)
-        elif fmt == "csv":
-            # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
-            # against the header (1.13 against 0.98 s per 100,000 records).
-            writer = csv.writer(out)
-            writer.writerow(columns)
-            for record in records:
-                writer.writerow(cells(record, columns))
-        else:
-            shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
-                     "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
-            rows = [cells({**record, "file": Path(record["file"]).name}, shown) for record in records]
-            out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
-    finally:
-        if output:
-            out.close()
+    if fmt == "jsonl":
+        lines: list[str] = []
+        for record in records:
+            lines.append(encode(record))
+            if len(lines) == 10_000:
+                _write_lines(out, lines)
+        _write_lines(out, lines)
+    elif fmt == "csv":
+        # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
+        # against the header (1.13 against 0.98 s per 100,000 records).
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for record in records:
+            writer.writerow(cells(record, columns))
+    else:
+        shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
+                 "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
+        rows = [[_terminal_safe(cell) for cell in cells({**record, "file": Path(record["file"]).name}, shown)]
+                for record in records]
+        out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
 
 
 def _replay(store: Store, results_path: Path, run_id: str, workdir: Path | None) -> None:
@@ -593,42 +636,87 @@ class _Progress:
 def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
     """Draw every policy key as a lane on valid time, each version a bar, later corrections over the beliefs
     they replaced, hover text with sources."""
+    refuse_clobbering(ctx, [("--output", output)], [])
     store = open_store(ctx)
     known = instant_option(known_at, "known_at") or store.now()
     with library_errors():
         page = timeline_html(store.timeline, known)
-    output.write_text(page, encoding="utf-8")
+    write_text(output, page)
     keys = len(store.timeline.keys(micros(known)))
     click.echo(f"timeline of {keys} policy keys known at {format_instant(known)} written to {output}")
 
 
 @cli.command()
+@click.option("--digest", "digest_text", metavar="FILE_OR_TEXT",
+              help="A digest `policyhistory digest` printed (its JSON, or a file holding it): also prove that the "
+                   "store still holds exactly that history, with only appends since.")
 @click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Recompute the hash chain of every append-only table; exit 1 naming the first row that does not match."""
-    store = open_store(ctx)
-    report = store.verify()
+def verify(ctx: click.Context, digest_text: str | None) -> None:
+    """Check the file, recompute the hash chain of every append-only table and the heads the store recorded;
+    exit 1 naming the first thing that does not match (a damaged store is a verdict too)."""
+    anchored = None
+    if digest_text is not None:
+        anchored = digest_text
+        if not digest_text.lstrip().startswith("{"):
+            try:
+                anchored = Path(digest_text).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+                raise click.BadParameter(f"cannot read {digest_text[:200]}: {why}", param_hint="--digest") from None
+        try:
+            parse_digest(anchored)
+        except PolicyHistoryError as error:
+            raise click.BadParameter(str(error), param_hint="--digest") from None
+    try:  # an existing store is only read: an empty one is not given the bundled catalog
+        store = Store.open(ctx.obj["db"], busy_timeout=busy_timeout(), bundled=not Path(ctx.obj["db"]).exists())
+    except (NotAStoreError, StoreDamagedError) as error:
+        click.echo(f"DAMAGED: {error}", err=True)
+        sys.exit(1)
+    ctx.call_on_close(store.close)
+    with library_errors():
+        report = store.verify(anchored)
     counted = ", ".join(f"{count} {table} rows" for table, count in report.rows_checked.items())
     if report.first_break is None:
-        click.echo(f"ok: {counted} checked, every hash matches")
+        anchor = " and the digest's history is intact" if anchored else ""
+        click.echo(f"ok: {counted} checked, every hash matches{anchor}")
         return
     broken = report.first_break
-    click.echo(f"TAMPERED: {broken.table} row {broken.seq} ({broken.record_id}): {broken.reason}", err=True)
+    where = f" row {broken.seq}" if broken.seq else ""
+    record = f" ({broken.record_id})" if broken.record_id else ""
+    click.echo(f"TAMPERED: {broken.table}{where}{record}: {broken.reason}", err=True)
     sys.exit(1)
+
+
+@cli.command()
+@click.pass_context
+def digest(ctx: click.Context) -> None:
+    """Print the head of every chain (rows, last hash), one sha256 over them and the time, as one line of
+    JSON: keep it outside the store, and `verify --digest` proves later that the history is still there."""
+    store = open_store(ctx)
+    with library_errors():
+        click.echo(json.dumps(store.digest(), sort_keys=True, separators=(",", ":")))
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--output", type=FileToWrite(), help="Write to this file.")
-def catalog(paths: tuple[Path, ...], output: Path | None) -> None:
+@click.pass_context
+def catalog(ctx: click.Context, paths: tuple[Path, ...], output: Path | None) -> None:
     """List catalog files (default: the bundled catalog) as Markdown, the way policies/README.md shows them."""
+    chosen = list(paths) or [bundled_catalog_path()]
+    refuse_clobbering(ctx, [("--output", output)], catalog_files(chosen))
     with library_errors():
-        located = read_catalog(list(paths) or [bundled_catalog_path()])
+        located = read_catalog(chosen)
     text = catalog_markdown([item.version for item in located])
     if output is None:
         click.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text(output, text + "\n")
+
+
+def _db_after_the_command(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.obj["db"] = value
 
 
 @cli.command()
@@ -661,6 +749,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token_file: Pa
         raise click.UsageError(str(error)) from error
     open_store(ctx).close()  # an unusable --db is refused here, before the server starts
     service.run(settings, host, port, workers)
+
+
+# `policyhistory rerate ... --db a.db` as well as `policyhistory --db a.db rerate ...`
+for _command in cli.commands.values():
+    if not any("--db" in param.opts for param in _command.params):
+        _command.params.append(click.Option(["--db"], type=FileToWrite(), expose_value=False,
+                                            callback=_db_after_the_command,
+                                            help="The store, as before the command (see policyhistory --help)."))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,7 +49,7 @@ def test_cli_load_bad_file_names_line_and_field(tmp_path):
     bad.write_text('[[version]]\nid = "x"\nkey = "k"\nkind = "zone"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "load", str(bad)])
     assert 1 == result.exit_code
-    assert f"{bad}:1, record 'x', field 'kind': unknown policy kind 'zone'" in result.output
+    assert f"{bad}:4, record 'x', field 'kind': unknown policy kind 'zone'" in result.output  # the field's line
     assert "field 'valid_from': required field is missing" in result.output
 
 

@@ -86,7 +86,7 @@ def test_results_sqlite_read_back_equals_the_jsonl_records(tmp_path):
 
 def test_results_sqlite_refuses_a_file_that_is_not_a_results_database(tmp_path):
     itself = invoke(tmp_path, "rerate", *INPUTS, "--output", str(tmp_path / "p.db"))  # the store of this run
-    assert 2 == itself.exit_code and "is an input of this run (or the store)" in itself.output
+    assert 2 == itself.exit_code and "is the store: writing it would destroy it" in itself.output
     other = tmp_path / "other.db"
     assert 0 == CliRunner().invoke(cli, ["--db", str(other), "policies", "--as-of", "2020-01-01"]).exit_code
     result = invoke(tmp_path, "rerate", *INPUTS, "--output", str(other))  # another store
@@ -130,5 +130,5 @@ def test_results_an_output_never_overwrites_an_input(tmp_path):
     calls.write_bytes((EXAMPLES / "calls.csv").read_bytes())
     for option in ("--output", "--report", "--summary-json"):
         result = invoke(tmp_path, "rerate", str(calls), *INPUTS[4:], option, str(calls))
-        assert 2 == result.exit_code and "is an input of this run" in result.output, option
+        assert 2 == result.exit_code and "writing it would destroy it" in result.output, option
     assert (EXAMPLES / "calls.csv").read_bytes() == calls.read_bytes()

@@ -57,10 +57,10 @@ def test_load_errors_name_file_line_record_and_field_and_collect_all(empty_store
         empty_store.load([bad])
     found = {(p.record, p.field, p.line) for p in caught.value.problems}
     assert {
-        ("naive", "valid_from", 18),
-        ("backwards", "valid_to", 35),
-        ("dateonly", "recorded_at", 53),
-        ("kind", "kind_typo", 70),
+        ("naive", "valid_from", 22),  # the field's own line, not its [[version]] line (issue 15)
+        ("backwards", "valid_to", 40),
+        ("dateonly", "recorded_at", 58),
+        ("kind", "kind_typo", 76),
     } == found
     assert all(p.file == str(bad) for p in caught.value.problems)
     assert "naive datetime 2020-02-01T00:00:00: a UTC offset is required" in str(caught.value)

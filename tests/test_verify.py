@@ -18,7 +18,8 @@ def tamper(path, sql):
 def test_verify_passes_on_untouched_store(fresh_store):
     report = fresh_store.verify()
     assert report.ok
-    assert {"policy_versions": 80, "tenant_facts": 0, "licenses": 0, "rate_cards": 0} == report.rows_checked
+    assert {"policy_versions": 80, "tenants": 0, "tenant_facts": 0, "licenses": 0, "rate_cards": 0} == \
+        report.rows_checked
 
 
 def test_verify_names_the_edited_row(tmp_path):

@@ -25,7 +25,7 @@ from .explaining import explain_call, explain_job_call
 from .jobs import BadUpload, Jobs, TooLarge, job_paths, receive, stream_records
 from .problems import READS, WRITES, Missing, error_data, problem, problem_responses
 from .settings import Settings
-from .state import StoreHolder, write_transaction
+from .state import StoreHolder
 from .uploads import catalog_from_body, facts_files
 
 
@@ -216,8 +216,7 @@ class V1(Controller):
         body = await request.body()
         located = catalog_from_body(body, request.headers.get("content-type", ""))
         store = store_of(request)
-        with write_transaction(store.db.conn):
-            report = store.load_versions(located)
+        report = store.load_versions(located)  # one write transaction: the store waits its turn
         return {"added": list(report.added), "unchanged": list(report.unchanged)}
 
     @post("/tenants", status_code=200, guards=[require_token], sync_to_thread=False, responses=WRITES)
@@ -226,8 +225,7 @@ class V1(Controller):
         with facts_files(data.tenants, data.licenses) as (tenants, licenses):
             store = store_of(request)
             try:
-                with write_transaction(store.db.conn):
-                    report = store.load_tenant_facts(tenants, licenses)
+                report = store.load_tenant_facts(tenants, licenses)
             except InvalidRecordsError as error:
                 named = {str(tenants): "tenants", str(licenses): "licenses"}
                 raise InvalidRecordsError([attrs.evolve(p, file=named.get(str(p.file), p.file))
@@ -278,8 +276,7 @@ class V1(Controller):
                 if options[name]:
                     options[name] = format_instant(to_instant(options[name], name))
             if upload.tenants or upload.licenses:
-                with write_transaction(store.db.conn):
-                    store.load_tenant_facts(upload.tenants, upload.licenses)
+                store.load_tenant_facts(upload.tenants, upload.licenses)
             return jobs.create(store.db, job_id, upload, options)
         except BaseException:
             import shutil

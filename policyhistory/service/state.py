@@ -44,13 +44,7 @@ class StoreHolder:
         """The store, its in-memory timeline and tenant index rebuilt if another connection wrote since."""
         version = self._data_version()
         if version != self._version:
-            if hasattr(self.store, "_timeline") and hasattr(self.store, "_tenant_index"):
-                # The store keeps them lazily and rebuilds them when None (as after its own loads).
-                self.store._timeline = None
-                self.store._tenant_index = None
-            else:  # a store that keeps its caches otherwise: a fresh one reads the file afresh
-                self.store.close()
-                self.store = open_store(self.path)
+            self.store.refresh()
             self._version = self._data_version()
         return self.store
 
