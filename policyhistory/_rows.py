@@ -20,10 +20,17 @@ the key "__error__" is a row that could not be read, and says why."""
 JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 
 
-def sniff_delimiter(header: str) -> str:
-    """The commonest of comma, tab (the Skype for Business export) and semicolon (Excel's "CSV" where the
-    decimal mark is a comma, as in France) in the header; comma on a tie."""
-    return max((",", "\t", ";"), key=header.count)  # max keeps the first of equals: comma
+def sniff_delimiter(header: str, sample: str = "") -> str:
+    """Comma, tab (the Skype for Business export) or semicolon (Excel's "CSV" where the decimal mark is a
+    comma, as in France), as csv.Sniffer reads the header and the lines after it; comma when it cannot tell
+    (a file of one column)."""
+    try:
+        return csv.Sniffer().sniff(header + sample, delimiters=",\t;").delimiter
+    except csv.Error:
+        return ","
+
+
+_SAMPLE_LINES = 20
 
 
 DECIMAL_COMMA_COLUMNS = frozenset({"billed_minutes", "billed_charge", "Charge"})
@@ -101,7 +108,13 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
     if suffix in JSON_LINES_SUFFIXES or stripped.startswith(("[", "{")):
         handle.seek(0)
         return None, _json_rows(name, handle, array=suffix not in JSON_LINES_SUFFIXES and stripped.startswith("["))
-    delimiter = sniff_delimiter(first)
+    position = handle.tell()
+    try:
+        sample = "".join(handle.readline() for _ in range(_SAMPLE_LINES))
+    except UnicodeDecodeError:
+        sample = ""  # the rows will say where the text stops decoding
+    handle.seek(position)
+    delimiter = sniff_delimiter(first, sample)
     header = next(csv.reader([first], delimiter=delimiter), [])
     columns = [column.strip() for column in header]
     rows = _csv_rows(name, handle, delimiter, columns)
