@@ -21,31 +21,23 @@ from policyhistory import PolicyHistoryError, PoolState, Rerate
 from policyhistory._records import rating_record
 from policyhistory.cli import cli
 
+from . import test_rerate_agreement as agreement
 from .conftest import fixed_clock
 
 distributed = pytest.importorskip("distributed")
 
 KNOWN_AT = pendulum.datetime(2026, 11, 23, tz="UTC")
 TENANT_IDS = ["acme", "seoul", "umbrella", "globex"]
-TENANTS = ("tenant_id,valid_from,country,communications_credits\nacme,2017-01-01,FR,true\n"
-           "seoul,2017-01-01,KR,false\numbrella,2017-01-01,US,true\nglobex,2017-01-01,GB,false\n")
-LICENSES = """tenant_id,valid_from,sku,usage_location,purchased,assigned
-acme,2017-01-01,audio_conferencing,FR,3,2
-acme,2020-11-01,audio_conferencing,FR,4,1
-acme,2017-01-01,communications_credits,FR,5,5
-acme,2017-01-01,calling_plan_international,US,2,1
-seoul,2017-01-01,audio_conferencing,KR,1,1
-umbrella,2017-01-01,audio_conferencing,US,1,1
+# The agreement test's tenants and licenses, and two tenants more (one whose pool grows mid-month).
+TENANTS = agreement.TENANTS + "umbrella,2017-01-01,US,true\nglobex,2017-01-01,GB,false\n"
+LICENSES = agreement.LICENSES + """umbrella,2017-01-01,audio_conferencing,US,1,1
 umbrella,2020-10-15,audio_conferencing,US,3,3
 umbrella,2017-01-01,communications_credits,US,2,2
 globex,2017-01-01,audio_conferencing,GB,2,2
 """
-COLUMNS = ["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
-           "organizer_usage_location", "organizer_licenses", "destination"]
-DESTINATIONS = ["+33142685300", "+14155552671", "+263242700000", "+819012345678", "+18005551234", "+449012345678",
-                "+442071234567"]
-LICENSE_SETS = ["audio_conferencing;communications_credits", "audio_conferencing", "communications_credits",
-                "calling_plan_international;communications_credits"]
+COLUMNS = agreement.COLUMNS
+DESTINATIONS = [*agreement.DESTINATIONS, "+442071234567"]
+LICENSE_SETS = agreement.LICENSE_SETS[:4]
 COMPARED = ("call_id", "tenant_id", "start", "outcome", "billable_minutes", "pool_minutes", "credit_minutes",
             "uncovered_minutes", "destination_country", "number_type", "pool", "pool_capacity", "pool_used_before",
             "pool_used_after", "policy_versions", "alerts", "warnings")
