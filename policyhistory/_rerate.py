@@ -30,6 +30,7 @@ import polars as pl
 
 from ._calls import Call, _duration, _identifier, _optional_country, _skus, call_type
 from ._classify import classify_numbers
+from ._columnar import RowPiece, own_csv_pieces
 from ._errors import InvalidFieldError, PolicyHistoryError, UnreadableRowError
 from ._executors import _workers, make_executor
 from ._instant import format_instant, to_instant
@@ -330,70 +331,121 @@ class _Run:
 
     def _read(self, rejected_out: IO[bytes]) -> None:
         """Read and check every row: a rejected row's record goes to `rejected_out`, a good row to its tenant's
-        shard (buffered, written as Parquet parts)."""
-        buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
-        buffered = 0
-        rejected: list[tuple[int, str]] = []
+        shard (buffered, written as Parquet parts). A CSV file of our layout is read by the columnar fast path
+        where it can be (see _columnar), row by row elsewhere; both give the same rows and errors."""
+        self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
+        self.buffered = 0
+        self.rejected: list[tuple[int, str]] = []
+        self.rejected_out = rejected_out
+        self.shard_of: dict[str, int] = {}
         seq = 0
-        shard_of: dict[str, int] = {}
-        count = self.shard_count
-        kinds = self.kinds
         for file_index, path in enumerate(self.rerate.paths):
-            name = str(path)
-            columns, rows = read_table(path)
-            reader: LayoutReader | None = None
-            tenant: str | None = None
-            width = -1
-            for line, raw in rows:
-                try:
-                    if reader is None or type(raw) is not list or len(raw) != width:
-                        reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
-                        width = len(reader.columns) if columns is not None else -1  # JSON: each record checked
-                    else:
-                        raw.append(None)  # what reader.values does for a row as wide as its header
-                        values = raw
-                    call_id, tenant_id, start, duration, kind_given, destination, _, location_given, \
-                        licenses_given, billed, capability, infer = reader.read(values, tenant)
-                    if type(call_id) is not str or not call_id or "\0" in call_id:
-                        call_id = _identifier(call_id, "call_id")
-                    if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
-                        tenant_id = _identifier(tenant_id, "tenant_id")
-                    start_us, start_text = _start(start)
-                    duration = int(duration) if type(duration) is str and duration.isdecimal() \
-                        and len(duration) < 7 else _duration(duration)
-                    kind_key = (kind_given, location_given, licenses_given)
-                    kind = kinds.get(kind_key) if type(licenses_given) is not list else None
-                    if kind is None:
-                        kind = self._kind(kind_given, location_given, licenses_given)
-                except PolicyHistoryError as error:
-                    head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
-                    rejected.append((seq, encode(rejected_record(head, error))))
-                    self.summary.rejected += 1
-                    seq += 1
-                    if len(rejected) >= _BATCH:
-                        dump(rejected, rejected_out)
-                        rejected.clear()
+            fast = own_csv_pieces(path, self._kind_of)
+            if fast is None:
+                columns, rows = read_table(path)
+                seq = self._rows(file_index, path, columns, rows, seq)
+                continue
+            columns, pieces = fast
+            for piece in pieces:
+                if isinstance(piece, RowPiece):
+                    seq = self._rows(file_index, path, columns, piece.rows, seq)
                     continue
-                shard = shard_of.get(tenant_id)
-                if shard is None:
-                    shard = shard_of[tenant_id] = zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % count
-                number = destination if type(destination) is str else str(destination)
-                self.numbers[shard].add(number)
-                buffers[shard].append((
-                    seq, file_index, line, call_id, tenant_id, start_us, start_text, duration, kind[0], kind[1],
-                    "\n".join(kind[2]), number, capability, infer, billed is not None,
-                    *((billed["outcome"], billed["minutes"], billed["charge"], billed["currency"])
-                      if billed is not None else (None, None, None, None))))
-                seq += 1
-                buffered += 1
-                if buffered >= FLUSH_ROWS:
-                    self._flush(buffers)
-                    buffered = 0
-                if self.progress and seq % _BATCH == 0:
-                    self.progress("reading", seq, None)
-        self._flush(buffers)
-        dump(rejected, rejected_out)
+                # A plain piece has one row per line: the row of line L is row seq + L - first_line.
+                if piece.frame.height:
+                    self._frame(file_index, piece.frame, seq - piece.first_line)
+                for line, values in piece.others:
+                    self._rows(file_index, path, columns, [(line, values)], seq + line - piece.first_line)
+                seq += piece.count
+        self._flush(self.buffers)
+        dump(self.rejected, rejected_out)
         self.rows = self.summary.rows = seq
+
+    def _frame(self, file_index: int, frame: pl.DataFrame, seq_offset: int) -> None:
+        """Rows the columnar path read and checked: to their shards, as Parquet parts of their own."""
+        shard_of = self.shard_of
+        for tenant in frame["tenant_id"].unique().to_list():
+            if tenant not in shard_of:
+                shard_of[tenant] = self._shard(tenant)
+        frame = frame.with_columns(
+            (pl.col("line") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
+            pl.lit(None, dtype=pl.String).alias("capability"), pl.lit(False).alias("infer"),
+            pl.col("tenant_id").replace_strict(shard_of, return_dtype=pl.Int64).alias("shard"))
+        for (shard,), part in frame.partition_by("shard", as_dict=True).items():
+            index = int(shard)  # type: ignore[call-overload]
+            self.numbers[index].update(part["destination"].unique().to_list())
+            path = self.scratch / f"shard-{index}-part-{len(self.parts[index])}.parquet"
+            part.select(list(SHARD_SCHEMA)).cast(SHARD_SCHEMA).write_parquet(path)  # type: ignore[arg-type]
+            self.parts[index].append(str(path))
+
+    def _shard(self, tenant_id: str) -> int:
+        return zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % self.shard_count
+
+    def _kind_of(self, kind_given: str | None, location_given: str | None,
+                 licenses_given: str | None) -> tuple[str, str | None, str] | None:
+        key = (kind_given, location_given, licenses_given)
+        try:
+            kind = self.kinds.get(key) or self._kind(kind_given, location_given, licenses_given)
+        except PolicyHistoryError:
+            return None
+        return kind[0], kind[1], "\n".join(kind[2])
+
+    def _rows(self, file_index: int, path: Path, columns: list[str] | None,
+              rows: Iterable[tuple[int, Any]], seq: int) -> int:
+        """Rows read one by one (the csv module, JSON): checked here; returns the next row number."""
+        name = str(path)
+        reader: LayoutReader | None = None
+        tenant: str | None = None
+        width = -1
+        kinds = self.kinds
+        buffers, rejected, shard_of = self.buffers, self.rejected, self.shard_of
+        for line, raw in rows:
+            try:
+                if reader is None or type(raw) is not list or len(raw) != width:
+                    reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
+                    width = len(reader.columns) if columns is not None else -1  # JSON: each record checked
+                else:
+                    raw.append(None)  # what reader.values does for a row as wide as its header
+                    values = raw
+                call_id, tenant_id, start, duration, kind_given, destination, _, location_given, \
+                    licenses_given, billed, capability, infer = reader.read(values, tenant)
+                if type(call_id) is not str or not call_id or "\0" in call_id:
+                    call_id = _identifier(call_id, "call_id")
+                if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
+                    tenant_id = _identifier(tenant_id, "tenant_id")
+                start_us, start_text = _start(start)
+                duration = int(duration) if type(duration) is str and duration.isdecimal() \
+                    and len(duration) < 7 else _duration(duration)
+                kind_key = (kind_given, location_given, licenses_given)
+                kind = kinds.get(kind_key) if type(licenses_given) is not list else None
+                if kind is None:
+                    kind = self._kind(kind_given, location_given, licenses_given)
+            except PolicyHistoryError as error:
+                head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
+                rejected.append((seq, encode(rejected_record(head, error))))
+                self.summary.rejected += 1
+                seq += 1
+                if len(rejected) >= _BATCH:
+                    dump(rejected, self.rejected_out)
+                    rejected.clear()
+                continue
+            shard = shard_of.get(tenant_id)
+            if shard is None:
+                shard = shard_of[tenant_id] = self._shard(tenant_id)
+            number = destination if type(destination) is str else str(destination)
+            self.numbers[shard].add(number)
+            buffers[shard].append((
+                seq, file_index, line, call_id, tenant_id, start_us, start_text, duration, kind[0], kind[1],
+                "\n".join(kind[2]), number, capability, infer, billed is not None,
+                *((billed["outcome"], billed["minutes"], billed["charge"], billed["currency"])
+                  if billed is not None else (None, None, None, None))))
+            seq += 1
+            self.buffered += 1
+            if self.buffered >= FLUSH_ROWS:
+                self._flush(buffers)
+                self.buffered = 0
+            if self.progress and seq % _BATCH == 0:
+                self.progress("reading", seq, None)
+        return seq
 
     def _flush(self, buffers: list[list[tuple[Any, ...]]]) -> None:
         for index, rows in enumerate(buffers):
