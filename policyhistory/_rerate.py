@@ -42,7 +42,17 @@ from ._records import billed_text as billed_text
 from ._records import change_kind as change_kind
 from ._records import rating_text as rating_text
 from ._rows import check_text, read_table
-from ._shards import CHUNK_ROWS, SHARD_SCHEMA, RunContext, ShardJob, ShardResult, batches, dump, infer_licenses
+from ._shards import (
+    CHUNK_ROWS,
+    RUN_BATCH,
+    SHARD_SCHEMA,
+    RunContext,
+    ShardJob,
+    ShardResult,
+    batches,
+    dump,
+    infer_licenses,
+)
 from ._store import Store
 from ._tenants import TenantIndex
 from ._timeline import micros
@@ -424,7 +434,7 @@ class _Run:
                 rejected.append((seq, encode(rejected_record(head, error))))
                 self.summary.rejected += 1
                 seq += 1
-                if len(rejected) >= _BATCH:
+                if len(rejected) >= RUN_BATCH:
                     dump(rejected, self.rejected_out)
                     rejected.clear()
                 continue
