@@ -1,12 +1,14 @@
 """Measure re-rating speed on one synthetic file, in one run: bare CSV read, end-to-end `policyhistory
-rerate` (a subprocess, as a user runs it), and a naive baseline resolving policies with one SQL query per
-call; also what merely copying the output file costs (a floor for writing it). Prints JSON: each repeat's
-figures, and their medians.
+rerate` (a subprocess, as a user runs it) a first time on a fresh store and a second time (numbers'
+classifications cached), with --workers 1, --workers 2 and on a Dask LocalCluster of 2 worker processes, and a
+naive baseline resolving policies with one SQL query per call; also what merely copying the output file costs
+(a floor for writing it). Prints JSON: each repeat's figures, and their medians.
 
 Each repeat measures the CSV read, the re-rating and the baseline one after the other, so that the ratios
 compare figures taken under the same load: this machine's speed drifts by up to a third over an hour.
 
 python benchmarks/run.py [--calls N] [--baseline-sample M] [--workdir DIR] [--repeat R] [--numbers-per-base K]
+    [--no-dask] [--no-naive]
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ import time
 from pathlib import Path
 
 import policyhistory
-from policyhistory import PolicySet, Rating, rate_call
+from policyhistory import PolicySet, PoolState, Rating, rate_call
 from policyhistory._layouts import own_row
-from policyhistory._rating import PoolState
 from policyhistory._store import _version_from_row
 
 HERE = Path(__file__).resolve().parent
@@ -43,17 +44,21 @@ def bare_read(path: Path) -> tuple[int, float]:
     return rows, time.perf_counter() - began
 
 
-def end_to_end(data: Path, workdir: Path) -> tuple[float, float, float, int, str]:
-    """(wall seconds, CPU seconds, peak MB of any child so far, exit status, first summary line)."""
+def load_facts(data: Path, workdir: Path) -> Path:
+    """A fresh store with the file's tenant facts loaded (not timed): the first run classifies every number."""
     db = workdir / "bench.db"
     db.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "policyhistory.cli", "--db", str(db), "rerate", str(data / "calls.csv"),
-               "--tenants", str(data / "tenants.csv"), "--licenses", str(data / "licenses.csv"),
-               "--output", str(workdir / "out.jsonl"), "--workdir", str(workdir)]
-    # Load tenant facts first so that the timed run is the re-rating itself, as an auditor runs it again.
-    subprocess.run([*command[:5], "load", "--tenants", command[8], "--licenses", command[10]], check=True,
+    subprocess.run([sys.executable, "-m", "policyhistory.cli", "--db", str(db), "load", "--tenants",
+                    str(data / "tenants.csv"), "--licenses", str(data / "licenses.csv")], check=True,
                    capture_output=True)
-    timed = [*command[:5], "rerate", str(data / "calls.csv"), *command[11:]]
+    return db
+
+
+def end_to_end(data: Path, workdir: Path, db: Path, *options: str) -> tuple[float, float, float, int, str]:
+    """(wall seconds, CPU seconds of it and its workers, peak MB of any child so far, exit status, first summary
+    line) of `policyhistory rerate` with `options` (--workers N, --dask ADDRESS)."""
+    timed = [sys.executable, "-m", "policyhistory.cli", "--db", str(db), "rerate", str(data / "calls.csv"),
+             "--output", str(workdir / "out.jsonl"), "--workdir", str(workdir), *options]
     # Not the file system's leftovers: truncating the last run's 600 MB output, or writing back the dirty
     # pages of the files written before, took up to a second of the timed run.
     (workdir / "out.jsonl").unlink(missing_ok=True)
@@ -126,12 +131,24 @@ def main() -> None:
                         help="distinct dialed numbers per base number, up to 10,000 (the default: about 200,000 "
                              "distinct numbers in 1,000,000 calls); 1: the same 21 numbers again and again")
     parser.add_argument("--repeat", type=int, default=3, help="measure everything this many times, interleaved")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster (2 worker processes)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive per-call SQL baseline")
     args = parser.parse_args()
     suffix = f"-n{args.numbers_per_base}" if args.numbers_per_base > 1 else ""
     data = args.workdir / f"data-{args.calls}{suffix}"
     if not (data / "calls.csv").exists():
         generate(data, args.calls, args.tenants, seed=20181, numbers_per_base=args.numbers_per_base)
-    runs = [measure(data, args.workdir, args.baseline_sample) for _ in range(args.repeat)]
+    cluster = None
+    if not args.no_dask:
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        runs = [measure(data, args.workdir, args.baseline_sample, cluster.scheduler_address if cluster else None,
+                        args.no_naive) for _ in range(args.repeat)]
+    finally:
+        if cluster is not None:
+            cluster.close()
     fixed = ("calls", "rerate_exit", "rerate_peak_mb", "naive_sample")
     medians = {key: statistics.median(run[key] for run in runs) for key, value in runs[0].items()
                if isinstance(value, (int, float)) and key not in fixed}
@@ -141,20 +158,36 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
 
 
-def measure(data: Path, workdir: Path, baseline_sample: int) -> dict[str, object]:
+def measure(data: Path, workdir: Path, baseline_sample: int, dask: str | None, skip_naive: bool) -> dict[str, object]:
+    """One repeat, every figure a minute or so from the others: the bare read; a first run on a fresh store
+    (every number classified) and a second (classifications cached in the store), both --workers 1; then
+    --workers 2 and the Dask cluster (cached); the naive baseline."""
     rows, read_seconds = bare_read(data / "calls.csv")
-    elapsed, cpu, peak_mb, status, summary = end_to_end(data, workdir)
+    db = load_facts(data, workdir)
+    first, first_cpu, _, status, summary = end_to_end(data, workdir, db, "--workers", "1")
     output_bytes, copy_seconds = copy_output(workdir)
-    sampled, naive_seconds = naive_baseline(data, baseline_sample)
-    naive_rate = sampled / naive_seconds
-    return {
+    elapsed, cpu, peak_mb, _, _ = end_to_end(data, workdir, db, "--workers", "1")
+    two, two_cpu, _, _, _ = end_to_end(data, workdir, db, "--workers", "2")
+    figures: dict[str, object] = {
         "calls": rows, "csv_read_s": round(read_seconds, 2), "rerate_s": round(elapsed, 2),
         "rerate_cpu_s": round(cpu, 2), "rerate_calls_per_s": round(rows / elapsed), "rerate_exit": status,
         "rerate_peak_mb": round(peak_mb), "rerate_summary": summary,
+        "first_run_s": round(first, 2), "first_run_cpu_s": round(first_cpu, 2),
+        "second_run_faster": round(1 - elapsed / first, 3),
+        "workers_2_s": round(two, 2), "workers_2_cpu_s": round(two_cpu, 2),
+        "workers_2_speedup": round(elapsed / two, 2),
         "output_mb": round(output_bytes / 1e6), "output_copy_s": round(copy_seconds, 2),
-        "naive_sample": sampled, "naive_calls_per_s": round(naive_rate),
-        "speedup_vs_naive": round(rows / elapsed / naive_rate, 1), "x_csv_read": round(elapsed / read_seconds, 1),
+        "x_csv_read": round(elapsed / read_seconds, 1),
     }
+    if dask:
+        on_dask, _, _, _, _ = end_to_end(data, workdir, db, "--dask", dask)
+        figures.update(dask_s=round(on_dask, 2), dask_speedup=round(elapsed / on_dask, 2))
+    if not skip_naive:
+        sampled, naive_seconds = naive_baseline(data, baseline_sample)
+        naive_rate = sampled / naive_seconds
+        figures.update(naive_sample=sampled, naive_calls_per_s=round(naive_rate),
+                       speedup_vs_naive=round(rows / elapsed / naive_rate, 1))
+    return figures
 
 if __name__ == "__main__":
     main()

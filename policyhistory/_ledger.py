@@ -83,7 +83,7 @@ class PoolLedger:
         self._used: dict[PoolKey, int] = dict(used or {})
         self._alerted: set[tuple[PoolKey, int]] = set()
         self._applied: set[tuple[str, str]] = set()
-        self._capacities: dict[tuple[int, int], tuple[TenantSnapshot, PoolPlan, _Capacity]] = {}
+        self._capacities: dict[tuple[object, ...], tuple[TenantSnapshot, _Capacity]] = {}
         self.months: dict[PoolKey, PoolMonth] = {}
         """Every pool-month a call was charged to, with the capacity that applied and its alerts."""
 
@@ -93,12 +93,14 @@ class PoolLedger:
     __call__ = used  # a ledger is also a PoolReader
 
     def capacity(self, pool: PoolPlan, tenant: TenantSnapshot) -> _Capacity:
-        """(licensed users, capacity, the other counter's capacity) of a pool in a tenant snapshot, remembered."""
-        key = (id(tenant), id(pool))  # by identity (the objects are kept alive here): hashing them costs more
+        """(licensed users, capacity, the other counter's capacity) of a pool in a tenant snapshot, remembered
+        for every plan whose pool counts the same licenses (the snapshot by identity, kept alive here)."""
+        key = (id(tenant), pool.skus, pool.basis, pool.locations, pool.minutes_per_user, pool.exhausted_after,
+               pool.other_minutes_per_user)
         found = self._capacities.get(key)
-        if found is None or found[0] is not tenant or found[1] is not pool:
-            found = self._capacities[key] = (tenant, pool, pool.capacity(tenant))
-        return found[2]
+        if found is None or found[0] is not tenant:
+            found = self._capacities[key] = (tenant, pool.capacity(tenant))
+        return found[1]
 
     def settle(self, plan: RatingPlan, tenant_id: str, month: str, duration_seconds: int,
                tenant: TenantSnapshot) -> Settled | Refusal:

@@ -29,6 +29,7 @@ import polars as pl
 
 from ._calls import Call, _carrier, _duration, _identifier, _optional_country, _skus, call_type
 from ._classify import classify_numbers
+from ._columnar import RowPiece, own_csv_pieces
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
 from ._executors import _workers, make_executor
 from ._instant import format_instant, to_instant
@@ -41,7 +42,17 @@ from ._records import change_kind as change_kind
 from ._records import rating_text as rating_text
 from ._rows import check_text, read_table
 from ._scratch import scratch_folder
-from ._shards import CHUNK_ROWS, SHARD_SCHEMA, RunContext, ShardJob, ShardResult, batches, dump, infer_licenses
+from ._shards import (
+    CHUNK_ROWS,
+    RUN_BATCH,
+    SHARD_SCHEMA,
+    RunContext,
+    ShardJob,
+    ShardResult,
+    batches,
+    dump,
+    infer_licenses,
+)
 from ._store import Store
 from ._tenants import TenantIndex
 from ._timeline import micros
@@ -348,72 +359,133 @@ class _Run:
 
     def _read(self, rejected_out: IO[bytes]) -> None:
         """Read and check every row: a rejected row's record goes to `rejected_out`, a good row to its tenant's
-        shard (buffered, written as Parquet parts)."""
-        buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
-        buffered = 0
-        rejected: list[tuple[int, str]] = []
+        shard (buffered, written as Parquet parts). A CSV file of our layout is read by the columnar fast path
+        where it can be (see _columnar), row by row elsewhere; both give the same rows and errors."""
+        self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
+        self.buffered = 0
+        self.rejected: list[tuple[int, str]] = []
+        self.rejected_out = rejected_out
+        self.shard_of: dict[str, int] = {}
         seq = 0
-        shard_of: dict[str, int] = {}
-        count = self.shard_count
-        kinds = self.kinds
         for file_index, path in enumerate(self.rerate.paths):
-            name = str(path)
-            columns, rows = read_table(path)
-            reader: LayoutReader | None = None
-            tenant: str | None = None
-            width = -1
-            for line, raw in rows:
-                try:
-                    if reader is None or type(raw) is not list or len(raw) != width:
-                        reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
-                        width = len(reader.columns) if columns is not None else -1  # JSON: each record checked
-                    else:
-                        raw.append(None)  # what reader.values does for a row as wide as its header
-                        values = raw
-                    call_id, tenant_id, start, duration, kind_given, destination, _, location_given, \
-                        licenses_given, billed, capability, infer, usage_id, carrier = reader.read(values, tenant)
-                    if type(call_id) is not str or not call_id or "\0" in call_id:
-                        call_id = _identifier(call_id, "call_id")
-                    if usage_id is not None and (type(usage_id) is not str or "\0" in usage_id):
-                        usage_id = _identifier(usage_id, "usage_id")
-                    if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
-                        tenant_id = _identifier(tenant_id, "tenant_id")
-                    start_us, start_text = _start(start)
-                    duration = int(duration) if type(duration) is str and duration.isdecimal() \
-                        and len(duration) < 7 else _duration(duration)
-                    kind_key = (kind_given, location_given, licenses_given, carrier)
-                    kind = kinds.get(kind_key) if type(licenses_given) is not list else None
-                    if kind is None:
-                        kind = self._kind(kind_given, location_given, licenses_given, carrier)
-                except PolicyHistoryError as error:
-                    head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
-                    rejected.append((seq, encode(rejected_record(head, error))))
-                    self.summary.rejected += 1
-                    seq += 1
-                    if len(rejected) >= _BATCH:
-                        dump(rejected, rejected_out)
-                        rejected.clear()
+            fast = own_csv_pieces(path, self._kind_of)
+            if fast is None:
+                columns, rows = read_table(path)
+                seq = self._rows(file_index, path, columns, rows, seq)
+                continue
+            columns, pieces = fast
+            for piece in pieces:
+                if isinstance(piece, RowPiece):
+                    seq = self._rows(file_index, path, columns, piece.rows, seq)
                     continue
-                shard = shard_of.get(tenant_id)
-                if shard is None:
-                    shard = shard_of[tenant_id] = zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % count
-                number = destination if type(destination) is str else str(destination)
-                self.numbers[shard].add(number)
-                # The key of a row is its UsageId where the layout has one (Call ID is not unique).
-                buffers[shard].append((
-                    seq, file_index, line, call_id, usage_id, usage_id or call_id, tenant_id, start_us, start_text,
-                    duration, kind[0], kind[1], "\n".join(kind[2]), kind[3], number, capability, infer,
-                    None if billed is None else json.dumps(billed)))
-                seq += 1
-                buffered += 1
-                if buffered >= FLUSH_ROWS:
-                    self._flush(buffers)
-                    buffered = 0
-                if self.progress and seq % _BATCH == 0:
-                    self.progress("reading", seq, None)
-        self._flush(buffers)
-        dump(rejected, rejected_out)
+                # A plain piece has one row per line: the row of line L is row seq + L - first_line.
+                if piece.frame.height:
+                    self._frame(file_index, piece.frame, seq - piece.first_line)
+                for line, values in piece.others:
+                    self._rows(file_index, path, columns, [(line, values)], seq + line - piece.first_line)
+                seq += piece.count
+        self._flush(self.buffers)
+        dump(self.rejected, rejected_out)
         self.rows = self.summary.rows = seq
+
+    def _frame(self, file_index: int, frame: pl.DataFrame, seq_offset: int) -> None:
+        """Rows the columnar path read and checked: to their shards, as Parquet parts of their own."""
+        shard_of = self.shard_of
+        for tenant in frame["tenant_id"].unique().to_list():
+            if tenant not in shard_of:
+                shard_of[tenant] = self._shard(tenant)
+        frame = frame.with_columns(
+            (pl.col("line") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
+            pl.lit(None, dtype=pl.String).alias("capability"), pl.lit(False).alias("infer"),
+            # Our layout without its optional usage_id and carrier columns (own_csv_pieces reads those files
+            # row by row): the call id is the key, Microsoft the carrier, and billed names no Capability.
+            pl.lit(None, dtype=pl.String).alias("usage_id"), pl.col("call_id").alias("key"),
+            pl.lit(None, dtype=pl.String).alias("carrier"), pl.lit(None, dtype=pl.String).alias("billed_capability"),
+            pl.lit(False).alias("billed_has_capability"),
+            pl.col("tenant_id").replace_strict(shard_of, return_dtype=pl.Int64).alias("shard"))
+        for (shard,), part in frame.partition_by("shard", as_dict=True).items():
+            index = int(shard)  # type: ignore[call-overload]
+            self.numbers[index].update(part["destination"].unique().to_list())
+            path = self.scratch / f"shard-{index}-part-{len(self.parts[index])}.parquet"
+            part.select(list(SHARD_SCHEMA)).cast(SHARD_SCHEMA).write_parquet(path)  # type: ignore[arg-type]
+            self.parts[index].append(str(path))
+
+    def _shard(self, tenant_id: str) -> int:
+        return zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % self.shard_count
+
+    def _kind_of(self, kind_given: str | None, location_given: str | None,
+                 licenses_given: str | None) -> tuple[str, str | None, str] | None:
+        key = (kind_given, location_given, licenses_given, None)
+        try:
+            kind = self.kinds.get(key) or self._kind(kind_given, location_given, licenses_given)
+        except PolicyHistoryError:
+            return None
+        return kind[0], kind[1], "\n".join(kind[2])
+
+    def _rows(self, file_index: int, path: Path, columns: list[str] | None,
+              rows: Iterable[tuple[int, Any]], seq: int) -> int:
+        """Rows read one by one (the csv module, JSON): checked here; returns the next row number."""
+        name = str(path)
+        reader: LayoutReader | None = None
+        tenant: str | None = None
+        width = -1
+        kinds = self.kinds
+        buffers, rejected, shard_of = self.buffers, self.rejected, self.shard_of
+        for line, raw in rows:
+            try:
+                if reader is None or type(raw) is not list or len(raw) != width:
+                    reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
+                    width = len(reader.columns) if columns is not None else -1  # JSON: each record checked
+                else:
+                    raw.append(None)  # what reader.values does for a row as wide as its header
+                    values = raw
+                call_id, tenant_id, start, duration, kind_given, destination, _, location_given, \
+                    licenses_given, billed, capability, infer, usage_id, carrier = reader.read(values, tenant)
+                if type(call_id) is not str or not call_id or "\0" in call_id:
+                    call_id = _identifier(call_id, "call_id")
+                if usage_id is not None and (type(usage_id) is not str or "\0" in usage_id):
+                    usage_id = _identifier(usage_id, "usage_id")
+                if type(tenant_id) is not str or not tenant_id or "\0" in tenant_id:
+                    tenant_id = _identifier(tenant_id, "tenant_id")
+                start_us, start_text = _start(start)
+                # The common form read at once: ASCII digits (isdecimal alone takes other scripts' digits).
+                duration = int(duration) if type(duration) is str and duration.isascii() and duration.isdecimal() \
+                    and len(duration) < 7 else _duration(duration)
+                kind_key = (kind_given, location_given, licenses_given, carrier)
+                kind = kinds.get(kind_key) if type(licenses_given) is not list else None
+                if kind is None:
+                    kind = self._kind(kind_given, location_given, licenses_given, carrier)
+            except PolicyHistoryError as error:
+                head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
+                rejected.append((seq, encode(rejected_record(head, error))))
+                self.summary.rejected += 1
+                seq += 1
+                if len(rejected) >= RUN_BATCH:
+                    dump(rejected, self.rejected_out)
+                    rejected.clear()
+                continue
+            shard = shard_of.get(tenant_id)
+            if shard is None:
+                shard = shard_of[tenant_id] = self._shard(tenant_id)
+            number = destination if type(destination) is str else str(destination)
+            self.numbers[shard].add(number)
+            # The key of a row is its UsageId where the layout has one (Call ID is not unique). A usage layout's
+            # billed names the Capability that carried the call; our layout's does not.
+            buffers[shard].append((
+                seq, file_index, line, call_id, usage_id, usage_id or call_id, tenant_id, start_us, start_text,
+                duration, kind[0], kind[1], "\n".join(kind[2]), kind[3], number, capability, infer,
+                billed is not None,
+                *((billed["outcome"], billed["minutes"], billed["charge"], billed["currency"],
+                   billed.get("capability"), "capability" in billed)
+                  if billed is not None else (None, None, None, None, None, False))))
+            seq += 1
+            self.buffered += 1
+            if self.buffered >= FLUSH_ROWS:
+                self._flush(buffers)
+                self.buffered = 0
+            if self.progress and seq % _BATCH == 0:
+                self.progress("reading", seq, None)
+        return seq
 
     def _flush(self, buffers: list[list[tuple[Any, ...]]]) -> None:
         for index, rows in enumerate(buffers):
@@ -442,7 +514,7 @@ def _items(path: Path | str) -> Iterator[tuple[int, str]]:
 def _start(value: object) -> tuple[int, str]:
     """A call's start as (integer microseconds, ISO text in UTC)."""
     if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T" and value[13] == ":" \
-            and value[16] == ":":
+            and value[16] == ":" and value[:4] >= "1900":  # earlier: to_instant refuses it (the supported range)
         # The common form, read without building a pendulum instant: 2018-06-30T23:59:59Z. Only that form, whose
         # text is already ours: 2018-06-30T090345.1Z is as long, and must come out as 2018-06-30T09:03:45.100000Z.
         try:

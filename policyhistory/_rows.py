@@ -22,10 +22,21 @@ the key "__error__" is a row that could not be read, and says why."""
 JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 
 
-def sniff_delimiter(header: str) -> str:
-    """The commonest of comma, tab (the Skype for Business export) and semicolon (Excel's "CSV" where the
-    decimal mark is a comma, as in France) in the header; comma on a tie."""
-    return max((",", "\t", ";"), key=header.count)  # max keeps the first of equals: comma
+def sniff_delimiter(header: str, sample: str = "") -> str:
+    """Comma, tab (the Skype for Business export) or semicolon (Excel's "CSV" where the decimal mark is a
+    comma, as in France), as csv.Sniffer reads the header and the lines after it; comma when it cannot tell
+    (a file of one column)."""
+    # The header first: it holds column names only (no decimal commas, no quoted text), and rows of odd
+    # values can mislead the sniffer into another delimiter; the rows only where the header cannot tell.
+    for text in (header, header + sample):
+        try:
+            return csv.Sniffer().sniff(text, delimiters=",\t;").delimiter
+        except csv.Error:
+            continue
+    return ","
+
+
+_SAMPLE_LINES = 20
 
 
 DECIMAL_COMMA_COLUMNS = frozenset({"billed_minutes", "billed_charge", "Charge"})
@@ -157,7 +168,13 @@ def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row],
         handle.seek(0)
         document = suffix not in JSON_LINES_SUFFIXES and (stripped.startswith("[") or not _whole_json(stripped))
         return None, _json_rows(name, handle, array=document)
-    delimiter = sniff_delimiter(first)
+    position = handle.tell()
+    try:
+        sample = "".join(handle.readline() for _ in range(_SAMPLE_LINES))
+    except UnicodeDecodeError:
+        sample = ""  # the rows will say where the text stops decoding
+    handle.seek(position)
+    delimiter = sniff_delimiter(first, sample)
     header = next(csv.reader([first], delimiter=delimiter), [])
     columns = [column.strip() for column in header]
     seen: dict[str, int] = {}

@@ -188,3 +188,42 @@ def test_rerate_agreement_with_malformed_fields(tmp_path, calls, shards):
             expected[call.call_id] = "rejected"
     assert expected == {record["call_id"]: record["outcome"] for record in records}
     assert all(record["error"] for record in records if record["outcome"] == "rejected")
+
+
+def _plain_field(valid: list[str]) -> st.SearchStrategy[str]:
+    """A valid value, or text without quotes or line breaks (what the columnar reader takes): spaces, signs,
+    digits, letters of other scripts, NUL. Mostly a listed value, so that many rows pass every check."""
+    return st.one_of(*[st.sampled_from(valid)] * 7, st.text(st.sampled_from(" +-.0123456789aZé٣\x00:TZ"), max_size=8))
+
+
+plain_calls = st.lists(
+    st.tuples(_field(["c1", "c2", ""]), _plain_field(["acme", "seoul", ""]),
+              _plain_field(["2018-06-20T10:00:00Z", "2020-10-21T23:30:00Z", "2020-10-21T23:30:00+02:00",
+                            "2020-02-30T10:00:00Z"]),
+              _plain_field(["0", "61", "3600", "9999999", " 60"]), _plain_field(["conf_out", "user_out", " CONF_IN"]),
+              _plain_field(DESTINATIONS), _plain_field(["FR", "US", "KR", ""]), _plain_field(LICENSE_SETS),
+              _plain_field(["", "complimentary", " Blocked ", "nope"]), _plain_field(["", "3", "2.5", "1e3", "nan"]),
+              _plain_field(["", "0.36", "0,36", "-1"]), _plain_field(["", "USD"])),
+    min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=plain_calls, delimiter=st.sampled_from([",", ";", "\t"]), crlf=st.booleans())
+def test_rerate_agreement_columnar_reader_reads_as_the_csv_module_does(tmp_path, monkeypatch, calls, delimiter,
+                                                                       crlf):
+    """A CSV file of our layout read by polars where it can be (and by the csv module in the pieces it cannot)
+    gives the same records, errors and lines as the csv module row by row, whatever the fields hold."""
+    columns = [*COLUMNS, "billed_outcome", "billed_minutes", "billed_charge", "currency"]
+    lines = [delimiter.join(columns)]
+    for index, (call_id, tenant, start, duration, kind, destination, location, licenses, outcome, minutes, charge,
+                currency) in enumerate(calls):
+        lines.append(delimiter.join([f"{call_id}{index}", tenant, start, duration, kind, "o", location, licenses,
+                                     destination, outcome, minutes, charge, currency]))
+    path = tmp_path / "plain.csv"
+    path.write_bytes((("\r\n" if crlf else "\n").join(lines) + "\n").encode("utf-8"))
+    store = _store(tmp_path)
+    columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
+    with monkeypatch.context() as patched:  # undone after each example
+        patched.setattr("policyhistory._rerate.own_csv_pieces", lambda path, kind_of: None)
+        row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
+    assert row_by_row == columnar
