@@ -20,7 +20,7 @@ import polars as pl
 from ._calls import Destination
 from ._errors import PolicyHistoryError
 from ._ledger import PoolLedger, PoolMonth, Settled
-from ._records import billed_change, change_kind, encode, rejected_record, settled_record
+from ._records import billed_change, change_kind, encode, rejected_record, settled_line
 from ._rules import PlanCache, RatingPlan, Refusal
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, Timeline
@@ -35,7 +35,7 @@ SHARD_SCHEMA: dict[str, Any] = {
 """One input row, read and checked by the client: what a shard needs to rate it."""
 CHUNK_ROWS = 20_000
 """Rows of a shard made into Python objects at once (the rest stay in the shard's columnar frame)."""
-RUN_BATCH = 1_000
+RUN_BATCH = 500
 """Records per batch of a run file: the merge holds one batch of every run (a 1,000,000-call file makes about
 60 runs), so a batch of 10,000 records of 600 bytes held 360 MB."""
 TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
@@ -158,14 +158,13 @@ class _Rater:
         except (PolicyHistoryError, _Rejected) as error:
             self.result.rejected += 1
             return encode(rejected_record(head, error))
-        head["start"] = start
         billed = None
         if has_billed:
             billed = {"outcome": billed_outcome, "minutes": billed_minutes, "charge": billed_charge,
                       "currency": billed_currency}
-        record = settled_record(head, call_type, dest.country, dest.number_type, settled, billed)
         self._count(settled, billed)
-        return encode(record)
+        return settled_line(head["file"], line, call_id, tenant_id, start, call_type, dest.country, dest.number_type,
+                            settled, billed)
 
     def _plan(self, policies: PolicySet, tenant: TenantSnapshot, call_type: str, dest: Destination,
               licenses: tuple[str, ...], location: str | None) -> RatingPlan:
