@@ -110,18 +110,19 @@ def _texts(values: tuple[str, ...]) -> str:
     return found
 
 
-def settled_line(file: str, line: int, call_id: str, tenant_id: str, start: str, call_type: str, country: str,
-                 number_type: str, settled: Settled, billed: dict[str, Any] | None) -> str:
-    """`encode(settled_record(...))`, the JSON Lines text of a settled call, written without building the
-    dict (a re-rating writes millions): the same text, byte for byte (tests/test_engine.py compares them)."""
+def settled_line(head: dict[str, Any], call_type: str, country: str, number_type: str, settled: Settled,
+                 billed: dict[str, Any] | None) -> str:
+    """`encode(settled_record(head, ...))` with the same arguments, written without building the record's
+    dict (a re-rating writes millions): the same text, byte for byte (tests/test_engine.py checks that every
+    line is json.dumps of its record). `head` (file, line, ids, start) and `billed` are encoded as they come,
+    whatever fields they hold; the rating's fields in between are those of `_record`, in its order."""
     use = settled.use
     if use is None:
         pool = 'null, "pool_capacity": null, "pool_used_before": null, "pool_used_after": null'
     else:
         pool = (f'{_text(use.key.pool)}, "pool_capacity": {use.capacity}, "pool_used_before": {use.used_before}, '
                 f'"pool_used_after": {use.used_after}')
-    text = (f'{{"file": {_text(file)}, "line": {line}, "call_id": {_text(call_id)}, "tenant_id": {_text(tenant_id)}, '
-            f'"start": {_text(start)}, "call_type": {_text(call_type)}, "outcome": {_text(settled.outcome)}, '
+    text = (f'{_LINE(head)[:-1]}, "call_type": {_text(call_type)}, "outcome": {_text(settled.outcome)}, '
             f'"billable_minutes": {settled.billable_minutes}, "pool_minutes": {settled.pool_minutes}, '
             f'"credit_minutes": {settled.credit_minutes}, "uncovered_minutes": {settled.uncovered_minutes}, '
             f'"destination_country": {_text(country)}, "number_type": {_text(number_type)}, "pool": {pool}, '

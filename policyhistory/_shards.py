@@ -159,13 +159,13 @@ class _Rater:
         except (PolicyHistoryError, _Rejected) as error:
             self.result.rejected += 1
             return encode(rejected_record(head, error))
+        head["start"] = start
         billed = None
         if has_billed:
             billed = {"outcome": billed_outcome, "minutes": billed_minutes, "charge": billed_charge,
                       "currency": billed_currency}
         self._count(settled, billed)
-        return settled_line(head["file"], line, call_id, tenant_id, start, call_type, dest.country, dest.number_type,
-                            settled, billed)
+        return settled_line(head, call_type, dest.country, dest.number_type, settled, billed)
 
     def _plan(self, policies: PolicySet, tenant: TenantSnapshot, call_type: str, dest: Destination,
               licenses: tuple[str, ...], location: str | None) -> RatingPlan:
