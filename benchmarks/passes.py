@@ -1,96 +1,67 @@
-"""Where a re-rating's time goes: its three passes, and classifying the numbers no earlier row dialed, timed
-in-process around the run's own methods (private: this is a measuring tool, not a use of the library).
+"""Where a re-rating's time goes: reading into shards, classifying the distinct numbers, rating the shards,
+merging, timed in-process around the run's own functions (private: this is a measuring tool, not a use of
+the library).
 
-python benchmarks/passes.py DATA_DIR [--workdir DIR] [--classified-before]
+python benchmarks/passes.py DATA_DIR [--workdir DIR] [--workers N] [--db STORE]
 
 DATA_DIR is a folder `benchmarks/run.py` generated (calls.csv, tenants.csv, licenses.csv). The records are
-made but not written anywhere, so the figures leave out the output file (`run.py` times copying it).
-`--classified-before` classifies every distinct number of the file before the run and lets the run look
-them up in a dict: the run's time then shows what many distinct numbers cost besides phonenumbers' work.
-Prints JSON.
+made but not written anywhere, so the figures leave out the output file (`run.py` times copying it). With
+`--db`, a store file whose classification cache a second run uses. Prints JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import gc
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pendulum
+
 import policyhistory
-from policyhistory import _rerate
-from policyhistory._rerate import Rerate, _Run
+from policyhistory import Rerate, _executors, _rerate
 
-KNOWN_AT = policyhistory.to_instant("2026-11-23T00:00:00Z", "known_at")
+KNOWN_AT = pendulum.datetime(2026, 11, 23, tz="UTC")
 
 
-def timed(seconds: dict[str, float], counts: dict[str, int], name: str) -> None:
-    method: Callable[..., Any] = getattr(_Run, name)
+def timed(seconds: dict[str, float], owner: Any, name: str, label: str) -> None:
+    function: Callable[..., Any] = getattr(owner, name)
 
-    def timing(self: _Run, *args: Any) -> Any:
+    def timing(*args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
         try:
-            return method(self, *args)
+            return function(*args, **kwargs)
         finally:
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - began
-            counts[name] = counts.get(name, 0) + (len(args[0]) if name == "_classify" else 1)
+            seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - began
 
-    setattr(_Run, name, timing)
-
-
-def classify_before(calls: Path) -> int:
-    """Classify the file's distinct numbers now, and make the run look them up."""
-    found: dict[str, object] = {}
-    with calls.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            number = row["destination"]
-            if number not in found:
-                try:
-                    found[number] = _rerate._classify_number(number)
-                except policyhistory.PolicyHistoryError as error:
-                    found[number] = error
-
-    def look_up(number: str) -> object:
-        result = found[number]
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    _rerate._classify_number = look_up  # type: ignore[assignment]
-    return len(found)
+    setattr(owner, name, timing)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", type=Path)
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--classified-before", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--db", type=Path, default=None)
     args = parser.parse_args()
     calls = args.data / "calls.csv"
-    store = policyhistory.open()
+    store = policyhistory.open(args.db)
     store.load_tenant_facts(args.data / "tenants.csv", args.data / "licenses.csv")
-    numbers = classify_before(calls) if args.classified_before else None
     seconds: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for name in ("_read", "_classify", "_draw"):
-        timed(seconds, counts, name)
-    gc.freeze()  # as the CLI does
-    gc.set_threshold(100_000, 50, 100)
-    run = Rerate(store, [calls], known_at=KNOWN_AT, workdir=args.workdir)
+    timed(seconds, _rerate._Run, "_read", "read_s")
+    timed(seconds, _rerate, "classify_numbers", "classify_s")
+    for executor in (_executors.InProcess, _executors.Processes):
+        timed(seconds, executor, "rate", "rate_s")
+    run = Rerate(store, [calls], known_at=KNOWN_AT, workdir=args.workdir, workers=args.workers)
     began = time.perf_counter()
     records = sum(1 for _ in run.records_json())
     total = time.perf_counter() - began
-    read, draw = seconds["_read"], seconds["_draw"]
-    print(json.dumps({
-        "records": records, "total_s": round(total, 2),
-        "read_s": round(read, 2), "classify_s": round(seconds.get("_classify", 0.0), 2),
-        "classified_in_run": counts.get("_classify", 0), "classified_before": numbers,
-        "draw_s": round(draw, 2), "write_s": round(total - read - draw, 2),
-    }, indent=2))
+    merge = total - sum(seconds.values())
+    print(json.dumps({"records": records, "total_s": round(total, 2),
+                      **{key: round(value, 2) for key, value in seconds.items()},
+                      "merge_and_rest_s": round(merge, 2)}, indent=2))
 
 
 if __name__ == "__main__":

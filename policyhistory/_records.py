@@ -13,6 +13,7 @@ says what was billed) | error (a rejected row, outcome "rejected") | as_of, know
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,50 @@ def settled_record(head: dict[str, Any], call_type: str, country: str, number_ty
     return _record(head, call_type, settled.outcome, settled.billable_minutes, settled.pool_minutes,
                    settled.credit_minutes, settled.uncovered_minutes, country, number_type, settled.use,
                    settled.versions, settled.alerts, settled.warnings, billed)
+
+
+_PLAIN = re.compile(r"[ !#-\[\]-~]*").fullmatch
+"""Printable ASCII without a quote or a backslash: JSON writes such a text between quotes, as it is."""
+_LISTS: dict[tuple[str, ...], str] = {}
+
+
+def _text(value: str) -> str:
+    return f'"{value}"' if _PLAIN(value) else json.dumps(value)
+
+
+def _texts(values: tuple[str, ...]) -> str:
+    found = _LISTS.get(values)
+    if found is None:
+        if len(_LISTS) > 10_000:  # versions and warnings repeat; alerts name their minutes: keep it bounded
+            _LISTS.clear()
+        found = _LISTS[values] = json.dumps(list(values))
+    return found
+
+
+def settled_line(head: dict[str, Any], call_type: str, country: str, number_type: str, settled: Settled,
+                 billed: dict[str, Any] | None) -> str:
+    """`encode(settled_record(head, ...))` with the same arguments, written without building the record's
+    dict (a re-rating writes millions): the same text, byte for byte (tests/test_engine.py checks that every
+    line is json.dumps of its record). `head` (file, line, ids, start) and `billed` are encoded as they come,
+    whatever fields they hold; the rating's fields in between are those of `_record`, in its order."""
+    use = settled.use
+    if use is None:
+        pool = 'null, "pool_capacity": null, "pool_used_before": null, "pool_used_after": null'
+    else:
+        pool = (f'{_text(use.key.pool)}, "pool_capacity": {use.capacity}, "pool_used_before": {use.used_before}, '
+                f'"pool_used_after": {use.used_after}')
+    text = (f'{_LINE(head)[:-1]}, "call_type": {_text(call_type)}, "outcome": {_text(settled.outcome)}, '
+            f'"billable_minutes": {settled.billable_minutes}, "pool_minutes": {settled.pool_minutes}, '
+            f'"credit_minutes": {settled.credit_minutes}, "uncovered_minutes": {settled.uncovered_minutes}, '
+            f'"destination_country": {_text(country)}, "number_type": {_text(number_type)}, "pool": {pool}, '
+            f'"policy_versions": {_texts(settled.versions)}, "alerts": {_texts(settled.alerts)}, '
+            f'"warnings": {_texts(settled.warnings)}')
+    if billed is None:
+        return text + "}"
+    change = billed_change(billed, settled.outcome, settled.pool_minutes, settled.credit_minutes,
+                           settled.uncovered_minutes)
+    return (f'{text}, "billed": {_LINE(billed)}, "changed": {"true" if change else "false"}, '
+            f'"change": {_text(change)}}}')
 
 
 def rating_record(rating: Rating, billed: dict[str, Any] | None = None, *, trace: bool = True) -> dict[str, Any]:

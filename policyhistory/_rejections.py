@@ -15,7 +15,7 @@ FIRST_ROWS = 5
 """Rows a group keeps as examples (the first, in input order)."""
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_NUMBER = re.compile(r"(?<![\w.])(?<!ISO )\d+(?:\.\d+)?(?![\w.])")  # a row's numbers, not "ISO 8601"
 
 FIXES = (
     ("no tenant facts", "Load the tenant's facts (policyhistory load --tenants T --licenses L) with a valid_from "

@@ -31,7 +31,7 @@ from ._calls import Call, _carrier, _duration, _identifier, _optional_country, _
 from ._classify import classify_numbers
 from ._columnar import RowPiece, own_csv_pieces
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
-from ._executors import _workers, make_executor
+from ._executors import Executor, _workers, make_executor
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
@@ -296,7 +296,6 @@ class _Run:
         wanted = rerate.shards or max(4 * workers, -(-size // SHARD_BYTES))
         self.shard_count = max(1, min(MAX_SHARDS, wanted))
         self.parts: list[list[str]] = [[] for _ in range(self.shard_count)]
-        self.numbers: list[set[str]] = [set() for _ in range(self.shard_count)]
 
     def records(self) -> Iterator[str]:
         rejected_run = self.scratch / "rejected.marshal"
@@ -310,15 +309,17 @@ class _Run:
                              tuple(str(path) for path in rerate.paths))
         executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
         try:
-            distinct = sorted(set().union(*self.numbers))
-            if self.progress:
-                self.progress("classifying", 0, len(distinct))
-            classified = classify_numbers(store, distinct, executor.map_chunks)
-            jobs = [ShardJob(index, tuple(parts), {number: classified[number] for number in self.numbers[index]},
-                             str(self.scratch / f"shard-{index}-out"), rerate.sort_chunk)
-                    for index, parts in enumerate(self.parts) if parts]
-            self.numbers = []
-            del distinct, classified
+            table = self._classify(executor)
+            jobs = []
+            for index, parts in enumerate(self.parts):
+                if not parts:
+                    continue
+                numbers = self.scratch / f"shard-{index}-numbers.parquet"
+                pl.scan_parquet(parts).select(pl.col("destination").unique().alias("number")).join(
+                    table.lazy(), on="number", how="left").collect().write_parquet(numbers)
+                jobs.append(ShardJob(index, tuple(parts), str(numbers), str(self.scratch / f"shard-{index}-out"),
+                                     rerate.sort_chunk))
+            del table
             results = executor.rate(jobs)
         finally:
             executor.close()
@@ -332,6 +333,24 @@ class _Run:
             yield text
         if self.progress:
             self.progress("writing", done, self.rows)
+
+    def _classify(self, executor: Executor) -> pl.DataFrame:
+        """Every distinct number the shards' rows dial, classified once for the run (see _classify), as a frame
+        of number, country, number_type and error (a number that cannot be classified)."""
+        parts = [part for shard in self.parts for part in shard]
+        distinct = sorted(pl.scan_parquet(parts).select(pl.col("destination").unique()).collect()["destination"]
+                          .to_list()) if parts else []
+        if self.progress:
+            self.progress("classifying", 0, len(distinct))
+        classified = classify_numbers(self.rerate.store, distinct, executor.map_chunks)
+        found = [classified[number] for number in distinct]
+        del classified
+        return pl.DataFrame({
+            "number": distinct,
+            "country": [None if isinstance(kind, str) else kind[0] for kind in found],
+            "number_type": [None if isinstance(kind, str) else kind[1] for kind in found],
+            "error": [kind if isinstance(kind, str) else None for kind in found],
+        }, schema={"number": pl.String, "country": pl.String, "number_type": pl.String, "error": pl.String})
 
     def _summarise(self, results: list[ShardResult]) -> None:
         summary = self.summary
@@ -405,7 +424,6 @@ class _Run:
             pl.col("tenant_id").replace_strict(shard_of, return_dtype=pl.Int64).alias("shard"))
         for (shard,), part in frame.partition_by("shard", as_dict=True).items():
             index = int(shard)  # type: ignore[call-overload]
-            self.numbers[index].update(part["destination"].unique().to_list())
             path = self.scratch / f"shard-{index}-part-{len(self.parts[index])}.parquet"
             part.select(list(SHARD_SCHEMA)).cast(SHARD_SCHEMA).write_parquet(path)  # type: ignore[arg-type]
             self.parts[index].append(str(path))
@@ -468,7 +486,6 @@ class _Run:
             if shard is None:
                 shard = shard_of[tenant_id] = self._shard(tenant_id)
             number = destination if type(destination) is str else str(destination)
-            self.numbers[shard].add(number)
             # The key of a row is its UsageId where the layout has one (Call ID is not unique). A usage layout's
             # billed names the Capability that carried the call; our layout's does not.
             buffers[shard].append((

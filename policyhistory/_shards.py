@@ -21,7 +21,7 @@ from ._calls import Destination
 from ._errors import PolicyHistoryError
 from ._exempt import EXEMPT_OUTCOMES
 from ._ledger import PoolLedger, PoolMonth, Settled
-from ._records import billed_change, change_kind, encode, rejected_record, settled_record
+from ._records import billed_change, change_kind, encode, rejected_record, settled_line
 from ._rules import PlanCache, RatingPlan, Refusal
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, Timeline
@@ -39,7 +39,7 @@ SHARD_SCHEMA: dict[str, Any] = {
 layout's bill also names the Capability that carried the call)."""
 CHUNK_ROWS = 20_000
 """Rows of a shard made into Python objects at once (the rest stay in the shard's columnar frame)."""
-RUN_BATCH = 1_000
+RUN_BATCH = 500
 """Records per batch of a run file: the merge holds one batch of every run (a 1,000,000-call file makes about
 60 runs), so a batch of 10,000 records of 600 bytes held 360 MB."""
 TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
@@ -65,8 +65,9 @@ class ShardJob:
 
     index: int
     parts: tuple[str, ...]
-    numbers: dict[str, tuple[str, str] | str]
-    """Dialed number -> (country, number type), or the error text of a number that cannot be classified."""
+    numbers: str
+    """A Parquet file of the shard's dialed numbers: number, country, number_type, or the error of a number
+    that cannot be classified."""
     out: str
     chunk_rows: int = CHUNK_ROWS
 
@@ -122,12 +123,12 @@ class _Rater:
     def __init__(self, context: RunContext) -> None:
         self.context = context
         self.policies_at = context.timeline.as_known_at(context.known_at_us)
-        self.plans = PlanCache()
-        self.memo: dict[tuple[object, ...], RatingPlan] = {}
-        self.inferred: dict[tuple[object, ...], tuple[str, ...]] = {}
-        self.destinations: dict[tuple[str, str], Destination] = {}
-        self.licenses: dict[str, tuple[str, ...]] = {}
-        """A row's licenses as stored (normalised SKUs joined by line breaks) -> the tuple."""
+        shared = _SHARED.get(id(context))
+        if shared is None or shared[0] is not context:
+            # The shards of one run in one process share what depends only on the run: plans above all.
+            _SHARED.clear()
+            shared = _SHARED[id(context)] = (context, PlanCache(), {}, {}, {}, {})
+        _, self.plans, self.memo, self.inferred, self.destinations, self.licenses = shared
         self.ledger = PoolLedger()
         self.result = ShardResult()
 
@@ -174,10 +175,9 @@ class _Rater:
                       "currency": billed_currency}
             if has_capability:
                 billed["capability"] = billed_capability
-        record = settled_record(head, call_type, plan.destination.country, plan.destination.number_type, settled,
-                                billed)
         self._count(settled, billed)
-        return encode(record)
+        # The plan's destination: the exempt rule gives an emergency call its user's usage location (rate_call too).
+        return settled_line(head, call_type, plan.destination.country, plan.destination.number_type, settled, billed)
 
     def _plan(self, policies: PolicySet, tenant: TenantSnapshot, call_type: str, dest: Destination,
               licenses: tuple[str, ...], location: str | None, carrier: str | None) -> RatingPlan:
@@ -201,11 +201,15 @@ class _Rater:
             self.result.changes[kind] = self.result.changes.get(kind, 0) + 1
 
 
+_Shared = tuple[RunContext, PlanCache, dict[tuple[object, ...], RatingPlan], dict[tuple[object, ...], tuple[str, ...]],
+                dict[tuple[str, str], Destination], dict[str, tuple[str, ...]]]
+"""A run's context; its plans by kind of call; the licenses inferred for the Teams export by tenant snapshot;
+destinations by (country, number type); a row's licenses as stored (SKUs joined by line breaks) -> the tuple."""
+_SHARED: dict[int, _Shared] = {}
+
+
 class _Rejected(Exception):
     """A row refused with a message already made (a number that cannot be classified, a refusal)."""
-
-
-_CONTEXTS: dict[int, RunContext] = {}
 
 
 def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
@@ -213,7 +217,9 @@ def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
     rater = _Rater(context)
     frame = pl.read_parquet(list(job.parts)) if job.parts else pl.DataFrame(schema=SHARD_SCHEMA)
     frame = frame.sort(["tenant_id", "start_us", "key", "seq"])
-    numbers = job.numbers
+    numbers: dict[str, tuple[str, str] | str] = {
+        number: error if error is not None else (country, number_type)
+        for number, country, number_type, error in pl.read_parquet(job.numbers).iter_rows()}
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
         out: list[tuple[int, str]] = [(row[0], rater.rate(row, numbers))
                                       for row in frame.slice(offset, job.chunk_rows).iter_rows()]

@@ -748,6 +748,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, token_file: Pa
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     open_store(ctx).close()  # an unusable --db is refused here, before the server starts
+    click.echo(f"policyhistory serve: http://{host}:{port}/ (API under /v1, OpenAPI at /schema), store "
+               f"{settings.db}, {workers} worker(s); Ctrl-C stops it", err=True)
     service.run(settings, host, port, workers)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import policyhistory
 from policyhistory import Call, InvalidFieldError, NoPolicyInForceError, PoolState, Rerate
@@ -184,3 +186,30 @@ def test_engine_uses_no_private_attribute_of_another_package():
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
              if re.search(r"phonenumbers\._|phonenumberutil\._|\.__wrapped__|encode_basestring", line)]
     assert [] == found
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(call_ids=st.lists(st.text(min_size=1, max_size=6).filter(lambda text: "\x00" not in text), min_size=1,
+                         max_size=6, unique=True),
+       billed=st.sampled_from([None, {"billed_outcome": "blocked", "billed_minutes": "3", "billed_charge": "0.1",
+                                      "currency": "€\"\\"}]))
+def test_engine_records_are_json_dumps_text_whatever_the_ids_hold(tmp_path, call_ids, billed):
+    """Rerate writes its JSON Lines without building each record's dict: every line must be the text
+    json.dumps gives the record (quotes, backslashes, control characters, any script)."""
+    tenant = 't "é\\'
+    tenants, licenses = tmp_path / "tenants.jsonl", tmp_path / "licenses.jsonl"
+    tenants.write_text(json.dumps({"tenant_id": tenant, "valid_from": "2018-01-01", "country": "KR",
+                                   "communications_credits": "true"}) + "\n", encoding="utf-8")
+    licenses.write_text(json.dumps({"tenant_id": tenant, "valid_from": "2018-01-01", "sku": "audio_conferencing",
+                                    "usage_location": "KR", "purchased": "1", "assigned": "1"}) + "\n",
+                        encoding="utf-8")
+    store = policyhistory.open(clock=fixed_clock)
+    store.load_tenant_facts(tenants, licenses)
+    path = tmp_path / "calls.jsonl"
+    path.write_text("".join(json.dumps({**CALL, "call_id": call_id, "tenant_id": tenant, **(billed or {}),
+                                        "start": f"2021-06-1{index % 10}T09:00:00Z"}) + "\n"
+                            for index, call_id in enumerate(call_ids)), encoding="utf-8")
+    lines = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
+    assert len(call_ids) == len(lines)
+    assert [json.dumps(json.loads(line)) for line in lines] == lines
+    assert all(json.loads(line)["outcome"] == "complimentary" for line in lines)

@@ -104,3 +104,22 @@ def test_diff_two_knowledge_dates_over_valid_time(tmp_path):
 def test_diff_needs_two_dates_of_one_kind(tmp_path):
     result = run(tmp_path, "diff", "--as-of", "2020-10-21")
     assert 2 == result.exit_code
+
+
+def test_explain_a_rejected_row_says_why_and_where(tmp_path):
+    """A call whose row cannot be read is not 'not in the file': explain names the row's line and error."""
+    from click.testing import CliRunner
+
+    from policyhistory.cli import cli
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    lines = (examples / "calls.csv").read_text(encoding="utf-8").splitlines()
+    bad = lines[0] + "\n" + lines[1].replace(lines[1].split(",")[2], "2019-02-30T01:00:00Z", 1) + "\n"
+    calls = tmp_path / "bad.csv"
+    calls.write_text(bad, encoding="utf-8")
+    call_id = lines[1].split(",")[0]
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "explain", call_id, "--calls", str(calls),
+                                      "--tenants", str(examples / "tenants.csv"), "--licenses",
+                                      str(examples / "licenses.csv")])
+    assert 2 == result.exit_code, result.output
+    assert f"{calls} line 2: start" in result.output and "2019-02-30T01:00:00Z" in result.output

@@ -145,3 +145,12 @@ def test_money_summary_without_bills_or_card_says_so_in_one_line(tmp_path):
     assert ("money: the input carries no charges and no rate card is loaded (policyhistory load --rates): nothing "
             "to compare") in result.stderr.splitlines()
     assert (0.0, None, None) == money(records["n1"])  # complimentary: nothing to charge, no currency known
+
+
+def test_rejection_reasons_keep_the_words_of_the_message():
+    """Rows refused for one cause share a reason: their values go, the message's own words stay ("ISO 8601")."""
+    from policyhistory._rejections import reason_of
+
+    assert ("start: expected an ISO 8601 instant with offset, got '...'" ==
+            reason_of("start: expected an ISO 8601 instant with offset, got '2019-02-30T01:00:00Z'"))
+    assert "duration_seconds: <n> is too long" == reason_of("duration_seconds: 99999999 is too long")

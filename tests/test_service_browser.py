@@ -83,6 +83,7 @@ def test_submit_a_call_on_the_dispute_page_and_read_its_explanation(server: Serv
 
 
 def test_watch_a_job_page_until_the_job_is_done(server: Server, browser: Any, tmp_path: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -95,16 +96,22 @@ def test_watch_a_job_page_until_the_job_is_done(server: Server, browser: Any, tm
         job = client.post("/v1/jobs", files=files, headers=AUTH).json()
     driver: Any = browser
     driver.get(f"{server.url}/jobs/{job['id']}")
-    seen = {driver.find_element(By.ID, "state").text}
+    first = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: (d.find_element(By.ID, "state").text, d.find_element(By.ID, "progress").tag_name))
+    seen = {first[0]}
     assert seen <= {"queued", "running", "done"}
-    assert driver.find_element(By.ID, "progress").tag_name == "progress"
+    assert first[1] == "progress"
 
     def finished(d: Any) -> bool:
         state: str = d.find_element(By.ID, "state").text
         seen.add(state)
         return state in ("done", "failed", "cancelled")
 
-    WebDriverWait(driver, 120, poll_frequency=0.2).until(finished)
+    from selenium.common.exceptions import NoSuchElementException
+
+    # The page reloads itself every second while the job runs: an element found may go stale before it is read.
+    WebDriverWait(driver, 120, poll_frequency=0.2,
+                  ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(finished)
     assert driver.find_element(By.ID, "state").text == "done"
     counts = driver.find_element(By.ID, "counts").text
     assert "60000" in counts
