@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from hypothesis import HealthCheck, given, settings
@@ -43,6 +44,18 @@ calls = st.lists(
         st.sampled_from(LICENSE_SETS),
     ),
     min_size=1, max_size=40)
+
+
+def call_rows(calls: list[tuple[Any, ...]]) -> list[dict[str, str]]:
+    """The rows of our layout for calls drawn from `calls` (each 20 days before to 20 days after its boundary)."""
+    rows = []
+    for index, (tenant, offset, around, duration, kind, destination, location, licenses) in enumerate(calls):
+        start = pendulum.parse(around).subtract(days=20).add(seconds=offset)
+        rows.append({"call_id": f"c{index}", "tenant_id": tenant, "start": policyhistory.format_instant(start),
+                     "duration_seconds": str(duration), "call_type": kind, "organizer_id": "o",
+                     "organizer_usage_location": location, "organizer_licenses": licenses,
+                     "destination": destination})
+    return rows
 
 
 def _store(tmp: Path) -> policyhistory.Store:
@@ -91,13 +104,7 @@ def _bulk(store: policyhistory.Store, path: Path, sort_chunk: int, shards: int) 
 @given(calls=calls, sort_chunk=st.sampled_from([1, 3, 1_000_000]), shards=st.sampled_from([1, 2, 3, 7]))
 def test_rerate_agreement_with_one_by_one_rating(tmp_path, calls, sort_chunk, shards):
     # sort_chunk: rows of a shard rated at once; shards: tenant shards. Neither edge may matter.
-    rows = []
-    for index, (tenant, offset, around, duration, kind, destination, location, licenses) in enumerate(calls):
-        start = pendulum.parse(around).subtract(days=20).add(seconds=offset)
-        rows.append({"call_id": f"c{index}", "tenant_id": tenant, "start": policyhistory.format_instant(start),
-                     "duration_seconds": str(duration), "call_type": kind, "organizer_id": "o",
-                     "organizer_usage_location": location, "organizer_licenses": licenses,
-                     "destination": destination})
+    rows = call_rows(calls)
     path = tmp_path / f"calls-{len(rows)}-{sort_chunk}.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)

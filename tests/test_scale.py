@@ -122,13 +122,7 @@ calls = st.lists(
           phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: each example starts processes
 @given(calls=calls)
 def test_scale_same_records_one_by_one_batched_sharded_processes_and_dask(tmp_path, dask_address, calls):
-    rows = []
-    for index, (tenant, offset, around, duration, kind, destination, location, licenses) in enumerate(calls):
-        start = pendulum.parse(around).subtract(days=20).add(seconds=offset)
-        rows.append({"call_id": f"c{index}", "tenant_id": tenant, "start": policyhistory.format_instant(start),
-                     "duration_seconds": str(duration), "call_type": kind, "organizer_id": "o",
-                     "organizer_usage_location": location, "organizer_licenses": licenses,
-                     "destination": destination})
+    rows = agreement.call_rows(calls)
     path = tmp_path / f"calls-{len(rows)}.csv"
     _write(path, rows)
     store = _store(tmp_path)
