@@ -382,15 +382,15 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     counted = [0]
     seen = [0]
 
-    def noting(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for record in audit.records(records):
+    def noting(pairs: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for text, record in pairs:
             seen[0] += 1
             if report and len(changed) < _REPORT_CHANGED_CALLS and record.get("changed"):
                 changed.append(record)
             if changed_only and not (record.get("changed") or record.get("outcome") == "rejected"):
                 continue
             counted[0] += 1
-            yield record
+            yield text, record
 
     try:
         results = SqliteResults(output, run_id) if fmt == "sqlite" and output else None
@@ -398,7 +398,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         raise click.BadParameter(str(error), param_hint="--output") from error
     files = contextlib.ExitStack()  # a text output appears, renamed into place, only once it is complete
     try:
-        records = noting(run.records(progress))
+        pairs = noting(audit.audited_lines(run.records_json(progress)))
+        records = (record for _, record in pairs)
         if results is not None:
             results.write(records)
         elif fmt == "parquet" and output:
@@ -409,7 +410,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
             write_parquet(output, records, metadata=finished, workdir=workdir)
         else:
             out: IO[str] = files.enter_context(atomic_output(output, newline="")) if output else sys.stdout
-            _write_records(fmt, records, out)
+            _write_records(fmt, pairs, out)
         if seen[0] != run.summary.rows:  # every input row comes out once: never exit 0 on fewer
             raise click.ClickException(f"wrote {seen[0]} of {run.summary.rows} input rows; the output is "
                                        "incomplete" + (f" and {output} was not written" if output else ""))
@@ -443,13 +444,15 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         sys.exit(3)
 
 
-def _write_records(fmt: str, records: Iterator[dict[str, Any]], out: IO[str]) -> None:
-    """Records as JSON Lines, CSV or an aligned table (what a terminal would act on shown as escapes)."""
+def _write_records(fmt: str, pairs: Iterator[tuple[str, dict[str, Any]]], out: IO[str]) -> None:
+    """Records (each with its JSON line) as JSON Lines, CSV or an aligned table (what a terminal would act on
+    shown as escapes)."""
     columns = AUDITED_COLUMNS
+    records = (record for _, record in pairs)
     if fmt == "jsonl":
         lines: list[str] = []
-        for record in records:
-            lines.append(encode(record))
+        for text, _ in pairs:
+            lines.append(text)
             if len(lines) == 10_000:
                 _write_lines(out, lines)
         _write_lines(out, lines)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from policyhistory.cli import cli
@@ -154,3 +155,28 @@ def test_rejection_reasons_keep_the_words_of_the_message():
     assert ("start: expected an ISO 8601 instant with offset, got '...'" ==
             reason_of("start: expected an ISO 8601 instant with offset, got '2019-02-30T01:00:00Z'"))
     assert "duration_seconds: <n> is too long" == reason_of("duration_seconds: 99999999 is too long")
+
+
+@pytest.mark.parametrize("rates", [False, True])
+def test_audited_lines_are_the_audited_records_encoded(rates):
+    """Audit.audited_lines appends the audit fields to the engine's text instead of encoding each record again:
+    the same bytes as encoding the audited record, with a rate card (its "no price" warning changes a field)
+    and without."""
+    import policyhistory
+    from policyhistory import Audit, Rerate
+    from policyhistory._records import encode
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    store = policyhistory.open()
+    store.load_tenant_facts(examples / "tenants.csv", examples / "licenses.csv")
+    if rates:
+        store.load_rates(examples / "ratecard.csv")
+    paths = [examples / "PSTN.calls.2022-06-30.csv", examples / "calls.csv"]
+    known = "2026-11-23T00:00:00Z"
+    texts = list(Rerate(store, paths, known_at=known, default_tenant="contoso").records_json())
+    lines = list(Audit(store.rate_cards(), known_at=known, run_id="r1").audited_lines(texts))
+    expected = Audit(store.rate_cards(), known_at=known, run_id="r1").records(json.loads(text) for text in texts)
+    assert 21 == len(lines)
+    assert [encode(record) for record in expected] == [line for line, _ in lines]
+    assert all(json.loads(line) == record for line, record in lines)
+    assert rates == any("no rate card entry prices" in line for line, _ in lines)
