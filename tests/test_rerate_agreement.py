@@ -58,9 +58,9 @@ def call_rows(calls: list[tuple[Any, ...]]) -> list[dict[str, str]]:
     return rows
 
 
-def _store(tmp: Path) -> policyhistory.Store:
-    (tmp / "tenants.csv").write_text(TENANTS, encoding="utf-8")
-    (tmp / "licenses.csv").write_text(LICENSES, encoding="utf-8")
+def _store(tmp: Path, tenants: str = TENANTS, licenses: str = LICENSES) -> policyhistory.Store:
+    (tmp / "tenants.csv").write_text(tenants, encoding="utf-8")
+    (tmp / "licenses.csv").write_text(licenses, encoding="utf-8")
     store = policyhistory.open(clock=fixed_clock)
     store.load_tenant_facts(tmp / "tenants.csv", tmp / "licenses.csv")
     return store

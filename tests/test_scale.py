@@ -23,7 +23,6 @@ from policyhistory._records import rating_record
 from policyhistory.cli import cli
 
 from . import test_rerate_agreement as agreement
-from .conftest import fixed_clock
 
 distributed = pytest.importorskip("distributed")
 
@@ -54,11 +53,7 @@ def dask_address() -> Iterator[str]:
 
 
 def _store(tmp: Path) -> policyhistory.Store:
-    (tmp / "tenants.csv").write_text(TENANTS, encoding="utf-8")
-    (tmp / "licenses.csv").write_text(LICENSES, encoding="utf-8")
-    store = policyhistory.open(clock=fixed_clock)
-    store.load_tenant_facts(tmp / "tenants.csv", tmp / "licenses.csv")
-    return store
+    return agreement._store(tmp, TENANTS, LICENSES)
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:
