@@ -53,7 +53,7 @@ def chain_heads(store: Any) -> dict[str, dict[str, Any]]:
     return heads
 
 
-def store_digest(store: Any, heads: Mapping[str, Any]) -> str:
+def store_digest(store: Any) -> str:
     """The store's combined digest over its chain heads (Store.digest()["digest"]: `policyhistory digest`
     prints it, with the time it was taken; `verify --digest` checks it)."""
     return str(store.digest()["digest"])
@@ -81,7 +81,7 @@ class Manifest:
         inputs = [file_record(path, "calls") for path in calls] + [file_record(path, role) for path, role in facts]
         heads = chain_heads(store)
         return cls(run_id, started_at, known_at, as_of, inputs, dict(options or {}), store_path, heads,
-                   store_digest(store, heads))
+                   store_digest(store))
 
     def finish(self, summary: Any, ended_at: pendulum.DateTime, written: int) -> None:
         self.ended_at = ended_at

@@ -488,7 +488,7 @@ def _replay(store: Store, results_path: Path, run_id: str, workdir: Path | None)
         if item["role"] == "calls":
             calls.append(path)
     heads = chain_heads(store)
-    if store_digest(store, heads) != recorded["store_digest"]:
+    if store_digest(store) != recorded["store_digest"]:
         changed_tables = [name for name, head in heads.items() if recorded["chain_heads"].get(name) != head]
         click.echo(f"note: the store changed since the run ({', '.join(changed_tables) or 'its digest'}); rows "
                    "recorded after known_at do not change the answer, rows loaded since with an earlier date can",
