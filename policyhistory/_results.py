@@ -21,10 +21,9 @@ from typing import Any
 import sqlite_utils
 
 from ._errors import PolicyHistoryError
-from ._money import AUDIT_FIELDS
-from ._records import RECORD_FIELDS as OUTPUT_COLUMNS
+from ._money import AUDITED_COLUMNS
 
-RESULT_COLUMNS = ("seq", *OUTPUT_COLUMNS, *(name for name in AUDIT_FIELDS if name not in OUTPUT_COLUMNS))
+RESULT_COLUMNS = ("seq", *AUDITED_COLUMNS)
 """A results row: its place in the run's output (seq, from 0), the record's fields, the audit fields."""
 LIST_COLUMNS = frozenset({"policy_versions", "alerts", "warnings"})
 INTEGER_COLUMNS = frozenset({"seq", "line", "billable_minutes", "pool_minutes", "credit_minutes", "uncovered_minutes",
