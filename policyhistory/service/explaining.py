@@ -11,7 +11,7 @@ from typing import Any
 import anyio.to_thread
 
 from .._errors import CallNotFoundError
-from .._explaining import CallExplanation, FoundCall, explain_found, find_call, given_call, with_tenant_calls
+from .._explaining import CallExplanation, explain_found, find_call, given_call, with_tenant_calls
 from .._rerate import Rerate
 from .._store import Store
 from .problems import Missing
@@ -23,24 +23,15 @@ def explain_in_files(store: Store, paths: Sequence[Path], call_id: str | None = 
     """The call `call_id` of the files, or the `call` given (its fields), after its tenant's calls in them."""
     known = store.now() if known_at is None else known_at
     if call is not None:
-        target = given_call(call, billed=billed)
-        found = find_call_or_missing(store, paths, None, known, tenant, target)
-    else:
-        found = find_call_or_missing(store, paths, call_id, known, tenant)
-    return explain_found(store, found, known_at=known, billed_at=billed_at)
-
-
-def find_call_or_missing(store: Store, paths: Sequence[Path], call_id: str | None, known: Any, tenant: str | None,
-                         given: FoundCall | None = None) -> FoundCall:
-    """find_call, its CallNotFoundError a 404; with `given`, that call after its tenant's calls in the files."""
-    if given is not None:
         run = Rerate(store, paths, known_at=known, default_tenant=tenant)
         run.check()
-        return with_tenant_calls(store, run, given)
-    try:
-        return find_call(store, paths, str(call_id), known_at=known, tenant=tenant)
-    except CallNotFoundError as error:
-        raise Missing(f"call {call_id!r} is not in the job's files (or could not be read)") from error
+        found = with_tenant_calls(store, run, given_call(call, billed=billed))
+    else:
+        try:
+            found = find_call(store, paths, str(call_id), known_at=known, tenant=tenant)
+        except CallNotFoundError as error:
+            raise Missing(f"call {call_id!r} is not in the job's files (or could not be read)") from error
+    return explain_found(store, found, known_at=known, billed_at=billed_at)
 
 
 def explain_call(store: Store, call: dict[str, Any], earlier: Sequence[dict[str, Any]] = (), *,
