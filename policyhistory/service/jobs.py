@@ -31,7 +31,6 @@ from .._errors import PolicyHistoryError
 from .._instant import format_instant, to_instant
 from .._money import Audit
 from .._pictures import report_html
-from .._records import encode
 from .._rerate import Rerate
 from .._store import Store
 from .problems import Missing
@@ -342,7 +341,7 @@ class _Runner:
         run = Rerate(self.store, [path for _, path in files], known_at=known, as_of=options.get("as_of"),
                      default_tenant=options.get("tenant"), workdir=scratch)
         # A record's "file" is the client's name for the upload, as `rerate` gives the name it was told.
-        names = {str(path): name for name, path in files}
+        names = [(json.dumps(str(path)), json.dumps(name)) for name, path in files]
         # The audit fields (charge, charge_difference, known_at, run_id) as `rerate` adds them; the run is the job.
         audit = Audit(self.store.rate_cards(), known_at=known, as_of=options.get("as_of"), run_id=self.id)
         records = self.folder / "records.jsonl"
@@ -351,9 +350,15 @@ class _Runner:
         errors: list[dict[str, Any]] = []
         rated = 0
         with partial.open("w", encoding="utf-8", newline="") as out:
-            for record in audit.records(run.records(self._progress)):
-                record["file"] = names.get(record["file"], record["file"])
-                text = encode(record)
+            for text, record in audit.audited_lines(run.records_json(self._progress)):
+                # The line starts {"file": "<path>", : the upload's name replaces the path there, as it did in the
+                # record (which the report's changed calls keep).
+                for stored, shown in names:
+                    prefix = f'{{"file": {stored}'
+                    if text.startswith(prefix):
+                        text = f'{{"file": {shown}' + text[len(prefix):]
+                        record["file"] = json.loads(shown)
+                        break
                 if len(changed) < REPORT_CHANGED_CALLS and '"changed": true' in text:
                     changed.append(json.loads(text))
                 if len(errors) < ROW_ERRORS_KEPT and '"outcome": "rejected"' in text:
