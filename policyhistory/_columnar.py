@@ -185,6 +185,7 @@ def _frame_piece(data: bytes, columns: list[str], delimiter: str, line: int, lay
         minutes.fill_null("").alias("minutes_text"),
         charge.fill_null("").alias("charge_text"),
         column("currency").alias("billed_currency"),
+        first_given("organizer_id", "user_id").fill_null("").alias("user_id"),
     )
     frame = frame.with_columns(
         pl.col("start").str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%SZ", strict=False)
@@ -224,5 +225,6 @@ def _frame_piece(data: bytes, columns: list[str], delimiter: str, line: int, lay
         pl.when(pl.col("charge_text") == "").then(None).otherwise(pl.col("billed_charge")).alias("billed_charge"),
         pl.when(pl.col("billed_currency") == "").then(None).otherwise(pl.col("billed_currency"))
         .alias("billed_currency"),
+        "user_id",
     )
     return FramePiece(good, others, line, raw.height)

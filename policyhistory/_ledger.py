@@ -103,10 +103,11 @@ class PoolLedger:
         return found[1]
 
     def settle(self, plan: RatingPlan, tenant_id: str, month: str, duration_seconds: int,
-               tenant: TenantSnapshot) -> Settled | Refusal:
+               tenant: TenantSnapshot, user: str = "") -> Settled | Refusal:
         """The call's outcome and minutes under `plan`, its pool (of `month`, YYYY-MM) read from this ledger;
-        a Refusal when no call of the plan's kind can be rated, or when Communications Credits would have to
-        pay and no policy of theirs is in force. Charges nothing."""
+        a Refusal when no call of the plan's kind can be rated, when Communications Credits would have to
+        pay and no policy of theirs is in force, or when a plan counted per user (MCOPSTN8) meets a call
+        naming no user. `user`: the calling user's id, which keys a per-user plan's pool. Charges nothing."""
         if plan.refusal is not None:
             return plan.refusal
         minutes = plan.minutes(duration_seconds)
@@ -115,11 +116,17 @@ class PoolLedger:
             pool_minutes, credit_minutes, uncovered = plan.unpooled_minutes(minutes)
             return Settled(plan.outcome, minutes, pool_minutes, credit_minutes, uncovered, None, (), plan.versions,
                            plan.warnings)
-        key = PoolKey(tenant_id, pool.pool, month, pool.counter)
+        if pool.per_user and not user:
+            from ._rules import Refusal  # here: _rules imports this module
+
+            return Refusal(field="user_id", value=user, expected=(
+                f"the calling user's id: {pool.pool.partition(':')[0]} minutes are counted per user and not pooled "
+                f"({pool.version})"))
+        key = PoolKey(tenant_id, pool.ledger_pool(user), month, pool.counter)
         users, capacity, other_capacity = self.capacity(pool, tenant)
         before = self._used.get(key, 0)
         exhausted = bool(pool.exhausted_after and other_capacity and self._used.get(
-            PoolKey(tenant_id, pool.pool, month, pool.exhausted_after), 0) >= other_capacity)
+            PoolKey(tenant_id, key.pool, month, pool.exhausted_after), 0) >= other_capacity)
         settled = plan.settle(minutes, capacity, before, exhausted)
         if settled is None:
             from ._rules import COMMUNICATIONS_CREDITS, Refusal  # here: _rules imports this module
@@ -128,7 +135,7 @@ class PoolLedger:
         outcome, pool_minutes, credit_minutes, uncovered, after, percents, consulted = settled
         if percents:
             percents = tuple(percent for percent in percents if (key, percent) not in self._alerted)
-        alerts = tuple(alert_text(percent, pool.pool, month, after, capacity) for percent in percents)
+        alerts = tuple(alert_text(percent, key.pool, month, after, capacity) for percent in percents)
         use = PoolUse(key, capacity, before, after, pool.basis, users, pool.minutes_per_user, percents)
         if alerts or consulted or (pool_minutes and uncovered):
             versions, warnings = plan.after_draw(bool(alerts), consulted, pool_minutes, uncovered)

@@ -457,7 +457,7 @@ class _Run:
                 else:
                     raw.append(None)  # what reader.values does for a row as wide as its header
                     values = raw
-                call_id, tenant_id, start, duration, kind_given, destination, _, location_given, \
+                call_id, tenant_id, start, duration, kind_given, destination, user_id, location_given, \
                     licenses_given, billed, capability, infer, usage_id, carrier = reader.read(values, tenant)
                 if type(call_id) is not str or not call_id or "\0" in call_id:
                     call_id = _identifier(call_id, "call_id")
@@ -494,7 +494,8 @@ class _Run:
                 billed is not None,
                 *((billed["outcome"], billed["minutes"], billed["charge"], billed["currency"],
                    billed.get("capability"), "capability" in billed)
-                  if billed is not None else (None, None, None, None, None, False))))
+                  if billed is not None else (None, None, None, None, None, False)),
+                user_id if type(user_id) is str else str(user_id)))
             seq += 1
             self.buffered += 1
             if self.buffered >= FLUSH_ROWS:

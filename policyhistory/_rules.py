@@ -167,9 +167,18 @@ class PoolPlan:
     other_minutes_per_user: int
     alerts_version: str | None
     alert_percents: tuple[int, ...]
+    per_user: bool = False
+    """The minutes are the calling user's own, not pooled (MCOPSTN8): the ledger keeps one pool per user, of
+    `minutes_per_user`, whatever the tenant's license counts."""
+
+    def ledger_pool(self, user_id: str) -> str:
+        """The pool's name in the ledger: a per-user plan's pool is the user's own."""
+        return f"{self.pool}:{user_id}" if self.per_user else self.pool
 
     def capacity(self, tenant: TenantSnapshot) -> tuple[int, int, int]:
         """(licensed users, pool capacity, capacity of the other counter or 0) in the tenant's snapshot."""
+        if self.per_user:
+            return 1, self.minutes_per_user, 0
         users, capacity = pool_capacity(tenant, self.skus, self.basis, self.minutes_per_user, self.locations)
         other = pool_capacity(tenant, self.skus, self.basis, self.other_minutes_per_user, self.locations)[1] \
             if self.exhausted_after else 0
@@ -466,7 +475,8 @@ def pool_capacity(tenant: TenantSnapshot, skus: Sequence[str], basis: str, minut
 
 def _pool_plan(planner: _Planner, version: PolicyVersion, outcome: Outcome, skus: Sequence[str], basis: str,
                minutes_per_user: int, locations: Sequence[str] | None = None, pool_name: str | None = None,
-               counter: str = "minutes", other: str | None = None, other_minutes_per_user: int = 0) -> PoolPlan:
+               counter: str = "minutes", other: str | None = None, other_minutes_per_user: int = 0,
+               per_user: bool = False) -> PoolPlan:
     """Seed 002: a call draws what the pool has left; minutes past the pool go to Communications Credits."""
     alerts = planner.policies.get(POOL_ALERTS)
     percents: tuple[int, ...] = ()
@@ -475,7 +485,7 @@ def _pool_plan(planner: _Planner, version: PolicyVersion, outcome: Outcome, skus
         percents = tuple(sorted(alerts.params.thresholds_percent))
     return PoolPlan(version.id, outcome, pool_name or version.key, counter, tuple(skus), basis, minutes_per_user,
                     None if locations is None else tuple(locations), other, other_minutes_per_user,
-                    alerts.id if alerts else None, percents)
+                    alerts.id if alerts else None, percents, per_user)
 
 
 def _credits_or_blocked(planner: _Planner, why: str) -> _Decided:
@@ -518,13 +528,6 @@ def _pstn_outbound(planner: _Planner) -> _Decided:
                                expected="the user's license usage location (it picks the pool)"))
     if plan.availability is not None:
         _check_sold(planner, version, plan.availability, location)
-    if not plan.pooled:
-        # The usage report: MCOPSTN8 is a 120-minute plan counted per user and not pooled. Pools here are keyed
-        # by tenant, plan and usage location, not by user: refuse the row rather than pool what is not pooled.
-        planner.step("calling_plan", version, f"{plan.license}: minutes counted per user", "not pooled")
-        raise _Refused(Refusal(field="licenses", value=plan.license, expected=(
-            f"a pooled plan: {version.key} is counted per user and not pooled ({version.id}), which the rating "
-            "engine cannot draw yet (its pools are per tenant, plan and usage location)")))
     # Seed 004: the country is the license usage location, not the billing address.
     group = plan.pool_group(location)
     allowance = plan.allowance_for(location)
@@ -553,13 +556,17 @@ def _pstn_outbound(planner: _Planner) -> _Decided:
         return _credits_or_blocked(planner, "international call on a Domestic plan")
     across = f" (domestic across the border: {'/'.join(domestic_to)})" if domestic and dest.country not in group \
         else ""
+    # The usage report: MCOPSTN8 is "a 120-minute plan counted per user and not pooled": the user's own minutes.
+    pooled = f"pooled with identical plans in {'/'.join(group)}" if plan.pooled else \
+        f"counted per user, not pooled ({per_user} minutes of the user's own)"
     planner.step("calling_plan", version, f"user in {location} calls {dest.country}{across}",
-                 f"{counter} minutes of {version.key}, pooled with identical plans in {'/'.join(group)}")
+                 f"{counter} minutes of {version.key}, {pooled}")
     # "whichever is reached first": once either counter is used up, so is the pool (our reading).
     whichever_first = plan.scope == "domestic_and_international" and bool(other_per_user)
     return "calling_plan", "none", _pool_plan(planner, version, "calling_plan", [plan.license], plan.pool_basis,
                                               per_user, group, pool_name, counter,
-                                              other if whichever_first else None, other_per_user)
+                                              other if whichever_first else None, other_per_user,
+                                              per_user=not plan.pooled)
 
 
 def _check_sold(planner: _Planner, version: PolicyVersion, key: str, location: str) -> None:
@@ -633,7 +640,8 @@ def rate_call(
                          call.carrier)
     at = call.start if as_of is None else as_of
     ledger = used if isinstance(used, PoolLedger) else _ReadingLedger(used)
-    settled = ledger.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant)
+    settled = ledger.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant,
+                            user=call.user_id)
     if isinstance(settled, Refusal):
         raise settled.error(at, known_at)
     minutes = settled.billable_minutes
@@ -675,13 +683,14 @@ class _ReadingLedger(PoolLedger):
         return self._reader(key)
 
     def settle(self, plan: RatingPlan, tenant_id: str, month: str, duration_seconds: int,
-               tenant: TenantSnapshot) -> Settled | Refusal:
+               tenant: TenantSnapshot, user: str = "") -> Settled | Refusal:
         if plan.pool is not None:
-            keys = [PoolKey(tenant_id, plan.pool.pool, month, plan.pool.counter)]
+            pool = plan.pool.ledger_pool(user)
+            keys = [PoolKey(tenant_id, pool, month, plan.pool.counter)]
             if plan.pool.exhausted_after:
-                keys.append(PoolKey(tenant_id, plan.pool.pool, month, plan.pool.exhausted_after))
+                keys.append(PoolKey(tenant_id, pool, month, plan.pool.exhausted_after))
             self._used = {key: self._reader(key) for key in keys}
-        return super().settle(plan, tenant_id, month, duration_seconds, tenant)
+        return super().settle(plan, tenant_id, month, duration_seconds, tenant, user)
 
 
 def _draw_trace(plan: RatingPlan, pool: PoolPlan, call: Call, settled: Settled, trace: list[TraceStep]) -> None:
@@ -691,8 +700,14 @@ def _draw_trace(plan: RatingPlan, pool: PoolPlan, call: Call, settled: Settled, 
     month, capacity, before, after = use.key.month, use.capacity, use.used_before, use.used_after
     where = f" in {'/'.join(pool.locations)}" if pool.locations else ""
     skus = "/".join(pool.skus)
-    trace.append(TraceStep("pool_basis", pool.version, f"{use.licensed_users} {pool.basis} {skus} license(s){where} "
-                           f"x {pool.minutes_per_user} min", f"pool {pool.pool} holds {capacity} minutes in {month}"))
+    if pool.per_user:
+        trace.append(TraceStep("pool_basis", pool.version, f"{call.user_id}'s own {skus} license: "
+                               f"{pool.minutes_per_user} min, not pooled",
+                               f"pool {use.key.pool} holds {capacity} minutes in {month}"))
+    else:
+        trace.append(TraceStep("pool_basis", pool.version, f"{use.licensed_users} {pool.basis} {skus} "
+                               f"license(s){where} x {pool.minutes_per_user} min",
+                               f"pool {pool.pool} holds {capacity} minutes in {month}"))
     if settled.exhausted:
         trace.append(TraceStep("pool_draw", pool.version, f"the {pool.exhausted_after} minutes "
                                f"({settled.other_capacity}) were reached first this month",

@@ -33,10 +33,12 @@ SHARD_SCHEMA: dict[str, Any] = {
     "destination": pl.String, "capability": pl.String, "infer": pl.Boolean, "billed": pl.Boolean,
     "billed_outcome": pl.String, "billed_minutes": pl.Int64, "billed_charge": pl.Float64,
     "billed_currency": pl.String, "billed_capability": pl.String, "billed_has_capability": pl.Boolean,
+    "user_id": pl.String,
 }
 """One input row, read and checked by the client: what a shard needs to rate it. `key`: the call's identity
 (its UsageId where the layout has one, else its call id); `billed_*`: what the input says was billed (a usage
-layout's bill also names the Capability that carried the call)."""
+layout's bill also names the Capability that carried the call); `user_id`: the calling user (or meeting
+organizer), which keys a plan counted per user."""
 CHUNK_ROWS = 20_000
 """Rows of a shard made into Python objects at once (the rest stay in the shard's columnar frame)."""
 RUN_BATCH = 500
@@ -135,7 +137,7 @@ class _Rater:
     def rate(self, row: tuple[Any, ...], numbers: dict[str, tuple[str, str] | str]) -> str:
         (_, file, line, call_id, usage_id, key, tenant_id, start_us, start, duration, call_type, location, licenses,
          carrier, destination, capability, infer, has_billed, billed_outcome, billed_minutes, billed_charge,
-         billed_currency, billed_capability, has_capability) = row
+         billed_currency, billed_capability, has_capability, user_id) = row
         context = self.context
         head = {"file": context.paths[file], "line": line, "call_id": call_id}
         if usage_id is not None:
@@ -160,7 +162,7 @@ class _Rater:
                     given = self.inferred[inferred_key] = infer_licenses(tenant, location,
                                                                          self.licenses[licenses], capability)
             plan = self._plan(policies, tenant, call_type, dest, given, location, carrier)
-            settled = self.ledger.settle(plan, tenant_id, start[:7], duration, tenant)
+            settled = self.ledger.settle(plan, tenant_id, start[:7], duration, tenant, user_id)
             if isinstance(settled, Refusal):
                 as_of = start if context.as_of_us is None else context.as_of_text
                 raise _Rejected(str(settled.error_at(as_of, context.known_text)))

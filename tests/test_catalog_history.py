@@ -230,9 +230,59 @@ def test_a_store_loaded_before_the_upgrade_loads_the_new_bundled_catalog(tmp_pat
         assert fresh.policies(as_of, known_at=known_at).ids == upgraded.policies(as_of, known_at=known_at).ids
 
 
-def test_mcopstn8_per_user_plan_is_refused_with_its_reason_not_pooled(store):
-    with pytest.raises(policyhistory.InvalidFieldError, match=r"counted per user and not pooled"):
-        store.rate(user_call(licenses="MCOPSTN8", start="2021-06-10T10:00:00Z"))
+def mcopstn8_call(call_id, user, start, seconds=3000, destination="+14165550123"):
+    return Call(call_id=call_id, tenant_id="northwind", start=start, duration_seconds=seconds, call_type="user_out",
+                destination=destination, usage_location="CA", licenses="MCOPSTN8;MCOPSTNC", user_id=user)
+
+
+def test_mcopstn8_minutes_are_each_users_own_120_not_a_pool(store):
+    calls = [mcopstn8_call("a1", "ann@northwind", "2021-06-10T10:00:00Z"),     # 50 of Ann's 120 minutes
+             mcopstn8_call("b1", "bob@northwind", "2021-06-10T11:00:00Z"),     # Bob's own 120: untouched by Ann
+             mcopstn8_call("a2", "ann@northwind", "2021-06-11T10:00:00Z"),     # 100 of 120
+             mcopstn8_call("a3", "ann@northwind", "2021-06-12T10:00:00Z"),     # 20 left: 30 to Credits
+             mcopstn8_call("a4", "ann@northwind", "2021-07-01T10:00:00Z")]     # a new month: 120 again
+    ratings = store.rater().rate_all(calls)
+    assert [("calling_plan", "calling_plan.domestic_120_user:CA:ann@northwind", 120, 0, 50),
+            ("calling_plan", "calling_plan.domestic_120_user:CA:bob@northwind", 120, 0, 50),
+            ("calling_plan", "calling_plan.domestic_120_user:CA:ann@northwind", 120, 50, 100),
+            ("calling_plan", "calling_plan.domestic_120_user:CA:ann@northwind", 120, 100, 120),
+            ("calling_plan", "calling_plan.domestic_120_user:CA:ann@northwind", 120, 0, 50)] == [
+        (r.outcome, r.pool.key.pool, r.pool.capacity, r.pool.used_before, r.pool.used_after) for r in ratings]
+    assert (20, 30) == (ratings[3].pool_minutes, ratings[3].credit_minutes)
+    # Not the tenant's license count: one user, 120 minutes.
+    assert (1, 120) == (ratings[1].pool.licensed_users, ratings[1].pool.minutes_per_user)
+    assert any("counted per user, not pooled" in step.decision for step in ratings[0].trace)
+
+
+def test_mcopstn8_call_naming_no_user_is_refused_with_its_reason(store):
+    with pytest.raises(policyhistory.InvalidFieldError, match=r"user_id.*counted per user and not pooled"):
+        store.rate(mcopstn8_call("x", "", "2021-06-10T10:00:00Z"))
+
+
+def test_a_rerate_counts_mcopstn8_minutes_per_user(tmp_path):
+    calls = tmp_path / "calls.csv"
+    with calls.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
+                         "organizer_usage_location", "organizer_licenses", "destination"])
+        writer.writerow(["a1", "contoso", "2022-03-10T10:00:00Z", "6000", "user_out", "ann", "US", "MCOPSTN8;MCOPSTNC",
+                         "+14165550123"])
+        writer.writerow(["b1", "contoso", "2022-03-10T11:00:00Z", "600", "user_out", "bob", "US", "MCOPSTN8;MCOPSTNC",
+                         "+14165550123"])
+        writer.writerow(["a2", "contoso", "2022-03-10T12:00:00Z", "1800", "user_out", "ann", "US", "MCOPSTN8;MCOPSTNC",
+                         "+14165550123"])
+        writer.writerow(["n1", "contoso", "2022-03-10T13:00:00Z", "60", "user_out", "", "US", "MCOPSTN8;MCOPSTNC",
+                         "+14165550123"])
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(calls), "--tenants",
+                                      str(examples / "tenants.csv"), "--licenses", str(examples / "licenses.csv")])
+    assert 3 == result.exit_code, result.output
+    a1, b1, a2, n1 = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert ("calling_plan", "calling_plan.domestic_120_user:US:ann", 100, 0) == (
+        a1["outcome"], a1["pool"], a1["pool_minutes"], a1["credit_minutes"])
+    assert ("calling_plan.domestic_120_user:US:bob", 10) == (b1["pool"], b1["pool_minutes"])
+    assert (20, 10) == (a2["pool_minutes"], a2["credit_minutes"])
+    assert "rejected" == n1["outcome"] and "user_id" in n1["error"] and "counted per user" in n1["error"]
 
 
 def test_mcopstn9_is_the_international_plan(store):
