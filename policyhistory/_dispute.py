@@ -106,6 +106,8 @@ class Dispute:
     billing_error: bool
     later_knowledge: tuple[str, ...]
     changed_by: tuple[str, ...]
+    first_changed_by: tuple[str, ...] = ()
+    """The versions whose recording first gave today's answer, when later records restate it (see Comparison)."""
 
     @property
     def price_differs(self) -> bool:
@@ -161,6 +163,8 @@ class Dispute:
             lines.append(f"  later knowledge: {difference}")
         if self.changed_by:
             lines.append(f"  later versions that changed it: {', '.join(self.changed_by)}")
+        if self.first_changed_by:
+            lines.append(f"  first changed by: {', '.join(self.first_changed_by)} (restated since)")
         money = self.money_lines()
         if money:
             lines.append("Money:")
@@ -173,6 +177,7 @@ class Dispute:
     def record(self) -> dict[str, Any]:
         return {"changed": self.changed, "billing_error": self.billing_error, "price_differs": self.price_differs,
                 "later_knowledge": list(self.later_knowledge), "changed_by": list(self.changed_by),
+                "first_changed_by": list(self.first_changed_by),
                 "verdict": self.verdict, "billed": self.billed.record(), "then": self.then.record(),
                 "now": self.now.record(), "then_known_at": self.then_known_at, "now_known_at": self.now_known_at}
 
@@ -183,7 +188,8 @@ def dispute(comparison: Comparison, billed: Mapping[str, Any], rates: RateCard,
     tenant's other calls to the same destination, month and currency, for an implied rate where the card has
     none."""
     return _dispute(comparison.now, comparison.then, format_instant(comparison.then.known_at), None, billed, rates,
-                    neighbours, comparison.differences, tuple(version.id for version in comparison.changed_by))
+                    neighbours, comparison.differences, tuple(version.id for version in comparison.changed_by),
+                    tuple(version.id for version in comparison.first_changed_by))
 
 
 def dispute_without_then(now: Explanation, billed_at: object, refusal: Exception, billed: Mapping[str, Any],
@@ -197,7 +203,7 @@ def dispute_without_then(now: Explanation, billed_at: object, refusal: Exception
 def _dispute(now_explained: Explanation, then_explained: Explanation | None, then_known_at: str,
              refusal: str | None, billed: Mapping[str, Any], rates: RateCard,
              neighbours: Iterable[tuple[Mapping[str, Any] | None, int]], differences: tuple[str, ...],
-             changed_by: tuple[str, ...]) -> Dispute:
+             changed_by: tuple[str, ...], first_changed_by: tuple[str, ...] = ()) -> Dispute:
     now, call = now_explained.rating, now_explained.call
     what = f" to {now.destination_country} {now.number_type} numbers in {format_instant(call.start)[:7]}"
     implied = implied_price(billed, now.billable_minutes, list(neighbours), what)
@@ -218,7 +224,8 @@ def _dispute(now_explained: Explanation, then_explained: Explanation | None, the
                                    then.uncovered_minutes))
     return Dispute(call.call_id, billed_answer, then_answer,
                    _rated("rules as known now", now, now_price, billed.get("currency")),
-                   then_known_at, format_instant(now_explained.known_at), changed, error, differences, changed_by)
+                   then_known_at, format_instant(now_explained.known_at), changed, error, differences, changed_by,
+                   first_changed_by)
 
 
 def neighbours_of(rows: Iterable[Any], target: Any, destination: tuple[str, str]) -> list[tuple[Any, int]]:

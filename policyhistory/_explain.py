@@ -95,6 +95,10 @@ class Comparison:
     change: str = ""
     """Against the bill, when the input says what was billed: what was billed and what is now (as a
     re-rating's record says it), or '' when they agree."""
+    first_changed_by: tuple[PolicyVersion, ...] = ()
+    """The versions whose recording first gave today's answer, where they are not `changed_by` themselves: a
+    belief published once and restated by later records (the catalog's page dates, then the French copies)
+    changed the answer on its first publication."""
 
     @property
     def changed(self) -> bool:
@@ -124,6 +128,10 @@ class Comparison:
                 lines.append(f"  + {version.id} ({version.key}), recorded {format_instant(version.recorded_at)}: "
                              f"{describe_params(version)}")
                 lines.append(f"    source: {source_line(version)}")
+            for version in self.first_changed_by:
+                lines.append(f"  first changed by {version.id} ({version.key}), recorded "
+                             f"{format_instant(version.recorded_at)}: {describe_params(version)}")
+                lines.append(f"    source: {source_line(version)}")
             for version in self.replaced:
                 lines.append(f"  - no longer decisive: {version.id}, recorded {format_instant(version.recorded_at)}: "
                              f"{describe_params(version)}")
@@ -137,6 +145,7 @@ class Comparison:
         return {"changed": self.changed, "change": self.change, "differences": list(self.differences),
                 "money": self.money,
                 "billed": self.billed, "changed_by": [v.id for v in self.changed_by],
+                "first_changed_by": [v.id for v in self.first_changed_by],
                 "replaced": [v.id for v in self.replaced], "then": self.then.record(), "now": self.now.record()}
 
 
@@ -151,9 +160,11 @@ def explanation(call: Call, rating: Rating, known_at: pendulum.DateTime, timelin
 
 
 def compare(then: Explanation, now: Explanation, billed: dict[str, Any] | None,
-            decisive: Callable[[PolicyVersion], bool] = lambda version: True) -> Comparison:
+            decisive: Callable[[PolicyVersion], bool] = lambda version: True,
+            first_changed: Callable[[PolicyVersion], Sequence[PolicyVersion]] = lambda version: ()) -> Comparison:
     """`decisive` tells whether a later-recorded version really moved the answer (the store asks a
-    counterfactual: the same rating without that version)."""
+    counterfactual: the same rating without that version); `first_changed`, which versions of its key first
+    gave today's answer when they were recorded."""
     differences = []
     for bucket in BUCKETS:
         before, after = getattr(then.rating, bucket), getattr(now.rating, bucket)
@@ -180,4 +191,7 @@ def compare(then: Explanation, now: Explanation, billed: dict[str, Any] | None,
     rating = now.rating
     change = billed_change(billed, rating.outcome, rating.pool_minutes, rating.credit_minutes,
                            rating.uncovered_minutes) if billed else ""
-    return Comparison(then, now, billed, tuple(differences), changed_by, replaced, money, change)
+    changed_ids = {version.id for version in changed_by}
+    first = tuple(dict.fromkeys(version for changer in changed_by for version in first_changed(changer)
+                                if version.id not in changed_ids))
+    return Comparison(then, now, billed, tuple(differences), changed_by, replaced, money, change, first)

@@ -79,6 +79,9 @@ def test_dispute_later_knowledge_and_money_from_an_implied_rate(tmp_path):
             " versions recorded since changed the answer.") in text
     assert "  later knowledge: outcome: communications_credits -> complimentary" in text
     assert "  later versions that changed it: complimentary-dial-out-through-november-2019" in text
+    # The answer changed when "through June 2019" was published (2018-11-12); the 2021 record restates it.
+    assert "  first changed by: complimentary-dial-out-through-june-2019-900-published-2018-11-12 (restated since)" \
+        in text
     assert ("  rules as known when billed: 0.36 USD (implied by this call's bill: 0.36 USD for 15 min)") in text
     assert "  rules as known now: 0 USD" in text
     assert "  billed minus now: +0.36 USD (over-charged: a refund is due)" in text

@@ -32,6 +32,8 @@ def test_explain_september_2018_france_then_versus_now(tmp_path):
     assert ("+ complimentary-dial-out-through-november-2019 (audio_conferencing.complimentary_dial_out), "
             "recorded 2021-04-07T00:00:00Z") in text
     assert "+ rating-by-destination" not in text  # recorded later, but it did not change the answer
+    assert ("first changed by complimentary-dial-out-through-june-2019-900-published-2018-11-12 "
+            "(audio_conferencing.complimentary_dial_out), recorded 2018-11-12T22:48:00Z") in text
     assert 'source: complimentary-dial-out-period.md (fr-FR), published 2018-05-24, seed 000' in text
     assert "as known at 2018-10-01T00:00:00Z" in text and "as known at 2026-11-23T00:00:00Z" in text
 
@@ -43,6 +45,7 @@ def test_explain_json_is_deterministic_for_the_same_known_at(tmp_path):
     assert first == second
     record = json.loads(first)
     assert (True, ["complimentary-dial-out-through-november-2019"]) == (record["changed"], record["changed_by"])
+    assert ["complimentary-dial-out-through-june-2019-900-published-2018-11-12"] == record["first_changed_by"]
     assert ("communications_credits", "complimentary") == (record["then"]["rating"]["outcome"],
                                                           record["now"]["rating"]["outcome"])
 

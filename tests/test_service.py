@@ -151,6 +151,9 @@ def test_explain_a_call_with_both_beliefs(client: httpx.Client) -> None:
                        headers={"Accept": "text/html"})
     assert page.headers["content-type"].startswith("text/html")
     assert "Billed, then, now" in page.text and "communications_credits" in page.text
+    # Billed in June 2018: "through June 2019" (published 2018-11-12) first gave today's answer.
+    assert compared["first_changed_by"] == ["complimentary-dial-out-through-june-2019-900-published-2018-11-12"]
+    assert "first changed by complimentary-dial-out-through-june-2019-900-published-2018-11-12" in page.text
     assert "@media print" in page.text
 
 

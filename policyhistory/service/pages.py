@@ -70,6 +70,7 @@ def dispute_values(explained: CallExplanation) -> dict[str, Any]:
         values.update(
             then=_explanation_view(result.then), differences=result.differences, money=result.money,
             changed_by=[_version_view(v) for v in result.changed_by],
+            first_changed_by=[_version_view(v) for v in result.first_changed_by],
             replaced=[_version_view(v) for v in result.replaced],
             buckets=[{"name": bucket, "billed": _billed_cell(result.billed, bucket),
                       "then": getattr(result.then.rating, bucket), "now": getattr(result.now.rating, bucket)}
