@@ -527,14 +527,17 @@ class Store:
 
         def first_changed(version: PolicyVersion) -> list[PolicyVersion]:
             """Knowing of this version's key what was recorded up to each later recording date in turn (all
-            else as known now): the versions of the key recorded on the first date that gives today's answer."""
+            else as known now): the versions of the key recorded on the first date that gives today's answer
+            and cover the instant the call is rated at."""
+            at = now.rating.as_of or target.start
             recorded = sorted({v.recorded_at for v in self.timeline.versions
                                if v.key == version.key and then.known_at < v.recorded_at <= version.recorded_at})
             for moment in recorded:
                 upto = Timeline(v for v in self.timeline.versions if v.key != version.key or v.recorded_at <= moment)
                 other = self._explain_with(upto, target, None, now.known_at, earlier).rating
                 if all(getattr(other, bucket) == getattr(now.rating, bucket) for bucket in BUCKETS):
-                    return [v for v in self.timeline.versions if v.key == version.key and v.recorded_at == moment]
+                    return [v for v in self.timeline.versions
+                            if v.key == version.key and v.recorded_at == moment and v.covers(at)]
             return []
 
         return compare(then, now, billed, decisive, first_changed)

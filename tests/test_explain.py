@@ -64,6 +64,11 @@ def test_explain_pool_use_counts_earlier_calls_of_the_month(tmp_path):
         result.output)
     assert ("+ dial-out-pool-60-purchased-from-2020-10-22 (audio_conferencing.dial_out_pool), recorded "
             "2021-04-07T00:00:00Z") in result.output
+    # First changed when the purchased basis was published (2021-01-21); only the version covering the call's
+    # start is named, not the one that ends the assigned basis on 22 October 2020.
+    assert ("first changed by dial-out-pool-60-purchased-from-2020-10-22-published-2021-01-21 "
+            "(audio_conferencing.dial_out_pool), recorded 2021-01-21") in result.output
+    assert "first changed by dial-out-pool-60-assigned-until" not in result.output
 
 
 def test_explain_unknown_call(tmp_path):
