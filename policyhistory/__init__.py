@@ -2,7 +2,6 @@
 
 from ._calls import Call, Destination, call_from_mapping, classify_destination
 from ._catalog import LocatedVersion, bundled_catalog_path, read_catalog
-from ._chains import VerifyReport
 from ._errors import (
     AppendOnlyError,
     CallingPlanNotSoldError,
@@ -41,6 +40,7 @@ from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_ca
 from ._store import HistoryEntry, LoadReport, Override, Rater, Store, open
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
 from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
+from ._verify import VerifyReport
 
 __all__ = [
     "AUDIT_FIELDS",

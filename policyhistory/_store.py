@@ -28,22 +28,16 @@ from ._chains import (
     STORE_TABLES,
     TENANT_TABLE,
     TENANTS_TABLE,
-    VerifyReport,
     append,
     check_open,
     create_schema,
-    is_legacy,
-    parse_digest,
     reading,
     sqlite_errors,
     table_names,
-    upgrade_legacy,
     writing,
 )
 from ._chains import POLICY_CONTENT as POLICY_CONTENT
 from ._chains import ChainedTable as ChainedTable
-from ._chains import digest as chain_digest
-from ._chains import verify as verify_chains
 from ._convert import converter
 from ._errors import (
     AppendOnlyError,
@@ -70,6 +64,10 @@ from ._rating import Rating
 from ._rules import PlanCache, rate_call
 from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts_located
 from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
+from ._upgrade import is_legacy, upgrade_legacy
+from ._verify import VerifyReport, parse_digest
+from ._verify import digest as chain_digest
+from ._verify import verify as verify_chains
 
 Clock = Callable[[], pendulum.DateTime]
 

@@ -16,7 +16,6 @@ import click
 import tabulate
 
 from ._catalog import bundled_catalog_path, catalog_files, read_catalog
-from ._chains import parse_digest
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
 from ._errors import CallNotFoundError, NotAStoreError, OutputIsInputError, PolicyHistoryError, StoreDamagedError
 from ._explaining import explain_found, find_call
@@ -33,6 +32,7 @@ from ._results import SqliteResults, compare_run, read_run, write_parquet
 from ._rows import json_refusal
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
 from ._timeline import micros
+from ._verify import parse_digest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
