@@ -269,7 +269,7 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
     with handle:
         if array:
             try:
-                records = json.load(handle)
+                records = json.load(handle, object_pairs_hook=unique_keys)
             except UnicodeDecodeError:
                 raise _not_text(name, 1) from None
             except json.JSONDecodeError as error:
@@ -293,7 +293,7 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
                 if not text.strip():
                     continue
                 try:
-                    record = json.loads(text)
+                    record = json.loads(text, object_pairs_hook=unique_keys)
                 except json.JSONDecodeError as error:
                     yield number, {"__error__": f"not valid JSON: {error.msg}"}
                     continue
@@ -310,10 +310,33 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
             raise _not_text(name, number + 1) from None
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice: which value is meant is ambiguous (json would keep the last)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: the object, refusing a key given twice rather than keeping its last value."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return found
+
+
 def json_refusal(error: BaseException) -> str:
-    """Why json refused a text that is JSON by its grammar: nested too deeply, or an integer too long."""
+    """Why json refused a text that is JSON by its grammar: nested too deeply, a key given twice in one object,
+    or an integer too long."""
     if isinstance(error, RecursionError):
         return "arrays or objects nested too deeply"
+    if isinstance(error, DuplicateKeyError):
+        return f"the key {error.key!r} is given twice in one object (which value is meant is ambiguous)"
     return f"an integer too long to read ({str(error).split(';')[0]})"
 
 

@@ -29,7 +29,7 @@ from ._pictures import report_html, timeline_html
 from ._records import cells, encode
 from ._rerate import Rerate
 from ._results import SqliteResults, compare_run, read_run, write_parquet
-from ._rows import json_refusal
+from ._rows import json_refusal, unique_keys
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
 from ._timeline import micros
 from ._verify import parse_digest
@@ -252,7 +252,7 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
                 if isinstance(error, UnicodeDecodeError) else str(error)
             raise click.BadParameter(f"cannot read {name[:200]}: {why}", param_hint="--call") from error
     try:
-        call = json.loads(call_text)
+        call = json.loads(call_text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as error:
         if not call_text.lstrip().startswith(("{", "[", '"')) and "\n" not in call_text.strip():
             raise click.BadParameter(f"no such file: {call_text[:200]!r} (and not JSON either: give the call as "

@@ -84,6 +84,28 @@ def test_a_call_nested_100000_deep_or_with_a_5000_digit_integer(tmp_path):
         for r in records]
 
 
+def test_a_json_key_given_twice_is_refused_not_read_as_its_last_value(tmp_path):
+    """json keeps the last of two equal keys: which value the record meant is ambiguous, so it is refused."""
+    twice = json.dumps(CALL)[:-1] + ', "call_type": "user_in"}'
+    result = invoke(tmp_path, "rate", "--call", twice)
+    assert 2 == result.exit_code
+    assert "the key 'call_type' is given twice in one object" in result.output
+    calls = tmp_path / "c.jsonl"
+    calls.write_text(json.dumps(CALL) + "\n" + twice + "\n", encoding="utf-8")
+    result = invoke(tmp_path, "rerate", calls, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv")
+    assert 3 == result.exit_code, result.output
+    first, second = [json.loads(line) for line in result.stdout.splitlines()]
+    assert first["outcome"] != "rejected" and ("rejected", 2) == (second["outcome"], second["line"])
+    assert "the key 'call_type' is given twice" in second["error"]
+    array = tmp_path / "c.json"
+    array.write_text("[" + json.dumps(CALL) + ",\n" + twice + "]", encoding="utf-8")
+    result = invoke(tmp_path, "rerate", array, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv")
+    assert 2 == result.exit_code and "c.json: not readable JSON: the key 'call_type' is given twice" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_license_count_of_2_63_is_a_problem(tmp_path):
     licenses = tmp_path / "l.csv"
     licenses.write_text("tenant_id,valid_from,sku,usage_location,purchased,assigned\n"
