@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from ._tenants import TenantSnapshot
 
 
+def user_key(user_id: str) -> str:
+    """A user as a per-user pool knows them: a UPN is an e-mail address, which Entra ID compares without case,
+    and spaces around it are no part of it (Ann@Contoso.com and ' ann@contoso.com ' are one user); '' is none."""
+    return user_id.strip().casefold()
+
+
 def alert_text(percent: int, pool: str, month: str, used_after: int, capacity: int) -> str:
     """The notice administrators get when a call takes a pool past one of its alert thresholds."""
     return f"{percent}% of pool {pool} for {month} ({used_after}/{capacity} minutes)"
@@ -116,7 +122,7 @@ class PoolLedger:
             pool_minutes, credit_minutes, uncovered = plan.unpooled_minutes(minutes)
             return Settled(plan.outcome, minutes, pool_minutes, credit_minutes, uncovered, None, (), plan.versions,
                            plan.warnings)
-        if pool.per_user and not user:
+        if pool.per_user and not user_key(user):
             from ._rules import Refusal  # here: _rules imports this module
 
             return Refusal(field="user_id", value=user, expected=(

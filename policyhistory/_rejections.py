@@ -13,7 +13,10 @@ import attrs
 
 FIRST_ROWS = 5
 """Rows a group keeps as examples (the first, in input order)."""
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_QUOTED = re.compile(r"(?<!\w)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
+"""A quoted value: not an apostrophe inside a word (the user's), which opens no quote."""
+_NAMES = ("field ", "column ", "key ", "policy in force for ")
+"""Quoted text after these words is a name (field 'duration_seconds'), which the reason keeps."""
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
 _NUMBER = re.compile(r"(?<![\w.])(?<!ISO )\d+(?:\.\d+)?(?![\w.])")  # a row's numbers, not "ISO 8601"
 
@@ -37,7 +40,7 @@ FIXES = (
 
 def reason_of(error: str) -> str:
     """The error with the row's values replaced by ..., so that rows refused for one cause share a reason."""
-    text = _QUOTED.sub("'...'", error)
+    text = _QUOTED.sub(lambda found: found[0] if error.endswith(_NAMES, 0, found.start()) else "'...'", error)
     text = _INSTANT.sub("<instant>", text)
     return _NUMBER.sub("<n>", text)
 

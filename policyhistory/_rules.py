@@ -32,7 +32,7 @@ from ._errors import (
 )
 from ._exempt import exempt_plan
 from ._instant import format_instant, month_of
-from ._ledger import PoolLedger, Settled
+from ._ledger import PoolLedger, Settled, user_key
 from ._ledger import alert_text as alert_text
 from ._policy import (
     CallingPlanAvailabilityParams,
@@ -172,8 +172,8 @@ class PoolPlan:
     `minutes_per_user`, whatever the tenant's license counts."""
 
     def ledger_pool(self, user_id: str) -> str:
-        """The pool's name in the ledger: a per-user plan's pool is the user's own."""
-        return f"{self.pool}:{user_id}" if self.per_user else self.pool
+        """The pool's name in the ledger: a per-user plan's pool is the user's own (see user_key)."""
+        return f"{self.pool}:{user_key(user_id)}" if self.per_user else self.pool
 
     def capacity(self, tenant: TenantSnapshot) -> tuple[int, int, int]:
         """(licensed users, pool capacity, capacity of the other counter or 0) in the tenant's snapshot."""

@@ -254,9 +254,20 @@ def test_mcopstn8_minutes_are_each_users_own_120_not_a_pool(store):
     assert any("counted per user, not pooled" in step.decision for step in ratings[0].trace)
 
 
-def test_mcopstn8_call_naming_no_user_is_refused_with_its_reason(store):
+@pytest.mark.parametrize("user", ["", "   "])
+def test_mcopstn8_call_naming_no_user_is_refused_with_its_reason(store, user):
     with pytest.raises(policyhistory.InvalidFieldError, match=r"user_id.*counted per user and not pooled"):
-        store.rate(mcopstn8_call("x", "", "2021-06-10T10:00:00Z"))
+        store.rate(mcopstn8_call("x", user, "2021-06-10T10:00:00Z"))
+
+
+def test_mcopstn8_one_user_is_one_pool_whatever_the_case_and_spaces_of_the_upn(store):
+    """A UPN is compared as Entra ID compares it: Ann@Northwind.com and ' ann@northwind.com ' are Ann."""
+    ratings = store.rater().rate_all([
+        mcopstn8_call("a1", "ann@northwind.com", "2021-06-10T10:00:00Z"),
+        mcopstn8_call("a2", "Ann@Northwind.com", "2021-06-11T10:00:00Z"),
+        mcopstn8_call("a3", " ann@northwind.com ", "2021-06-12T10:00:00Z")])
+    assert [(50, 0), (50, 0), (20, 30)] == [(r.pool_minutes, r.credit_minutes) for r in ratings]
+    assert {"calling_plan.domestic_120_user:CA:ann@northwind.com"} == {r.pool.key.pool for r in ratings}
 
 
 def test_a_rerate_counts_mcopstn8_minutes_per_user(tmp_path):

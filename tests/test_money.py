@@ -155,6 +155,13 @@ def test_rejection_reasons_keep_the_words_of_the_message():
     assert ("start: expected an ISO 8601 instant with offset, got '...'" ==
             reason_of("start: expected an ISO 8601 instant with offset, got '2019-02-30T01:00:00Z'"))
     assert "duration_seconds: <n> is too long" == reason_of("duration_seconds: 99999999 is too long")
+    # A field's or a policy's name is no value of the row's; an apostrophe inside a word opens no quote.
+    assert ("line <n>: field 'duration_seconds': expected a whole number of seconds, got '...'" ==
+            reason_of("line 4: field 'duration_seconds': expected a whole number of seconds, got '1.5'"))
+    assert ("field 'user_id': expected the calling user's id (counted per user), got '...'" ==
+            reason_of("field 'user_id': expected the calling user's id (counted per user), got ' '"))
+    assert ("no policy in force for 'dial_in' at <instant> as known at <instant>" ==
+            reason_of("no policy in force for 'dial_in' at 2020-01-01T00:00:00Z as known at 2019-01-01T00:00:00Z"))
 
 
 @pytest.mark.parametrize("rates", [False, True])
