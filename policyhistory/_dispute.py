@@ -108,6 +108,8 @@ class Dispute:
     changed_by: tuple[str, ...]
     first_changed_by: tuple[str, ...] = ()
     """The versions whose recording first gave today's answer, when later records restate it (see Comparison)."""
+    recorded: tuple[tuple[str, str], ...] = ()
+    """(version id, the day it was recorded) of the versions named above."""
 
     @property
     def price_differs(self) -> bool:
@@ -162,14 +164,19 @@ class Dispute:
         for difference in self.later_knowledge:
             lines.append(f"  later knowledge: {difference}")
         if self.changed_by:
-            lines.append(f"  later versions that changed it: {', '.join(self.changed_by)}")
+            lines.append(f"  later versions that changed it: {self._dated(self.changed_by)}")
         if self.first_changed_by:
-            lines.append(f"  first changed by: {', '.join(self.first_changed_by)} (restated since)")
+            lines.append(f"  first changed by: {self._dated(self.first_changed_by)}: the first record that gave "
+                         "this answer (the later versions above give it too, and decide it now)")
         money = self.money_lines()
         if money:
             lines.append("Money:")
             lines += money
         return lines
+
+    def _dated(self, ids: tuple[str, ...]) -> str:
+        days = dict(self.recorded)
+        return ", ".join(f"{id} (recorded {days[id]})" if id in days else id for id in ids)
 
     def text(self) -> str:
         return "\n".join(self.lines())
@@ -189,7 +196,9 @@ def dispute(comparison: Comparison, billed: Mapping[str, Any], rates: RateCard,
     none."""
     return _dispute(comparison.now, comparison.then, format_instant(comparison.then.known_at), None, billed, rates,
                     neighbours, comparison.differences, tuple(version.id for version in comparison.changed_by),
-                    tuple(version.id for version in comparison.first_changed_by))
+                    tuple(version.id for version in comparison.first_changed_by),
+                    tuple((version.id, format_instant(version.recorded_at)[:10])
+                          for version in (*comparison.changed_by, *comparison.first_changed_by)))
 
 
 def dispute_without_then(now: Explanation, billed_at: object, refusal: Exception, billed: Mapping[str, Any],
@@ -203,7 +212,8 @@ def dispute_without_then(now: Explanation, billed_at: object, refusal: Exception
 def _dispute(now_explained: Explanation, then_explained: Explanation | None, then_known_at: str,
              refusal: str | None, billed: Mapping[str, Any], rates: RateCard,
              neighbours: Iterable[tuple[Mapping[str, Any] | None, int]], differences: tuple[str, ...],
-             changed_by: tuple[str, ...], first_changed_by: tuple[str, ...] = ()) -> Dispute:
+             changed_by: tuple[str, ...], first_changed_by: tuple[str, ...] = (),
+             recorded: tuple[tuple[str, str], ...] = ()) -> Dispute:
     now, call = now_explained.rating, now_explained.call
     what = f" to {now.destination_country} {now.number_type} numbers in {format_instant(call.start)[:7]}"
     implied = implied_price(billed, now.billable_minutes, list(neighbours), what)
@@ -225,7 +235,7 @@ def _dispute(now_explained: Explanation, then_explained: Explanation | None, the
     return Dispute(call.call_id, billed_answer, then_answer,
                    _rated("rules as known now", now, now_price, billed.get("currency")),
                    then_known_at, format_instant(now_explained.known_at), changed, error, differences, changed_by,
-                   first_changed_by)
+                   first_changed_by, recorded)
 
 
 def neighbours_of(rows: Iterable[Any], target: Any, destination: tuple[str, str]) -> list[tuple[Any, int]]:

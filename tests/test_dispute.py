@@ -78,10 +78,12 @@ def test_dispute_later_knowledge_and_money_from_an_implied_rate(tmp_path):
     assert ("Changed: yes (as rerate says). Later knowledge: the bill followed the rules as known when it was billed;"
             " versions recorded since changed the answer.") in text
     assert "  later knowledge: outcome: communications_credits -> complimentary" in text
-    assert "  later versions that changed it: complimentary-dial-out-through-november-2019" in text
-    # The answer changed when "through June 2019" was published (2018-11-12); the 2021 record restates it.
-    assert "  first changed by: complimentary-dial-out-through-june-2019-900-published-2018-11-12 (restated since)" \
+    assert "  later versions that changed it: complimentary-dial-out-through-november-2019 (recorded 2021-04-07)" \
         in text
+    # The answer changed when "through June 2019" was published (2018-11-12); the 2021 record gives it too.
+    assert ("  first changed by: complimentary-dial-out-through-june-2019-900-published-2018-11-12 (recorded "
+            "2018-11-12): the first record that gave this answer (the later versions above give it too, and decide "
+            "it now)") in text
     assert ("  rules as known when billed: 0.36 USD (implied by this call's bill: 0.36 USD for 15 min)") in text
     assert "  rules as known now: 0 USD" in text
     assert "  billed minus now: +0.36 USD (over-charged: a refund is due)" in text
