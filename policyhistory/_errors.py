@@ -47,11 +47,14 @@ class NaiveDatetimeError(PolicyHistoryError, ValueError):
 class InstantParseError(PolicyHistoryError, ValueError):
     """A value could not be read as an instant or a date."""
 
-    def __init__(self, field: str, value: object) -> None:
+    def __init__(self, field: str, value: object, why: str | None = None) -> None:
         self.field = field
         self.value = value
+        self.why = why
+        """The calendar's reason, for text of ISO 8601's shape that names no day or time (2018-02-30)."""
+        no_such = f" (no such date or time: {why})" if why else ""
         super().__init__(
-            f"{field}: expected an ISO 8601 instant with offset, a date, or an aware datetime, got {value!r}"
+            f"{field}: expected an ISO 8601 instant with offset, a date, or an aware datetime, got {value!r}{no_such}"
         )
 
 

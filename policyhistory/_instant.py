@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pendulum
 
@@ -73,7 +74,7 @@ def _read(value: object, field: str) -> Instant:
         try:
             parsed = pendulum.parse(text, tz=None, exact=True)
         except (ValueError, TypeError) as error:
-            raise InstantParseError(field, value) from error
+            raise InstantParseError(field, value, _no_such_instant(text)) from error
         if isinstance(parsed, dt.datetime):
             if parsed.tzinfo is None:
                 raise NaiveDatetimeError(field, value)
@@ -82,6 +83,23 @@ def _read(value: object, field: str) -> Instant:
             return pendulum.datetime(parsed.year, parsed.month, parsed.day, tz=UTC)
         raise InstantParseError(field, value)
     raise InstantParseError(field, value)
+
+
+_ISO_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def _no_such_instant(text: str) -> str | None:
+    """Why text of ISO 8601's shape names no instant (pendulum only says it cannot parse it): the calendar's
+    reason for 2018-02-30 ("day is out of range for month"), 2022-13-01 or a 25th hour."""
+    shape = _ISO_SHAPE.match(text)
+    if shape is None:
+        return None
+    try:
+        year, month, day, hour, minute, second = (int(part or 0) for part in shape.groups())
+        dt.datetime(year, month, day, hour, minute, second)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def format_instant(value: dt.datetime) -> str:

@@ -106,6 +106,19 @@ def test_a_json_key_given_twice_is_refused_not_read_as_its_last_value(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_a_day_that_does_not_exist_is_named_as_such(tmp_path):
+    """2018-02-30 has ISO 8601's shape: the error says the calendar has no such day, not only "expected ISO"."""
+    result = invoke(tmp_path, "rate", "--call", json.dumps(CALL), "--as-of", "2018-02-30")
+    assert 2 == result.exit_code
+    assert "got '2018-02-30' (no such date or time: day is out of range for month)" in result.output
+    calls = tmp_path / "c.jsonl"
+    calls.write_text(json.dumps({**CALL, "start": "2022-04-31T10:00:00Z"}) + "\n", encoding="utf-8")
+    result = invoke(tmp_path, "rerate", calls, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv")
+    record = json.loads(result.stdout.splitlines()[0])
+    assert "rejected" == record["outcome"] and "day is out of range for month" in record["error"]
+
+
 def test_a_license_count_of_2_63_is_a_problem(tmp_path):
     licenses = tmp_path / "l.csv"
     licenses.write_text("tenant_id,valid_from,sku,usage_location,purchased,assigned\n"
