@@ -24,6 +24,7 @@ from ._errors import (
     StoreUnusableError,
     UnknownPolicyKeyError,
     UnknownTenantError,
+    UnreadableCallError,
     UnreadableRowError,
 )
 from ._explain import Comparison, Explanation
@@ -108,6 +109,7 @@ __all__ = [
     "UnknownLayoutError",
     "UnknownPolicyKeyError",
     "UnknownTenantError",
+    "UnreadableCallError",
     "UnreadableRowError",
     "VerifyReport",
     "bundled_catalog_path",

@@ -195,6 +195,18 @@ class UnreadableRowError(InvalidFieldError):
         return self.why
 
 
+class UnreadableCallError(InvalidFieldError):
+    """The call asked for is in a file, but its row cannot be read: where it is and why (the row's own error)."""
+
+    def __init__(self, call_id: str, file: object, line: object, why: object) -> None:
+        self.call_id = call_id
+        self.file = file
+        self.line = line
+        self.why = why
+        super().__init__("row", call_id, "a readable row")
+        self.args = (f"call {call_id!r} is at {file} line {line}, but its row cannot be read: {why}",)
+
+
 class NotAStoreError(PolicyHistoryError, ValueError):
     """A store path that holds something else: a file that is not SQLite, or another program's database."""
 

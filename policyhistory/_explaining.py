@@ -16,7 +16,7 @@ import attrs
 
 from ._calls import Call, call_from_mapping
 from ._dispute import Dispute, dispute, dispute_without_then, neighbours_of
-from ._errors import CallNotFoundError, InvalidFieldError, PolicyHistoryError
+from ._errors import CallNotFoundError, PolicyHistoryError, UnreadableCallError
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
 from ._rerate import InputRow, Rerate, invoice_date, with_licenses
@@ -72,8 +72,7 @@ def find_call(store: Store, paths: Iterable[str | Path], call_id: str, *, known_
         # A row that names the call but cannot be read (a bad start, say) is the answer: say why, and where.
         refused = next((row for row in run.rows() if row.error is not None and row.call_id == call_id), None)
         if refused is not None:
-            raise InvalidFieldError("row", call_id, f"a readable row: {refused.file} line {refused.line}: "
-                                    f"{refused.error}")
+            raise UnreadableCallError(call_id, refused.file, refused.line, refused.error)
         raise CallNotFoundError(call_id, [str(path) for path in run.paths])
     return with_tenant_calls(store, run, FoundCall(with_licenses(target.row, target.call, store.tenant_index),
                                                    target.row.billed, (), ()))

@@ -271,7 +271,9 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     if fmt == "json":
         click.echo(encode(record, pretty=True))
         return
-    summary = [(name, value) for name, value in record.items() if name != "trace"]
+    # Lists as the table shows them elsewhere: comma-separated, "-" when empty (not Python's ['a', 'b']).
+    summary = [(name, (", ".join(map(str, value)) or "-") if isinstance(value, list) else value)
+               for name, value in record.items() if name != "trace"]
     emit(fmt, record, summary, ("field", "value"))
     click.echo("")
     emit(fmt, record, [(s.rule, s.policy_version or "-", s.fact, s.decision) for s in rating.trace],

@@ -130,4 +130,7 @@ def test_explain_a_rejected_row_says_why_and_where(tmp_path):
                                       "--tenants", str(examples / "tenants.csv"), "--licenses",
                                       str(examples / "licenses.csv")])
     assert 2 == result.exit_code, result.output
-    assert f"{calls} line 2: start" in result.output and "2019-02-30T01:00:00Z" in result.output
+    assert (f"call {call_id!r} is at {calls} line 2, but its row cannot be read: start: expected an ISO 8601 "
+            "instant") in result.output
+    assert "2019-02-30T01:00:00Z" in result.output and "day is out of range for month" in result.output
+    assert result.output.count("got ") == 1  # the row's own error, not wrapped in another "expected ..., got"
