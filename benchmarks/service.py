@@ -103,7 +103,10 @@ def wrk(url: str, script: Path | None, connections: int, duration: int, group: i
     if script is not None:
         command += ["-s", str(script)]
     cpu = group_cpu_seconds(group)
+    before = os.times()
     out = subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
+    after = os.times()
+    client = (after.children_user + after.children_system) - (before.children_user + before.children_system)
     cpu = group_cpu_seconds(group) - cpu
     requests = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -111,6 +114,7 @@ def wrk(url: str, script: Path | None, connections: int, duration: int, group: i
     done = int(requests.group(1)) if requests else 0
     return {"rps": float(rate.group(1)) if rate else float("nan"), "p50": latency_ms(out, "50"),
             "cpu_ms": 1000 * cpu / done if done else float("nan"),
+            "client_cpu_ms": 1000 * client / done if done else float("nan"),
             "p99": latency_ms(out, "99"), "errors": float(errors.group(1)) if errors else 0.0}
 
 
