@@ -203,6 +203,7 @@ class Store:
         self._timeline: Timeline | None = None
         self._tenant_index: TenantIndex | None = None
         self._rate_card: RateCard | None = None
+        self._plans: tuple[Timeline, PlanCache] | None = None
 
     def _initialise(self) -> None:
         with writing(self.db.conn, self.path):
@@ -476,7 +477,18 @@ class Store:
         """
         return Rater(self.timeline if timeline is None else timeline, self.tenant_index,
                      known_at=self.now() if known_at is None else to_instant(known_at, "known_at"),
-                     as_of=None if as_of is None else to_instant(as_of, "as_of"), pool_state=pool_state)
+                     as_of=None if as_of is None else to_instant(as_of, "as_of"), pool_state=pool_state,
+                     plans=self.plan_cache() if timeline is None else None)
+
+    def plan_cache(self) -> PlanCache:
+        """The plans of this store's timeline, shared by every Rater over it (a service rates one call a
+        request: each would plan its kind again). A plan depends on the policy set, the tenant's country and
+        credits and the call's kind, all in PlanCache's key, and on the timeline (a refusal says when a key
+        was first recorded): a new timeline (a load, another process's write) starts a new cache."""
+        timeline = self.timeline
+        if self._plans is None or self._plans[0] is not timeline:
+            self._plans = (timeline, BoundedPlanCache())
+        return self._plans[1]
 
     def rate(self, call: Call | dict[str, Any], as_of: object = None, known_at: object = None,
              pool_state: PoolState | None = None) -> Rating:
@@ -595,6 +607,19 @@ class Store:
         return chain_digest(self.db.conn, self.path, format_instant(self.now()))
 
 
+class BoundedPlanCache(PlanCache):
+    """A PlanCache that starts afresh past `limit` plans: a long-running service meets whatever licenses and
+    numbers its clients send, and its memory stays bounded (a re-rating's few hundred kinds never reach it)."""
+
+    limit = 20_000
+
+    def plan(self, *args: Any, **kwargs: Any) -> Any:
+        plans = getattr(self, "_plans", None)
+        if plans is not None and len(plans) >= self.limit:
+            plans.clear()
+        return super().plan(*args, **kwargs)
+
+
 class Rater:
     """Rates calls one after another, carrying pool state between them; `rate_all` takes them in start order.
 
@@ -603,7 +628,8 @@ class Rater:
     """
 
     def __init__(self, timeline: Timeline, tenants: TenantIndex, *, known_at: pendulum.DateTime,
-                 as_of: pendulum.DateTime | None = None, pool_state: PoolState | None = None) -> None:
+                 as_of: pendulum.DateTime | None = None, pool_state: PoolState | None = None,
+                 plans: PlanCache | None = None) -> None:
         self.timeline = timeline
         self.tenants = tenants
         self.known_at = known_at
@@ -611,7 +637,7 @@ class Rater:
         self.pool_state = PoolState() if pool_state is None else pool_state
         self._known_at_us = micros(known_at)
         self._as_of_us = None if as_of is None else micros(as_of)
-        self.plans = PlanCache()
+        self.plans = PlanCache() if plans is None else plans
 
     def rate(self, call: Call | dict[str, Any]) -> Rating:
         if not isinstance(call, Call):

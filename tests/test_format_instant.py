@@ -1,0 +1,30 @@
+"""format_instant: the one text of an instant, whatever zone object the instant carries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policyhistory import format_instant, to_instant
+
+
+def reference(value: dt.datetime) -> str:
+    """The definition: the instant in UTC, ISO 8601 without an offset, then Z."""
+    return dt.datetime.isoformat(value.astimezone(dt.UTC).replace(tzinfo=None)) + "Z"
+
+
+@given(st.datetimes(min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(9999, 12, 30)),
+       st.sampled_from([dt.UTC, pendulum.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)),
+                        pendulum.timezone("Europe/Paris")]))
+def test_format_instant_is_the_utc_text_of_any_aware_instant(naive: dt.datetime, zone: dt.tzinfo) -> None:
+    value = naive.replace(tzinfo=zone)
+    assert reference(value) == format_instant(value)
+    assert reference(value) == format_instant(to_instant(value))  # our instants: pendulum, in UTC
+
+
+def test_format_instant_examples() -> None:
+    assert "2018-09-15T09:00:00Z" == format_instant(to_instant("2018-09-15T11:00:00+02:00"))
+    assert "2018-09-15T09:00:00.000250Z" == format_instant(to_instant("2018-09-15T09:00:00.00025Z"))
