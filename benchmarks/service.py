@@ -129,6 +129,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="policyhistory-bench-"))
     scripts = {"POST /v1/rate": ("/v1/rate", lua(folder, "rate", {"call": CALL}), 1),
                "POST /v1/rate/batch (100 calls)": ("/v1/rate/batch", lua(folder, "batch", {"calls": BATCH}), 100),
+               "POST /v1/rate/batch (100 calls, no trace)": ("/v1/rate/batch", lua(folder, "batch-untraced",
+                                                                                   {"calls": BATCH, "trace": False}),
+                                                             100),
                "GET /v1/policies": ("/v1/policies?as_of=2018-09-15", None, 1)}
     rows = []
     try:

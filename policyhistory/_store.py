@@ -56,7 +56,7 @@ from ._errors import (
 )
 from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
-from ._ledger import PoolState
+from ._ledger import PoolState, Settled
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._ratecards import (
     RATE_IDENTITY,
@@ -66,9 +66,11 @@ from ._ratecards import (
     entry_from_row,
     read_rate_card,
 )
+from ._rated import settled_rating_record
 from ._rating import Rating
-from ._rules import PlanCache, rate_call
-from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts_located
+from ._records import rating_record
+from ._rules import PlanCache, RatingPlan, Refusal, rate_call
+from ._tenants import LicenseFact, TenantFact, TenantIndex, TenantSnapshot, read_facts_located
 from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
 
 Clock = Callable[[], pendulum.DateTime]
@@ -639,9 +641,9 @@ class Rater:
         self._as_of_us = None if as_of is None else micros(as_of)
         self.plans = PlanCache() if plans is None else plans
 
-    def rate(self, call: Call | dict[str, Any]) -> Rating:
-        if not isinstance(call, Call):
-            call = call_from_mapping(call)
+    def _plan(self, call: Call) -> tuple[pendulum.DateTime, PolicySet, TenantSnapshot, RatingPlan]:
+        """What rating `call` starts from: the instant its rules are taken at, its policy set, its tenant's
+        facts at its start and the plan of its kind (PlanCache)."""
         at = call.start if self.as_of is None else self.as_of  # not `or`: the epoch is a valid as_of
         start_us = micros(call.start)
         policies = self.timeline.policy_set_us(start_us if self._as_of_us is None else self._as_of_us,
@@ -649,20 +651,55 @@ class Rater:
         tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
         plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
                                call.licenses, call.usage_location, call.carrier)
+        return at, policies, tenant, plan
+
+    def rate(self, call: Call | dict[str, Any]) -> Rating:
+        if not isinstance(call, Call):
+            call = call_from_mapping(call)
+        at, policies, tenant, plan = self._plan(call)
         rating = rate_call(call, policies, tenant, self.pool_state, as_of=at, known_at=self.known_at, plan=plan)
         self.pool_state.apply(call.tenant_id, rating, call.key)
         return rating
+
+    def settle(self, call: Call) -> tuple[RatingPlan, Settled]:
+        """`rate` without its trace: the call's plan, settled by the pool ledger and charged, as `rate_call`
+        settles it (the same plan, the same `PoolLedger.settle`, the same refusal), as re-rating does."""
+        at, _, tenant, plan = self._plan(call)
+        settled = self.pool_state.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant)
+        if isinstance(settled, Refusal):
+            raise settled.error(at, self.known_at)
+        self.pool_state.apply(call.tenant_id, settled, call.key)
+        return plan, settled
+
+    def _start_order(self, calls: Sequence[Call | dict[str, Any]]) -> tuple[list[Call], list[int]]:
+        built = [call if isinstance(call, Call) else call_from_mapping(call) for call in calls]
+        return built, sorted(range(len(built)), key=lambda i: (built[i].start, built[i].key))
 
     def rate_all(self, calls: Sequence[Call | dict[str, Any]]) -> list[Rating]:
         """Rate calls (Calls, or dicts as `rate` takes them) in start order (ties by call key: the UsageId
         where the layout has one, else the call id), whatever their order here; ratings come back in the
         order the calls were given."""
-        built = [call if isinstance(call, Call) else call_from_mapping(call) for call in calls]
-        order = sorted(range(len(built)), key=lambda i: (built[i].start, built[i].key))
+        built, order = self._start_order(calls)
         ratings: list[Rating | None] = [None] * len(built)
         for index in order:
             ratings[index] = self.rate(built[index])
         return [rating for rating in ratings if rating is not None]
+
+    def records(self, calls: Sequence[Call | dict[str, Any]], *, trace: bool = True) -> list[dict[str, Any]]:
+        """`rating_record` of each rating `rate_all` gives, in the order given. Without `trace`, the records
+        without their trace (`rating_record(..., trace=False)`), built from what the ledger settled: no
+        trace is rendered, and no Rating built (see _rated)."""
+        if trace:
+            return [rating_record(rating) for rating in self.rate_all(calls)]
+        built, order = self._start_order(calls)
+        known_at = format_instant(self.known_at)
+        as_of = None if self.as_of is None else format_instant(self.as_of)
+        records: list[dict[str, Any] | None] = [None] * len(built)
+        for index in order:
+            call = built[index]
+            plan, settled = self.settle(call)
+            records[index] = settled_rating_record(call, plan.destination, settled, as_of, known_at)
+        return [record for record in records if record is not None]
 
 
 def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True,

@@ -116,6 +116,13 @@ def test_rate_batch_carries_pools_in_start_order(client: httpx.Client) -> None:
     assert bad.json()["detail"].startswith("calls[1]: ")
     too_many = client.post("/v1/rate/batch", json={"calls": [FRANCE_CALL] * 51})
     assert too_many.status_code == 413 and "at most 50" in too_many.json()["detail"]
+    # Without the trace: every other field the same, in the same order.
+    untraced = client.post("/v1/rate/batch", json={"calls": calls, "known_at": "2026-01-01", "trace": False})
+    traced = client.post("/v1/rate/batch", json={"calls": calls, "known_at": "2026-01-01"})
+    assert untraced.status_code == traced.status_code == 200
+    assert [{k: v for k, v in r.items() if k != "trace"} for r in traced.json()["records"]] == \
+        untraced.json()["records"]
+    assert list(untraced.json()["records"][0]) == [k for k in traced.json()["records"][0] if k != "trace"]
 
 
 def test_policies_history_diff_match_the_cli(server: Server, client: httpx.Client) -> None:

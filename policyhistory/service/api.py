@@ -41,11 +41,14 @@ class RateRequest:
 
 @attrs.define
 class BatchRequest:
-    """Calls rated together in start order (ties by call id), carrying their pools from call to call."""
+    """Calls rated together in start order (ties by call id), carrying their pools from call to call.
+    `trace` false: the records without their trace (every other field the same), about three times smaller
+    and cheaper to make."""
 
     calls: list[dict[str, Any]]
     as_of: str | None = None
     known_at: str | None = None
+    trace: bool = True
 
 
 @attrs.define
@@ -184,7 +187,7 @@ class V1(Controller):
     @post("/rate/batch", status_code=200, sync_to_thread=False, responses=problem_responses(400, 413, 422))
     def rate_batch(self, request: Request[Any, Any, Any], data: BatchRequest) -> Any:
         """Rate up to the server's batch limit of calls in start order, pools carried from call to call; the
-        records come back in the order given."""
+        records come back in the order given, each with its trace unless `trace` is false."""
         limit = settings_of(request).max_batch
         if len(data.calls) > limit:
             raise HTTPException(status_code=413, detail=f"{len(data.calls)} calls: this server rates at most {limit} "
@@ -197,7 +200,7 @@ class V1(Controller):
                 return problem(422, f"calls[{index}]: {error}", kind=type(error).__name__, index=index,
                                **error_data(error))
         rater = store_of(request).rater(instant(data.as_of, "as_of"), instant(data.known_at, "known_at"))
-        return {"records": [rating_record(rating) for rating in rater.rate_all(calls)]}
+        return {"records": rater.records(calls, trace=data.trace)}
 
     @post("/explain", status_code=200, responses=READS)
     async def explain(self, request: Request[Any, Any, Any], data: ExplainRequest) -> Any:
