@@ -639,6 +639,7 @@ class Rater:
         self.pool_state = PoolState() if pool_state is None else pool_state
         self._known_at_us = micros(known_at)
         self._as_of_us = None if as_of is None else micros(as_of)
+        self._policies_at = timeline.as_known_at(self._known_at_us)
         self.plans = PlanCache() if plans is None else plans
 
     def _plan(self, call: Call) -> tuple[pendulum.DateTime, PolicySet, TenantSnapshot, RatingPlan]:
@@ -646,8 +647,7 @@ class Rater:
         facts at its start and the plan of its kind (PlanCache)."""
         at = call.start if self.as_of is None else self.as_of  # not `or`: the epoch is a valid as_of
         start_us = micros(call.start)
-        policies = self.timeline.policy_set_us(start_us if self._as_of_us is None else self._as_of_us,
-                                               self._known_at_us)
+        policies = self._policies_at(start_us if self._as_of_us is None else self._as_of_us)
         tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
         plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
                                call.licenses, call.usage_location, call.carrier)

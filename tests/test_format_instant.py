@@ -1,4 +1,4 @@
-"""format_instant: the one text of an instant, whatever zone object the instant carries."""
+"""format_instant and micros: the one text and the one integer of an instant, whatever zone object it carries."""
 
 from __future__ import annotations
 
@@ -28,3 +28,14 @@ def test_format_instant_is_the_utc_text_of_any_aware_instant(naive: dt.datetime,
 def test_format_instant_examples() -> None:
     assert "2018-09-15T09:00:00Z" == format_instant(to_instant("2018-09-15T11:00:00+02:00"))
     assert "2018-09-15T09:00:00.000250Z" == format_instant(to_instant("2018-09-15T09:00:00.00025Z"))
+
+
+@given(st.datetimes(min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(9999, 12, 30)),
+       st.sampled_from([dt.UTC, pendulum.UTC, dt.timezone(dt.timedelta(hours=-3, minutes=-30)),
+                        pendulum.timezone("Europe/Paris")]))
+def test_micros_counts_from_the_epoch_in_any_zone(naive: dt.datetime, zone: dt.tzinfo) -> None:
+    from policyhistory._timeline import micros
+
+    value = naive.replace(tzinfo=zone)
+    assert (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1) == micros(value)
+    assert micros(value) == micros(to_instant(value))

@@ -270,8 +270,15 @@ def test_a_catalog_upload_appends_and_is_idempotent(client: httpx.Client) -> Non
               "valid_from": "2020-01-01T00:00:00Z", "recorded_at": "2020-01-01T00:00:00Z",
               "params": {"unit_seconds": 60, "mode": "up"},
               "source": {"document": "t.md", "section": "s", "quote": "q", "published": "2020-01-01"}}
+    def policy_ids() -> list[str]:
+        answer = client.get("/v1/policies", params={"as_of": "2020-06-01"}).json()
+        return [policy["id"] for policy in answer["policies"]]
+
+    before = policy_ids()
+    assert "service-test-rounding" not in before and policy_ids() == before  # asked twice: the same answer
     first = client.post("/v1/versions", json={"version": [record]}, headers=AUTH)
     assert first.status_code == 200 and first.json() == {"added": ["service-test-rounding"], "unchanged": []}
+    assert "service-test-rounding" in policy_ids()  # the version just loaded is in force at once
     again = client.post("/v1/versions", json=[record], headers=AUTH)
     assert again.json() == {"added": [], "unchanged": ["service-test-rounding"]}
     changed = client.post("/v1/versions", json=[{**record, "notes": "other"}], headers=AUTH)

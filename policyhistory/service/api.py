@@ -19,7 +19,7 @@ from .._errors import InvalidRecordsError, PolicyHistoryError
 from .._explaining import CallExplanation
 from .._instant import format_instant, to_instant
 from .._store import HistoryEntry, Store
-from .._timeline import PolicyChange
+from .._timeline import PolicyChange, PolicySet
 from .auth import require_token
 from .explaining import explain_call, explain_job_call
 from .jobs import BadUpload, Jobs, TooLarge, job_paths, receive, stream_records
@@ -94,12 +94,27 @@ def instant(value: str | None, name: str) -> Any:
     return None if value is None else to_instant(value, name)
 
 
+_SET_RECORDS: dict[int, tuple[PolicySet, list[dict[str, Any]]]] = {}
+
+
+def set_records(policy_set: PolicySet) -> list[dict[str, Any]]:
+    """`version_record` of each version of a policy set, made once per set: a set and its versions are
+    immutable, and a timeline gives one object for equal sets, so that every request for any instant of one
+    stretch of time (known_at defaults to now: a new instant each time) meets the same set. Keyed by the
+    set's identity, the set kept alive beside its records; the records are shared, never changed."""
+    found = _SET_RECORDS.get(id(policy_set))
+    if found is None or found[0] is not policy_set:
+        if len(_SET_RECORDS) >= 10_000:  # sets of timelines since replaced by a load
+            _SET_RECORDS.clear()
+        found = _SET_RECORDS[id(policy_set)] = (policy_set, [version_record(version) for version in policy_set])
+    return list(found[1])
+
+
 def policies_record(store: Store, as_of: str, known_at: str | None) -> dict[str, Any]:
     at = to_instant(as_of, "as_of")
     known = instant(known_at, "known_at") or store.now()
     policy_set = store.policies(at, known)
-    return {"as_of": format_instant(at), "known_at": format_instant(known),
-            "policies": [version_record(version) for version in policy_set]}
+    return {"as_of": format_instant(at), "known_at": format_instant(known), "policies": set_records(policy_set)}
 
 
 def history_record(entry: HistoryEntry) -> dict[str, Any]:
