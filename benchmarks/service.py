@@ -6,9 +6,11 @@ python benchmarks/service.py [--duration 5] [--workers 1 2] [--concurrency 1 16 
 
 For each number of uvicorn workers it starts `policyhistory serve` on a fresh store (the example tenants
 loaded) and measures POST /v1/rate (the September 2018 France call), POST /v1/rate/batch (100 calls of one
-tenant, rated in start order with pools) and GET /v1/policies, at each concurrency, then prints a Markdown
-table. Beside wrk's figures it counts the CPU time the server's processes spent per request (from /proc), a
-figure that a machine shared with other work disturbs much less than requests per second.
+tenant, rated in start order with pools; with their trace, as by default, and with "trace": false) and
+GET /v1/policies, at each concurrency, then prints a Markdown table. Beside wrk's figures it counts the CPU
+time the server's processes spent per request (from /proc), a figure that a machine shared with other work
+disturbs much less than requests per second, and wrk's own CPU per request (wrk runs 1 thread at
+concurrency 1, 2 above).
 benchmarks/README.md has figures and how they were taken.
 """
 
@@ -118,45 +120,75 @@ def wrk(url: str, script: Path | None, connections: int, duration: int, group: i
             "p99": latency_ms(out, "99"), "errors": float(errors.group(1)) if errors else 0.0}
 
 
+def median(results: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds (the middle one of an odd number; the lower middle else)."""
+    return {name: sorted(r[name] for r in results)[(len(results) - 1) // 2] for name in results[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each figure this many times, the servers taken in turn (one order, then the "
+                             "other), and report the medians: ratios between worker counts compare runs taken "
+                             "seconds apart")
+    parser.add_argument("--routes", nargs="+", choices=["rate", "batch", "batch-untraced", "policies"],
+                        default=["rate", "batch", "batch-untraced", "policies"])
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
     folder = Path(tempfile.mkdtemp(prefix="policyhistory-bench-"))
-    scripts = {"POST /v1/rate": ("/v1/rate", lua(folder, "rate", {"call": CALL}), 1),
-               "POST /v1/rate/batch (100 calls)": ("/v1/rate/batch", lua(folder, "batch", {"calls": BATCH}), 100),
-               "POST /v1/rate/batch (100 calls, no trace)": ("/v1/rate/batch", lua(folder, "batch-untraced",
-                                                                                   {"calls": BATCH, "trace": False}),
-                                                             100),
-               "GET /v1/policies": ("/v1/policies?as_of=2018-09-15", None, 1)}
+    scripts = {"rate": ("POST /v1/rate", "/v1/rate", lua(folder, "rate", {"call": CALL}), 1),
+               "batch": ("POST /v1/rate/batch (100 calls)", "/v1/rate/batch",
+                         lua(folder, "batch", {"calls": BATCH}), 100),
+               "batch-untraced": ("POST /v1/rate/batch (100 calls, no trace)", "/v1/rate/batch",
+                                  lua(folder, "batch-untraced", {"calls": BATCH, "trace": False}), 100),
+               "policies": ("GET /v1/policies", "/v1/policies?as_of=2018-09-15", None, 1)}
+    # Every server is started first (an idle one takes no CPU), so that the rounds can alternate between them.
+    servers: dict[int, tuple[subprocess.Popen[bytes], str]] = {}
     rows = []
     try:
         for workers in args.workers:
-            process, url = start_server(folder, workers)
-            try:
-                for route, (path, script, calls) in scripts.items():
-                    for connections in args.concurrency:
+            (folder / str(workers)).mkdir()
+            servers[workers] = start_server(folder / str(workers), workers)
+        for name in args.routes:
+            route, path, script, calls = scripts[name]
+            for connections in args.concurrency:
+                results: dict[int, list[dict[str, float]]] = {workers: [] for workers in args.workers}
+                for index in range(args.rounds):
+                    for workers in args.workers if index % 2 == 0 else args.workers[::-1]:
+                        process, url = servers[workers]
                         result = wrk(url + path, script, connections, args.duration, process.pid)
-                        rows.append((route, workers, connections, result, calls))
+                        results[workers].append(result)
                         print(f"{route} workers={workers} c={connections}: {result['rps']:.0f} req/s, "
                               f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
-                              f"server CPU {result['cpu_ms']:.3f} ms a request"
+                              f"server CPU {result['cpu_ms']:.3f} ms a request, wrk {result['client_cpu_ms']:.3f} ms"
                               + (f", {result['errors']:.0f} errors" if result["errors"] else ""), file=sys.stderr)
-            finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
+                for workers in args.workers:
+                    rows.append((route, workers, connections, median(results[workers]), calls))
     finally:
+        for process, _ in servers.values():
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
     print("| route | workers | concurrency | req/s | calls/s | p50 ms | p99 ms | server CPU ms/request | "
-          "req/s per CPU second |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "req/s per CPU second | wrk CPU ms/request |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for route, workers, connections, result, calls in rows:
         print(f"| {route} | {workers} | {connections} | {result['rps']:.0f} | {result['rps'] * calls:.0f} | "
-              f"{result['p50']:.2f} | {result['p99']:.2f} | {result['cpu_ms']:.3f} | {1000 / result['cpu_ms']:.0f} |")
+              f"{result['p50']:.2f} | {result['p99']:.2f} | {result['cpu_ms']:.3f} | {1000 / result['cpu_ms']:.0f} | "
+              f"{result['client_cpu_ms']:.3f} |")
+    if len(args.workers) > 1:
+        first = args.workers[0]
+        base = {(route, connections): result["rps"] for route, workers, connections, result, _ in rows
+                if workers == first}
+        print(f"\nrequests/s against {first} worker(s), median of {args.rounds} alternated round(s):")
+        for route, workers, connections, result, _ in rows:
+            if workers != first:
+                ratio = result["rps"] / base[route, connections]
+                print(f"- {route}, concurrency {connections}: {workers} workers {ratio:.2f} x")
 
 
 if __name__ == "__main__":
