@@ -9,8 +9,9 @@ loaded) and measures POST /v1/rate (the September 2018 France call), POST /v1/ra
 tenant, rated in start order with pools; with their trace, as by default, and with "trace": false) and
 GET /v1/policies, at each concurrency, then prints a Markdown table. Beside wrk's figures it counts the CPU
 time the server's processes spent per request (from /proc), a figure that a machine shared with other work
-disturbs much less than requests per second, and wrk's own CPU per request (wrk runs 1 thread at
-concurrency 1, 2 above).
+disturbs much less than requests per second, wrk's own CPU per request (wrk runs 1 thread at
+concurrency 1, 2 above), and the busiest process's share of the server's CPU (with two workers, 0.5 when
+both got the same work, 1.0 when one got it all).
 benchmarks/README.md has figures and how they were taken.
 """
 
@@ -85,9 +86,9 @@ def latency_ms(text: str, percent: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)] if found else float("nan")
 
 
-def group_cpu_seconds(group: int) -> float:
-    """CPU time (user + system) of every live process of a process group: the server and its workers."""
-    ticks = 0
+def group_cpu(group: int) -> dict[int, float]:
+    """CPU time (user + system, seconds) of each live process of a process group: the server and its workers."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -96,20 +97,21 @@ def group_cpu_seconds(group: int) -> float:
         except OSError:
             continue
         if int(fields[2]) == group:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
 
 
 def wrk(url: str, script: Path | None, connections: int, duration: int, group: int) -> dict[str, float]:
     command = ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if script is not None:
         command += ["-s", str(script)]
-    cpu = group_cpu_seconds(group)
+    first = group_cpu(group)
     before = os.times()
     out = subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
     after = os.times()
     client = (after.children_user + after.children_system) - (before.children_user + before.children_system)
-    cpu = group_cpu_seconds(group) - cpu
+    spent = [seconds - first.get(pid, 0.0) for pid, seconds in group_cpu(group).items()]
+    cpu = sum(spent)
     requests = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -117,6 +119,7 @@ def wrk(url: str, script: Path | None, connections: int, duration: int, group: i
     return {"rps": float(rate.group(1)) if rate else float("nan"), "p50": latency_ms(out, "50"),
             "cpu_ms": 1000 * cpu / done if done else float("nan"),
             "client_cpu_ms": 1000 * client / done if done else float("nan"),
+            "busiest": max(spent) / cpu if cpu else float("nan"),
             "p99": latency_ms(out, "99"), "errors": float(errors.group(1)) if errors else 0.0}
 
 
@@ -164,7 +167,8 @@ def main() -> None:
                         results[workers].append(result)
                         print(f"{route} workers={workers} c={connections}: {result['rps']:.0f} req/s, "
                               f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
-                              f"server CPU {result['cpu_ms']:.3f} ms a request, wrk {result['client_cpu_ms']:.3f} ms"
+                              f"server CPU {result['cpu_ms']:.3f} ms a request, wrk {result['client_cpu_ms']:.3f} ms, "
+                              f"busiest process {result['busiest']:.2f} of the server's CPU"
                               + (f", {result['errors']:.0f} errors" if result["errors"] else ""), file=sys.stderr)
                 for workers in args.workers:
                     rows.append((route, workers, connections, median(results[workers]), calls))
@@ -174,12 +178,12 @@ def main() -> None:
             process.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
     print("| route | workers | concurrency | req/s | calls/s | p50 ms | p99 ms | server CPU ms/request | "
-          "req/s per CPU second | wrk CPU ms/request |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "req/s per CPU second | wrk CPU ms/request | busiest process's share |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for route, workers, connections, result, calls in rows:
         print(f"| {route} | {workers} | {connections} | {result['rps']:.0f} | {result['rps'] * calls:.0f} | "
               f"{result['p50']:.2f} | {result['p99']:.2f} | {result['cpu_ms']:.3f} | {1000 / result['cpu_ms']:.0f} | "
-              f"{result['client_cpu_ms']:.3f} |")
+              f"{result['client_cpu_ms']:.3f} | {result['busiest']:.2f} |")
     if len(args.workers) > 1:
         first = args.workers[0]
         base = {(route, connections): result["rps"] for route, workers, connections, result, _ in rows
