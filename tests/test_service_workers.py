@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -31,12 +32,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def established_on(port: int) -> set[str]:
-    """Socket inodes of the established TCP connections whose local port is `port`."""
+def sockets_on(port: int, state: str) -> set[str]:
+    """Socket inodes of the TCP sockets whose local port is `port`, in `state` (01 established, 0A listening)."""
     inodes = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
             inodes.add(fields[9])
     return inodes
 
@@ -59,6 +60,9 @@ def test_two_workers_share_the_connections_of_one_client(tmp_path: Path) -> None
     with running(tmp_path / "store.db", "--workers", "2") as server:
         with server.client() as client:
             load_example_tenants(client)
+        deadline = time.monotonic() + 60  # the server answers once one worker is up; wait for the second
+        while len(sockets_on(server.port, "0A")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         # Connected in a burst, before any request: the kernel completes them all at once.
         clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(16)]
         try:
@@ -72,7 +76,7 @@ def test_two_workers_share_the_connections_of_one_client(tmp_path: Path) -> None
             assert server.process is not None
             workers = children(server.process.pid)
             assert len(workers) >= 2
-            connections = established_on(server.port)
+            connections = sockets_on(server.port, "01")
             per_worker = [len(sockets_of(pid) & connections) for pid in workers]
             assert sum(per_worker) == 16
             assert sorted(per_worker)[-2] >= 1, per_worker  # no worker holds them all

@@ -1,9 +1,11 @@
 """What `policyhistory serve` runs: uvicorn over the app factory, the settings handed to each worker through
 the environment.
 
-uvicorn parses HTTP with httptools and runs its event loop on uvloop where they are installed (both are
-dependencies: about a third less CPU a request than h11 and asyncio's loop, see benchmarks/README.md), with
-h11 and asyncio otherwise. With `--workers N` each worker listens on a socket of its own, bound to the one
+uvicorn parses HTTP with httptools where it is installed (a dependency: about a third less CPU a request
+than h11, see benchmarks/README.md), with h11 otherwise, on asyncio's own event loop: uvloop saved a little
+more CPU but, busy, accepted about one waiting connection per turn of its loop (64 connections opened at
+once to a server rating batches waited up to 3 s to be accepted; asyncio accepts every waiting connection
+at each turn). With `--workers N` each worker listens on a socket of its own, bound to the one
 port with SO_REUSEPORT, so that the kernel spreads the connections over the workers: on the one socket
 uvicorn shares between them, the worker that woke first accepted every waiting connection, and a client's
 16 keep-alive connections all went to one worker while the other idled.
@@ -35,7 +37,7 @@ def check(settings: Settings, host: str) -> None:
 class NoDelay:
     """Nagle's algorithm off on every connection. A socket bound outside asyncio (uvicorn's, ours) may say
     protocol 0, and asyncio's own loop turns TCP_NODELAY on only for sockets whose protocol says TCP: each
-    response then waited for the client's delayed ACK, about 44 ms a request (uvloop sets it itself)."""
+    response then waited for the client's delayed ACK, about 44 ms a request."""
 
     def connection_made(self, transport: Any) -> None:
         sock = transport.get_extra_info("socket")
@@ -78,7 +80,7 @@ def run(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     os.environ.update(settings.environment())
-    options: dict[str, Any] = {"factory": True, "host": host, "port": port, "http": PROTOCOL, "loop": "auto",
+    options: dict[str, Any] = {"factory": True, "host": host, "port": port, "http": PROTOCOL, "loop": "asyncio",
                                "log_level": "warning", "access_log": False, "proxy_headers": False,
                                "server_header": False}
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
