@@ -11,7 +11,8 @@ GET /v1/policies, at each concurrency, then prints a Markdown table. Beside wrk'
 time the server's processes spent per request (from /proc), a figure that a machine shared with other work
 disturbs much less than requests per second, wrk's own CPU per request (wrk runs 1 thread at
 concurrency 1, 2 above), and the busiest process's share of the server's CPU (with two workers, 0.5 when
-both got the same work, 1.0 when one got it all).
+both got the same work, 1.0 when one got it all), and how many cores the machine's other processes took
+meanwhile (on a shared machine, what the server could not have).
 benchmarks/README.md has figures and how they were taken.
 """
 
@@ -101,13 +102,21 @@ def group_cpu(group: int) -> dict[int, float]:
     return found
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every process of the machine spent (all cores: user, nice, system, irq, softirq, steal)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(url: str, script: Path | None, connections: int, duration: int, group: int) -> dict[str, float]:
     command = ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if script is not None:
         command += ["-s", str(script)]
     first = group_cpu(group)
     before = os.times()
+    busy = machine_busy_seconds()
     out = subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
+    busy = machine_busy_seconds() - busy
     after = os.times()
     client = (after.children_user + after.children_system) - (before.children_user + before.children_system)
     spent = [seconds - first.get(pid, 0.0) for pid, seconds in group_cpu(group).items()]
@@ -120,6 +129,7 @@ def wrk(url: str, script: Path | None, connections: int, duration: int, group: i
             "cpu_ms": 1000 * cpu / done if done else float("nan"),
             "client_cpu_ms": 1000 * client / done if done else float("nan"),
             "busiest": max(spent) / cpu if cpu else float("nan"),
+            "others": max(0.0, busy - cpu - client) / duration,
             "p99": latency_ms(out, "99"), "errors": float(errors.group(1)) if errors else 0.0}
 
 
@@ -168,7 +178,8 @@ def main() -> None:
                         print(f"{route} workers={workers} c={connections}: {result['rps']:.0f} req/s, "
                               f"p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
                               f"server CPU {result['cpu_ms']:.3f} ms a request, wrk {result['client_cpu_ms']:.3f} ms, "
-                              f"busiest process {result['busiest']:.2f} of the server's CPU"
+                              f"busiest process {result['busiest']:.2f} of the server's CPU, "
+                              f"other processes {result['others']:.2f} cores"
                               + (f", {result['errors']:.0f} errors" if result["errors"] else ""), file=sys.stderr)
                 for workers in args.workers:
                     rows.append((route, workers, connections, median(results[workers]), calls))
@@ -178,12 +189,12 @@ def main() -> None:
             process.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
     print("| route | workers | concurrency | req/s | calls/s | p50 ms | p99 ms | server CPU ms/request | "
-          "req/s per CPU second | wrk CPU ms/request | busiest process's share |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "req/s per CPU second | wrk CPU ms/request | busiest process's share | other processes, cores |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for route, workers, connections, result, calls in rows:
         print(f"| {route} | {workers} | {connections} | {result['rps']:.0f} | {result['rps'] * calls:.0f} | "
               f"{result['p50']:.2f} | {result['p99']:.2f} | {result['cpu_ms']:.3f} | {1000 / result['cpu_ms']:.0f} | "
-              f"{result['client_cpu_ms']:.3f} | {result['busiest']:.2f} |")
+              f"{result['client_cpu_ms']:.3f} | {result['busiest']:.2f} | {result['others']:.2f} |")
     if len(args.workers) > 1:
         first = args.workers[0]
         base = {(route, connections): result["rps"] for route, workers, connections, result, _ in rows
