@@ -50,7 +50,7 @@ from ._errors import (
 )
 from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
-from ._ledger import PoolState
+from ._ledger import PoolState, Settled
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._ratecards import (
     RATE_IDENTITY,
@@ -60,9 +60,11 @@ from ._ratecards import (
     entry_from_row,
     read_rate_card,
 )
+from ._rated import settled_rating_record
 from ._rating import Rating
-from ._rules import PlanCache, rate_call
-from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts_located
+from ._records import rating_record
+from ._rules import PlanCache, RatingPlan, Refusal, rate_call
+from ._tenants import LicenseFact, TenantFact, TenantIndex, TenantSnapshot, read_facts_located
 from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
 from ._upgrade import is_legacy, upgrade_legacy
 from ._verify import VerifyReport, parse_digest
@@ -201,6 +203,7 @@ class Store:
         self._timeline: Timeline | None = None
         self._tenant_index: TenantIndex | None = None
         self._rate_card: RateCard | None = None
+        self._plans: tuple[Timeline, PlanCache] | None = None
 
     def _initialise(self) -> None:
         with writing(self.db.conn, self.path):
@@ -474,7 +477,18 @@ class Store:
         """
         return Rater(self.timeline if timeline is None else timeline, self.tenant_index,
                      known_at=self.now() if known_at is None else to_instant(known_at, "known_at"),
-                     as_of=None if as_of is None else to_instant(as_of, "as_of"), pool_state=pool_state)
+                     as_of=None if as_of is None else to_instant(as_of, "as_of"), pool_state=pool_state,
+                     plans=self.plan_cache() if timeline is None else None)
+
+    def plan_cache(self) -> PlanCache:
+        """The plans of this store's timeline, shared by every Rater over it (a service rates one call a
+        request: each would plan its kind again). A plan depends on the policy set, the tenant's country and
+        credits and the call's kind, all in PlanCache's key, and on the timeline (a refusal says when a key
+        was first recorded): a new timeline (a load, another process's write) starts a new cache."""
+        timeline = self.timeline
+        if self._plans is None or self._plans[0] is not timeline:
+            self._plans = (timeline, BoundedPlanCache())
+        return self._plans[1]
 
     def rate(self, call: Call | dict[str, Any], as_of: object = None, known_at: object = None,
              pool_state: PoolState | None = None) -> Rating:
@@ -608,6 +622,19 @@ class Store:
         return chain_digest(self.db.conn, self.path, format_instant(self.now()))
 
 
+class BoundedPlanCache(PlanCache):
+    """A PlanCache that starts afresh past `limit` plans: a long-running service meets whatever licenses and
+    numbers its clients send, and its memory stays bounded (a re-rating's few hundred kinds never reach it)."""
+
+    limit = 20_000
+
+    def plan(self, *args: Any, **kwargs: Any) -> Any:
+        plans = getattr(self, "_plans", None)
+        if plans is not None and len(plans) >= self.limit:
+            plans.clear()
+        return super().plan(*args, **kwargs)
+
+
 class Rater:
     """Rates calls one after another, carrying pool state between them; `rate_all` takes them in start order.
 
@@ -616,7 +643,8 @@ class Rater:
     """
 
     def __init__(self, timeline: Timeline, tenants: TenantIndex, *, known_at: pendulum.DateTime,
-                 as_of: pendulum.DateTime | None = None, pool_state: PoolState | None = None) -> None:
+                 as_of: pendulum.DateTime | None = None, pool_state: PoolState | None = None,
+                 plans: PlanCache | None = None) -> None:
         self.timeline = timeline
         self.tenants = tenants
         self.known_at = known_at
@@ -624,32 +652,67 @@ class Rater:
         self.pool_state = PoolState() if pool_state is None else pool_state
         self._known_at_us = micros(known_at)
         self._as_of_us = None if as_of is None else micros(as_of)
-        self.plans = PlanCache()
+        self._policies_at = timeline.as_known_at(self._known_at_us)
+        self.plans = PlanCache() if plans is None else plans
+
+    def _plan(self, call: Call) -> tuple[pendulum.DateTime, PolicySet, TenantSnapshot, RatingPlan]:
+        """What rating `call` starts from: the instant its rules are taken at, its policy set, its tenant's
+        facts at its start and the plan of its kind (PlanCache)."""
+        at = call.start if self.as_of is None else self.as_of  # not `or`: the epoch is a valid as_of
+        start_us = micros(call.start)
+        policies = self._policies_at(start_us if self._as_of_us is None else self._as_of_us)
+        tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
+        plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
+                               call.licenses, call.usage_location, call.carrier)
+        return at, policies, tenant, plan
 
     def rate(self, call: Call | dict[str, Any]) -> Rating:
         if not isinstance(call, Call):
             call = call_from_mapping(call)
-        at = call.start if self.as_of is None else self.as_of  # not `or`: the epoch is a valid as_of
-        start_us = micros(call.start)
-        policies = self.timeline.policy_set_us(start_us if self._as_of_us is None else self._as_of_us,
-                                               self._known_at_us)
-        tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
-        plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
-                               call.licenses, call.usage_location, call.carrier)
+        at, policies, tenant, plan = self._plan(call)
         rating = rate_call(call, policies, tenant, self.pool_state, as_of=at, known_at=self.known_at, plan=plan)
         self.pool_state.apply(call.tenant_id, rating, call.key)
         return rating
+
+    def settle(self, call: Call) -> tuple[RatingPlan, Settled]:
+        """`rate` without its trace: the call's plan, settled by the pool ledger and charged, as `rate_call`
+        settles it (the same plan, the same `PoolLedger.settle`, the same refusal), as re-rating does."""
+        at, _, tenant, plan = self._plan(call)
+        settled = self.pool_state.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant)
+        if isinstance(settled, Refusal):
+            raise settled.error(at, self.known_at)
+        self.pool_state.apply(call.tenant_id, settled, call.key)
+        return plan, settled
+
+    def _start_order(self, calls: Sequence[Call | dict[str, Any]]) -> tuple[list[Call], list[int]]:
+        built = [call if isinstance(call, Call) else call_from_mapping(call) for call in calls]
+        return built, sorted(range(len(built)), key=lambda i: (built[i].start, built[i].key))
 
     def rate_all(self, calls: Sequence[Call | dict[str, Any]]) -> list[Rating]:
         """Rate calls (Calls, or dicts as `rate` takes them) in start order (ties by call key: the UsageId
         where the layout has one, else the call id), whatever their order here; ratings come back in the
         order the calls were given."""
-        built = [call if isinstance(call, Call) else call_from_mapping(call) for call in calls]
-        order = sorted(range(len(built)), key=lambda i: (built[i].start, built[i].key))
+        built, order = self._start_order(calls)
         ratings: list[Rating | None] = [None] * len(built)
         for index in order:
             ratings[index] = self.rate(built[index])
         return [rating for rating in ratings if rating is not None]
+
+    def records(self, calls: Sequence[Call | dict[str, Any]], *, trace: bool = True) -> list[dict[str, Any]]:
+        """`rating_record` of each rating `rate_all` gives, in the order given. Without `trace`, the records
+        without their trace (`rating_record(..., trace=False)`), built from what the ledger settled: no
+        trace is rendered, and no Rating built (see _rated)."""
+        if trace:
+            return [rating_record(rating) for rating in self.rate_all(calls)]
+        built, order = self._start_order(calls)
+        known_at = format_instant(self.known_at)
+        as_of = None if self.as_of is None else format_instant(self.as_of)
+        records: list[dict[str, Any] | None] = [None] * len(built)
+        for index in order:
+            call = built[index]
+            plan, settled = self.settle(call)
+            records[index] = settled_rating_record(call, plan.destination, settled, as_of, known_at)
+        return [record for record in records if record is not None]
 
 
 def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True,

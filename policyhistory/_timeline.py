@@ -25,7 +25,8 @@ def micros(instant: dt.datetime) -> int:
 
     Field arithmetic rather than subtraction: pendulum's subtraction builds an Interval, 20x slower.
     """
-    offset = instant.utcoffset()
+    zone = instant.tzinfo
+    offset = None if zone is pendulum.UTC or zone is dt.UTC else instant.utcoffset()  # ours are in UTC: no need
     seconds = (instant.toordinal() - _EPOCH_ORDINAL) * 86_400 + instant.hour * 3600 + instant.minute * 60 \
         + instant.second
     if offset:

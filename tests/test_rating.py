@@ -296,3 +296,18 @@ def test_rating_plan_refusal_before_any_policy_was_in_force(fresh_store):
     assert "no policy in force for 'minute_rounding' at 2017-03-10T10:00:00Z as known at 2026-11-23T00:00:00Z" == \
         str(plan.refusal.error(policyhistory.to_instant("2017-03-10T10:00:00Z"),
                                policyhistory.to_instant("2026-11-23T00:00:00Z")))
+
+
+def test_raters_share_the_store_plans_until_a_load_changes_the_timeline(store, write_catalog):
+    """A plan is kept across `rate` calls (the service rates one call a request) and forgotten once a load
+    gives the store a new timeline: the next rating follows the version just loaded."""
+    from .conftest import version_toml
+
+    assert store.rater().plans is store.rater().plans
+    assert 5 == store.rate(dial_out(minutes=5)).billable_minutes
+    kept = store.rater().plans
+    store.load([write_catalog("round.toml", version_toml("rounding-by-ten-minutes", key="minute_rounding",
+                                                         recorded_at="2020-02-01T00:00:00Z", minutes=600))])
+    assert store.rater().plans is not kept
+    assert 1 == store.rate(dial_out(minutes=5)).billable_minutes  # rounded up to one 10-minute unit
+    assert 5 == store.rate(dial_out(minutes=5), known_at="2020-01-15").billable_minutes

@@ -116,6 +116,13 @@ def test_rate_batch_carries_pools_in_start_order(client: httpx.Client) -> None:
     assert bad.json()["detail"].startswith("calls[1]: ")
     too_many = client.post("/v1/rate/batch", json={"calls": [FRANCE_CALL] * 51})
     assert too_many.status_code == 413 and "at most 50" in too_many.json()["detail"]
+    # Without the trace: every other field the same, in the same order.
+    untraced = client.post("/v1/rate/batch", json={"calls": calls, "known_at": "2026-01-01", "trace": False})
+    traced = client.post("/v1/rate/batch", json={"calls": calls, "known_at": "2026-01-01"})
+    assert untraced.status_code == traced.status_code == 200
+    assert [{k: v for k, v in r.items() if k != "trace"} for r in traced.json()["records"]] == \
+        untraced.json()["records"]
+    assert list(untraced.json()["records"][0]) == [k for k in traced.json()["records"][0] if k != "trace"]
 
 
 def test_policies_history_diff_match_the_cli(server: Server, client: httpx.Client) -> None:
@@ -266,8 +273,15 @@ def test_a_catalog_upload_appends_and_is_idempotent(client: httpx.Client) -> Non
               "valid_from": "2020-01-01T00:00:00Z", "recorded_at": "2020-01-01T00:00:00Z",
               "params": {"unit_seconds": 60, "mode": "up"},
               "source": {"document": "t.md", "section": "s", "quote": "q", "published": "2020-01-01"}}
+    def policy_ids() -> list[str]:
+        answer = client.get("/v1/policies", params={"as_of": "2020-06-01"}).json()
+        return [policy["id"] for policy in answer["policies"]]
+
+    before = policy_ids()
+    assert "service-test-rounding" not in before and policy_ids() == before  # asked twice: the same answer
     first = client.post("/v1/versions", json={"version": [record]}, headers=AUTH)
     assert first.status_code == 200 and first.json() == {"added": ["service-test-rounding"], "unchanged": []}
+    assert "service-test-rounding" in policy_ids()  # the version just loaded is in force at once
     again = client.post("/v1/versions", json=[record], headers=AUTH)
     assert again.json() == {"added": [], "unchanged": ["service-test-rounding"]}
     changed = client.post("/v1/versions", json=[{**record, "notes": "other"}], headers=AUTH)

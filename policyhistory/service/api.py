@@ -19,7 +19,7 @@ from .._errors import InvalidRecordsError, PolicyHistoryError
 from .._explaining import CallExplanation
 from .._instant import format_instant, to_instant
 from .._store import HistoryEntry, Store
-from .._timeline import PolicyChange
+from .._timeline import PolicyChange, PolicySet
 from .auth import require_token
 from .explaining import explain_call, explain_job_call
 from .jobs import BadUpload, Jobs, TooLarge, job_paths, receive, stream_records
@@ -41,11 +41,14 @@ class RateRequest:
 
 @attrs.define
 class BatchRequest:
-    """Calls rated together in start order (ties by call id), carrying their pools from call to call."""
+    """Calls rated together in start order (ties by call id), carrying their pools from call to call.
+    `trace` false: the records without their trace (every other field the same), about three times smaller
+    and cheaper to make."""
 
     calls: list[dict[str, Any]]
     as_of: str | None = None
     known_at: str | None = None
+    trace: bool = True
 
 
 @attrs.define
@@ -91,12 +94,27 @@ def instant(value: str | None, name: str) -> Any:
     return None if value is None else to_instant(value, name)
 
 
+_SET_RECORDS: dict[int, tuple[PolicySet, list[dict[str, Any]]]] = {}
+
+
+def set_records(policy_set: PolicySet) -> list[dict[str, Any]]:
+    """`version_record` of each version of a policy set, made once per set: a set and its versions are
+    immutable, and a timeline gives one object for equal sets, so that every request for any instant of one
+    stretch of time (known_at defaults to now: a new instant each time) meets the same set. Keyed by the
+    set's identity, the set kept alive beside its records; the records are shared, never changed."""
+    found = _SET_RECORDS.get(id(policy_set))
+    if found is None or found[0] is not policy_set:
+        if len(_SET_RECORDS) >= 10_000:  # sets of timelines since replaced by a load
+            _SET_RECORDS.clear()
+        found = _SET_RECORDS[id(policy_set)] = (policy_set, [version_record(version) for version in policy_set])
+    return list(found[1])
+
+
 def policies_record(store: Store, as_of: str, known_at: str | None) -> dict[str, Any]:
     at = to_instant(as_of, "as_of")
     known = instant(known_at, "known_at") or store.now()
     policy_set = store.policies(at, known)
-    return {"as_of": format_instant(at), "known_at": format_instant(known),
-            "policies": [version_record(version) for version in policy_set]}
+    return {"as_of": format_instant(at), "known_at": format_instant(known), "policies": set_records(policy_set)}
 
 
 def history_record(entry: HistoryEntry) -> dict[str, Any]:
@@ -184,7 +202,7 @@ class V1(Controller):
     @post("/rate/batch", status_code=200, sync_to_thread=False, responses=problem_responses(400, 413, 422))
     def rate_batch(self, request: Request[Any, Any, Any], data: BatchRequest) -> Any:
         """Rate up to the server's batch limit of calls in start order, pools carried from call to call; the
-        records come back in the order given."""
+        records come back in the order given, each with its trace unless `trace` is false."""
         limit = settings_of(request).max_batch
         if len(data.calls) > limit:
             raise HTTPException(status_code=413, detail=f"{len(data.calls)} calls: this server rates at most {limit} "
@@ -197,7 +215,7 @@ class V1(Controller):
                 return problem(422, f"calls[{index}]: {error}", kind=type(error).__name__, index=index,
                                **error_data(error))
         rater = store_of(request).rater(instant(data.as_of, "as_of"), instant(data.known_at, "known_at"))
-        return {"records": [rating_record(rating) for rating in rater.rate_all(calls)]}
+        return {"records": rater.records(calls, trace=data.trace)}
 
     @post("/explain", status_code=200, responses=READS)
     async def explain(self, request: Request[Any, Any, Any], data: ExplainRequest) -> Any:
