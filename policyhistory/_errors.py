@@ -10,6 +10,11 @@ import attrs
 class PolicyHistoryError(Exception):
     """Base of every error policyhistory raises on purpose."""
 
+    batch_index: int | None = None
+    """Rating a batch (Rater.rate_all, Rater.records): the position of the call refused, in the order given."""
+    batch_call_id: str | None = None
+    """Rating a batch: the call id of the call refused."""
+
 
 @attrs.frozen
 class Problem:

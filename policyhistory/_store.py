@@ -9,7 +9,7 @@ import os
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -678,7 +678,8 @@ class Rater:
         """`rate` without its trace: the call's plan, settled by the pool ledger and charged, as `rate_call`
         settles it (the same plan, the same `PoolLedger.settle`, the same refusal), as re-rating does."""
         at, _, tenant, plan = self._plan(call)
-        settled = self.pool_state.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant)
+        settled = self.pool_state.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant,
+                                         user=call.user_id)
         if isinstance(settled, Refusal):
             raise settled.error(at, self.known_at)
         self.pool_state.apply(call.tenant_id, settled, call.key)
@@ -695,7 +696,8 @@ class Rater:
         built, order = self._start_order(calls)
         ratings: list[Rating | None] = [None] * len(built)
         for index in order:
-            ratings[index] = self.rate(built[index])
+            with _in_batch(index, built[index]):
+                ratings[index] = self.rate(built[index])
         return [rating for rating in ratings if rating is not None]
 
     def records(self, calls: Sequence[Call | dict[str, Any]], *, trace: bool = True) -> list[dict[str, Any]]:
@@ -710,9 +712,21 @@ class Rater:
         records: list[dict[str, Any] | None] = [None] * len(built)
         for index in order:
             call = built[index]
-            plan, settled = self.settle(call)
+            with _in_batch(index, call):
+                plan, settled = self.settle(call)
             records[index] = settled_rating_record(call, plan.destination, settled, as_of, known_at)
         return [record for record in records if record is not None]
+
+
+@contextlib.contextmanager
+def _in_batch(index: int, call: Call) -> Iterator[None]:
+    """A refusal of one call of a batch says which call it was (PolicyHistoryError.batch_index and
+    batch_call_id): its error alone would name a field, not the call among thousands."""
+    try:
+        yield
+    except PolicyHistoryError as error:
+        error.batch_index, error.batch_call_id = index, call.call_id
+        raise
 
 
 def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True,

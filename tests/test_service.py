@@ -125,6 +125,39 @@ def test_rate_batch_carries_pools_in_start_order(client: httpx.Client) -> None:
     assert list(untraced.json()["records"][0]) == [k for k in traced.json()["records"][0] if k != "trace"]
 
 
+def test_rate_batch_names_the_call_the_rules_refuse_and_counts_per_user_plans(client: httpx.Client) -> None:
+    """MCOPSTN8 (120 minutes counted per user) through the batch, traced and not; a call of it naming no user is
+    refused, and the problem says which call of the batch it was, not only the field."""
+    def plan_call(call_id: str, user: str, seconds: int) -> dict[str, object]:
+        return {"call_id": call_id, "tenant_id": "contoso", "start": f"2022-03-10T1{call_id[-1]}:00:00Z",
+                "duration_seconds": seconds, "call_type": "user_out", "destination": "+14165550123",
+                "organizer_id": user, "organizer_usage_location": "US", "organizer_licenses": "MCOPSTN8;MCOPSTNC"}
+
+    calls = [plan_call("m1", "ann", 6000), plan_call("m2", "Bob", 600), plan_call("m3", "ANN ", 1800)]
+    for trace in (True, False):
+        records = client.post("/v1/rate/batch", json={"calls": calls, "trace": trace}).json()["records"]
+        assert [(r["pool"], r["pool_minutes"], r["credit_minutes"]) for r in records] == [
+            ("calling_plan.domestic_120_user:US:ann", 100, 0), ("calling_plan.domestic_120_user:US:bob", 10, 0),
+            ("calling_plan.domestic_120_user:US:ann", 20, 10)]
+        refused = client.post("/v1/rate/batch", json={"calls": [*calls, plan_call("m4", "", 60)], "trace": trace})
+        assert refused.status_code == 422
+        problem = refused.json()
+        assert (problem["index"], problem["call_id"], problem["field"]) == (3, "m4", "user_id")
+        assert problem["detail"].startswith("calls[3] ('m4'): ")
+
+
+def test_a_json_key_given_twice_is_refused_as_the_cli_refuses_it(client: httpx.Client) -> None:
+    """json (and msgspec) keep the last of two equal keys; which value was meant is ambiguous: 400, naming it."""
+    body = json.dumps({"call": FRANCE_CALL})[:-2] + ', "duration_seconds": 90000}}'
+    for route in ("/v1/rate", "/v1/explain"):
+        refused = client.post(route, content=body, headers={"content-type": "application/json"})
+        assert refused.status_code == 400, (route, refused.text)
+        assert "the key 'duration_seconds' is given twice" in refused.json()["detail"]
+    batch = json.dumps({"calls": [FRANCE_CALL]})[:-3] + ', "call_id": "c2"}]}'
+    refused = client.post("/v1/rate/batch", content=batch, headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and "the key 'call_id' is given twice" in refused.json()["detail"]
+
+
 def test_policies_history_diff_match_the_cli(server: Server, client: httpx.Client) -> None:
     answer = client.get("/v1/policies", params={"as_of": "2018-09-15", "known_at": "2018-06-01"})
     assert answer.json() == cli_json(server.db, "policies", "--as-of", "2018-09-15", "--known-at", "2018-06-01",

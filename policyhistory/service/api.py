@@ -215,7 +215,14 @@ class V1(Controller):
                 return problem(422, f"calls[{index}]: {error}", kind=type(error).__name__, index=index,
                                **error_data(error))
         rater = store_of(request).rater(instant(data.as_of, "as_of"), instant(data.known_at, "known_at"))
-        return {"records": rater.records(calls, trace=data.trace)}
+        try:
+            return {"records": rater.records(calls, trace=data.trace)}
+        except PolicyHistoryError as error:  # a call the rules refuse: which one, then why
+            if error.batch_index is None:
+                raise
+            return problem(422, f"calls[{error.batch_index}] ({error.batch_call_id!r}): {error}",
+                           kind=type(error).__name__,
+                           **{**error_data(error), "index": error.batch_index, "call_id": error.batch_call_id})
 
     @post("/explain", status_code=200, responses=READS)
     async def explain(self, request: Request[Any, Any, Any], data: ExplainRequest) -> Any:

@@ -3,20 +3,39 @@ workers (started by import string, they read the settings `serve` put in the env
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from .. import __name__ as package_name
+from .._rows import DuplicateKeyError, json_refusal, unique_keys
 from .api import V1
 from .jobs import Jobs
 from .pages import PAGES
 from .problems import HANDLERS
 from .settings import MAX_JSON_BODY, Settings
 from .state import StoreHolder
+
+
+async def refuse_duplicate_keys(request: Request[Any, Any, Any]) -> None:
+    """A JSON body naming a key twice in one object is refused (400), as `rate --call` and the call files
+    refuse it: Litestar's decoder, like json, would keep the last value, and which was meant is ambiguous.
+    Checked with json's own decoder (about 1 us a call of a batch) before the route decodes the body."""
+    if request.method != "POST" or "json" not in request.headers.get("content-type", ""):
+        return
+    body = await request.body()
+    try:
+        json.loads(body, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as error:
+        raise ValidationException(f"the request body is not readable JSON: {json_refusal(error)}") from None
+    except (ValueError, RecursionError):
+        return  # not JSON, or too deep: the route's own decoder says so, as before
 
 
 def create_app(settings: Settings | str | Path) -> Litestar:
@@ -43,6 +62,7 @@ def create_app(settings: Settings | str | Path) -> Litestar:
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers=HANDLERS,
+        before_request=refuse_duplicate_keys,
         request_max_body_size=MAX_JSON_BODY,  # POST /v1/jobs has its own limit, --max-upload
         openapi_config=OpenAPIConfig(title=package_name, version=version(package_name), path="/schema",
                                      # The document itself at /schema: no viewer page, which would load its
