@@ -110,6 +110,7 @@ def _pieces(path: Path, offset: int, columns: list[str], delimiter: str,
                 data, rest = data[:end + 1], data[end + 1:]
             else:
                 data, rest = rest, b""
+            given = data  # the csv module reads a piece as the file has it: a quoted field keeps its CRLF
             if b"\r" in data:
                 crlf = data.replace(b"\r\n", b"\n")  # the csv module's line ends; a lone CR is not plain
                 if b"\r" not in crlf:
@@ -122,7 +123,7 @@ def _pieces(path: Path, offset: int, columns: list[str], delimiter: str,
             if plain:
                 yield _frame_piece(data, columns, delimiter, line, layout, decimal, kind_of)
             else:
-                yield RowPiece(_csv_rows(data, delimiter, line, decimal, columns))
+                yield RowPiece(_csv_rows(given, delimiter, line, decimal, columns))
             line += len(text_lines)
 
 

@@ -234,3 +234,23 @@ def test_rerate_agreement_columnar_reader_reads_as_the_csv_module_does(tmp_path,
         patched.setattr("policyhistory._rerate.own_csv_pieces", lambda path, kind_of: None)
         row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     assert row_by_row == columnar
+
+
+def test_rerate_agreement_a_quote_left_open_in_a_crlf_file_keeps_its_crlf(tmp_path, monkeypatch):
+    """Found by the test above: a piece the columnar path hands to the csv module was read with its CRLF
+    already made LF, so a quote left open took in the next lines with LF where the csv module reads CRLF."""
+    columns = [*COLUMNS, "billed_outcome", "billed_minutes", "billed_charge", "currency"]
+
+    def row(call_id: str) -> str:
+        return ",".join([call_id, "acme", "2018-06-20T10:00:00Z", "0", "conf_out", "o", "FR",
+                         "audio_conferencing;communications_credits", "+33142685300", "", "", "", ""])
+
+    path = tmp_path / "plain.csv"
+    path.write_bytes(("\r\n".join([",".join(columns), row("c1"), row('"7'), row("c8")]) + "\n").encode("utf-8"))
+    store = _store(tmp_path)
+    columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
+    with monkeypatch.context() as patched:
+        patched.setattr("policyhistory._rerate.own_csv_pieces", lambda path, kind_of: None)
+        row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
+    assert row_by_row == columnar
+    assert "\\r\\n" in columnar[1] and "unreadable row" in columnar[1]
