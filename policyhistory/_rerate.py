@@ -35,6 +35,7 @@ from ._executors import Executor, _workers, make_executor
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
+from ._money import Audit
 from ._records import RECORD_FIELDS, encode, rejected_record
 from ._records import billed_change as billed_change
 from ._records import billed_text as billed_text
@@ -44,6 +45,7 @@ from ._rows import check_text, read_table
 from ._scratch import scratch_folder
 from ._shards import (
     CHUNK_ROWS,
+    REJECTED,
     RUN_BATCH,
     SHARD_SCHEMA,
     RunContext,
@@ -215,10 +217,21 @@ class Rerate:
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         """Output records in input order, as JSON text (one line each)."""
+        for text, _ in self._lines(None, progress):
+            yield text
+
+    def audited_lines(self, audit: Audit, progress: Progress | None = None) -> Iterator[tuple[str, int]]:
+        """Output records in input order with their audit fields, as (JSON text, flags): the lines
+        `audit.audited_lines(self.records_json())` gives, byte for byte, but each record's audit fields made
+        where its shard rated it (in the workers), so that this process only writes finished lines; `audit`
+        holds the run's money and rejections once every line is read. Flags: CHANGED (1), REJECTED (2)."""
+        yield from self._lines(audit, progress)
+
+    def _lines(self, audit: Audit | None, progress: Progress | None) -> Iterator[tuple[str, int]]:
         self.check()
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         with scratch_folder(self.workdir) as scratch:
-            yield from _Run(self, Path(scratch), progress).records()
+            yield from _Run(self, Path(scratch), progress, audit).records()
 
     def rows(self, *, tenant_id: str | None = None, call_id: str | None = None) -> Iterator[InputRow]:
         """Every input row, read by its file's layout: a Call with what was billed, or the reason it is not.
@@ -284,8 +297,11 @@ _Kind = tuple[str, str | None, tuple[str, ...], str | None]
 class _Run:
     """One run's scratch folder: the reading into tenant shards, the executor, the merge."""
 
-    def __init__(self, rerate: Rerate, scratch: Path, progress: Progress | None) -> None:
+    def __init__(self, rerate: Rerate, scratch: Path, progress: Progress | None, audit: Audit | None) -> None:
         self.rerate = rerate
+        self.audit = audit
+        self.read_audit = None if audit is None else audit.fresh()
+        """The audit of the rows rejected while reading (the shards audit theirs)."""
         self.scratch = scratch
         self.progress = progress
         self.summary = rerate.summary
@@ -297,7 +313,7 @@ class _Run:
         self.shard_count = max(1, min(MAX_SHARDS, wanted))
         self.parts: list[list[str]] = [[] for _ in range(self.shard_count)]
 
-    def records(self) -> Iterator[str]:
+    def records(self) -> Iterator[tuple[str, int]]:
         rejected_run = self.scratch / "rejected.marshal"
         with rejected_run.open("wb") as out:
             self._read(out)
@@ -306,7 +322,8 @@ class _Run:
         context = RunContext(store.timeline, store.tenant_index, micros(rerate.known_at),
                              format_instant(rerate.known_at), None if rerate.as_of is None else micros(rerate.as_of),
                              "" if rerate.as_of is None else format_instant(rerate.as_of),
-                             tuple(str(path) for path in rerate.paths))
+                             tuple(str(path) for path in rerate.paths),
+                             None if self.audit is None else self.audit.fresh())
         executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
         try:
             table = self._classify(executor)
@@ -324,13 +341,15 @@ class _Run:
         finally:
             executor.close()
         self._summarise(results)
+        if self.audit is not None:
+            self.audit.merge([self.read_audit, *(result.audit for result in results)])  # type: ignore[list-item]
         streams = [_items(rejected_run), *(_items(run) for result in results for run in result.runs)]
         done = 0
-        for _, text in heapq.merge(*streams):
+        for _, text, flags in heapq.merge(*streams):
             done += 1
             if self.progress and done % _BATCH == 0:
                 self.progress("writing", done, self.rows)
-            yield text
+            yield text, flags
         if self.progress:
             self.progress("writing", done, self.rows)
 
@@ -382,7 +401,7 @@ class _Run:
         where it can be (see _columnar), row by row elsewhere; both give the same rows and errors."""
         self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
         self.buffered = 0
-        self.rejected: list[tuple[int, str]] = []
+        self.rejected: list[tuple[int, str, int]] = []
         self.rejected_out = rejected_out
         self.shard_of: dict[str, int] = {}
         seq = 0
@@ -475,7 +494,11 @@ class _Run:
                     kind = self._kind(kind_given, location_given, licenses_given, carrier)
             except PolicyHistoryError as error:
                 head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
-                rejected.append((seq, encode(rejected_record(head, error))))
+                record = rejected_record(head, error)
+                text = encode(record)
+                if self.read_audit is not None:
+                    text = text[:-1] + self.read_audit.rejected_suffix(seq, record)
+                rejected.append((seq, text, REJECTED))
                 self.summary.rejected += 1
                 seq += 1
                 if len(rejected) >= RUN_BATCH:
@@ -523,7 +546,7 @@ class _Run:
         return kind
 
 
-def _items(path: Path | str) -> Iterator[tuple[int, str]]:
+def _items(path: Path | str) -> Iterator[tuple[int, str, int]]:
     for batch in batches(path):
         yield from batch
 

@@ -10,6 +10,7 @@ client merges back into input order.
 from __future__ import annotations
 
 import marshal
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -21,7 +22,8 @@ from ._calls import Destination
 from ._errors import PolicyHistoryError
 from ._exempt import EXEMPT_OUTCOMES
 from ._ledger import PoolLedger, PoolMonth, Settled
-from ._records import billed_change, change_kind, encode, rejected_record, settled_line
+from ._money import Audit
+from ._records import _text, billed_change, change_kind, encode, rejected_record, settled_text
 from ._rules import PlanCache, RatingPlan, Refusal
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, Timeline
@@ -57,6 +59,9 @@ class RunContext:
     as_of_us: int | None
     as_of_text: str
     paths: tuple[str, ...]
+    audit: Audit | None = None
+    """The run's audit, empty (Audit.fresh): each shard gives its records their audit fields as it rates them,
+    and returns its tallies (ShardResult.audit) for the run to add up. None: records without them."""
 
 
 @attrs.frozen
@@ -84,6 +89,13 @@ class ShardResult:
     exempt: dict[str, int] = attrs.Factory(dict)
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
     worker: str = ""
+    audit: Audit | None = None
+    """The shard's records' money and rejections, when the run's context holds an audit."""
+
+
+CHANGED = 1
+REJECTED = 2
+"""The flags of a run file's entries (seq, line, flags): the record is changed, rejected."""
 
 
 def infer_licenses(snapshot: TenantSnapshot, usage_location: str | None, given: tuple[str, ...],
@@ -130,17 +142,17 @@ class _Rater:
             shared = _SHARED[id(context)] = (context, PlanCache(), {}, {}, {}, {})
         _, self.plans, self.memo, self.inferred, self.destinations, self.licenses = shared
         self.ledger = PoolLedger()
-        self.result = ShardResult()
+        self.audit = None if context.audit is None else context.audit.fresh()
+        self.result = ShardResult(audit=self.audit)
+        self.file_texts = [f'{{"file": {_text(path)}' for path in context.paths]
+        self.tenant_texts: dict[str, str] = {}
 
-    def rate(self, row: tuple[Any, ...], numbers: dict[str, tuple[str, str] | str]) -> str:
-        (_, file, line, call_id, usage_id, key, tenant_id, start_us, start, duration, call_type, location, licenses,
+    def rate(self, row: tuple[Any, ...], numbers: dict[str, tuple[str, str] | str]) -> tuple[int, str, int]:
+        """(row number, the record's JSON line, flags CHANGED and REJECTED) of one row."""
+        (seq, file, line, call_id, usage_id, key, tenant_id, start_us, start, duration, call_type, location, licenses,
          carrier, destination, capability, infer, has_billed, billed_outcome, billed_minutes, billed_charge,
          billed_currency, billed_capability, has_capability) = row
         context = self.context
-        head = {"file": context.paths[file], "line": line, "call_id": call_id}
-        if usage_id is not None:
-            head["usage_id"] = usage_id
-        head["tenant_id"] = tenant_id
         try:
             tenant = context.tenants.snapshot_us(tenant_id, start_us)
             found = numbers[destination]
@@ -167,17 +179,46 @@ class _Rater:
             self.ledger.apply(tenant_id, settled, key)
         except (PolicyHistoryError, _Rejected) as error:
             self.result.rejected += 1
-            return encode(rejected_record(head, error))
-        head["start"] = start
-        billed = None
+            head = {"file": context.paths[file], "line": line, "call_id": call_id}
+            if usage_id is not None:
+                head["usage_id"] = usage_id
+            head["tenant_id"] = tenant_id
+            record = rejected_record(head, error)
+            text = encode(record)
+            if self.audit is not None:
+                text = text[:-1] + self.audit.rejected_suffix(seq, record)
+            return seq, text, REJECTED
+        tenant_text = self.tenant_texts.get(tenant_id)
+        if tenant_text is None:
+            tenant_text = self.tenant_texts[tenant_id] = _text(tenant_id)
+        head_text = (f'{self.file_texts[file]}, "line": {line}, "call_id": {_text(call_id)}, '
+                     f'"usage_id": {_text(usage_id)}, "tenant_id": {tenant_text}, "start": {_text(start)}'
+                     if usage_id is not None else
+                     f'{self.file_texts[file]}, "line": {line}, "call_id": {_text(call_id)}, '
+                     f'"tenant_id": {tenant_text}, "start": {_text(start)}')
+        billed = billed_text = None
+        change = ""
         if has_billed:
             billed = {"outcome": billed_outcome, "minutes": billed_minutes, "charge": billed_charge,
                       "currency": billed_currency}
             if has_capability:
                 billed["capability"] = billed_capability
-        self._count(settled, billed)
+            billed_text = _billed_text(billed)
+            change = billed_change(billed, settled.outcome, settled.pool_minutes, settled.credit_minutes,
+                                   settled.uncovered_minutes)
+        self._count(settled, billed, change)
         # The plan's destination: the exempt rule gives an emergency call its user's usage location (rate_call too).
-        return settled_line(head, call_type, plan.destination.country, plan.destination.number_type, settled, billed)
+        country, number_type = plan.destination.country, plan.destination.number_type
+        flags = CHANGED if change else 0
+        if self.audit is None:
+            return seq, settled_text(head_text, call_type, country, number_type, settled, billed_text, change) + "}", \
+                flags
+        suffix, warning = self.audit.rated_suffix(seq, tenant_id, start, start_us, context.paths[file], line, call_id,
+                                                  settled.outcome, country, number_type, settled.billable_minutes,
+                                                  settled.credit_minutes, billed, change)
+        text = settled_text(head_text, call_type, country, number_type, settled, billed_text, change,
+                            None if warning is None else (*settled.warnings, warning))
+        return seq, text + suffix, flags
 
     def _plan(self, policies: PolicySet, tenant: TenantSnapshot, call_type: str, dest: Destination,
               licenses: tuple[str, ...], location: str | None, carrier: str | None) -> RatingPlan:
@@ -189,13 +230,12 @@ class _Rater:
             plan = self.memo[key] = self.plans.plan(policies, facts, call_type, dest, licenses, location, carrier)
         return plan
 
-    def _count(self, settled: Settled, billed: dict[str, Any] | None) -> None:
+    def _count(self, settled: Settled, billed: dict[str, Any] | None, change: str) -> None:
         minutes = self.result.minutes
         minutes[settled.outcome] = minutes.get(settled.outcome, 0) + settled.billable_minutes
         if settled.outcome in EXEMPT_OUTCOMES:
             self.result.exempt[settled.outcome] = self.result.exempt.get(settled.outcome, 0) + 1
-        if billed is not None and billed_change(billed, settled.outcome, settled.pool_minutes,
-                                                settled.credit_minutes, settled.uncovered_minutes):
+        if billed is not None and change:
             self.result.changed += 1
             kind = change_kind(billed, settled.outcome)
             self.result.changes[kind] = self.result.changes.get(kind, 0) + 1
@@ -206,6 +246,22 @@ _Shared = tuple[RunContext, PlanCache, dict[tuple[object, ...], RatingPlan], dic
 """A run's context; its plans by kind of call; the licenses inferred for the Teams export by tenant snapshot;
 destinations by (country, number type); a row's licenses as stored (SKUs joined by line breaks) -> the tuple."""
 _SHARED: dict[int, _Shared] = {}
+
+
+def _value_text(value: object) -> str:
+    """A billed value (text, whole number, float, None) as the record's encoder writes it."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)  # type: ignore[arg-type]
+    if value is None:
+        return "null"
+    if kind is int or (kind is float and math.isfinite(value)):  # type: ignore[arg-type]
+        return repr(value)
+    return encode(value)  # type: ignore[arg-type]
+
+
+def _billed_text(billed: dict[str, Any]) -> str:
+    return "{" + ", ".join(f'"{name}": {_value_text(value)}' for name, value in billed.items()) + "}"
 
 
 class _Rejected(Exception):
@@ -221,8 +277,8 @@ def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
         number: error if error is not None else (country, number_type)
         for number, country, number_type, error in pl.read_parquet(job.numbers).iter_rows()}
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
-        out: list[tuple[int, str]] = [(row[0], rater.rate(row, numbers))
-                                      for row in frame.slice(offset, job.chunk_rows).iter_rows()]
+        rate = rater.rate
+        out = [rate(row, numbers) for row in frame.slice(offset, job.chunk_rows).iter_rows()]
         out.sort()
         path = f"{job.out}-{chunk_index}.marshal"
         with open(path, "wb") as handle:

@@ -31,6 +31,7 @@ from ._records import cells, encode
 from ._rerate import Rerate
 from ._results import SqliteResults, compare_run, read_run, write_parquet
 from ._rows import json_refusal
+from ._shards import CHANGED
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
 from ._timeline import micros
 
@@ -382,15 +383,15 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     counted = [0]
     seen = [0]
 
-    def noting(pairs: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
-        for text, record in pairs:
+    def noting(lines: Iterator[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+        for text, flags in lines:
             seen[0] += 1
-            if report and len(changed) < _REPORT_CHANGED_CALLS and record.get("changed"):
-                changed.append(record)
-            if changed_only and not (record.get("changed") or record.get("outcome") == "rejected"):
+            if report and len(changed) < _REPORT_CHANGED_CALLS and flags & CHANGED:
+                changed.append(json.loads(text))
+            if changed_only and not flags:  # neither changed nor rejected
                 continue
             counted[0] += 1
-            yield text, record
+            yield text, flags
 
     try:
         results = SqliteResults(output, run_id) if fmt == "sqlite" and output else None
@@ -398,8 +399,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         raise click.BadParameter(str(error), param_hint="--output") from error
     files = contextlib.ExitStack()  # a text output appears, renamed into place, only once it is complete
     try:
-        pairs = noting(audit.audited_lines(run.records_json(progress)))
-        records = (record for _, record in pairs)
+        pairs = noting(run.audited_lines(audit, progress))
+        records = (json.loads(text) for text, _ in pairs)
         if results is not None:
             results.write(records)
         elif fmt == "parquet" and output:
@@ -444,11 +445,11 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         sys.exit(3)
 
 
-def _write_records(fmt: str, pairs: Iterator[tuple[str, dict[str, Any]]], out: IO[str]) -> None:
-    """Records (each with its JSON line) as JSON Lines, CSV or an aligned table (what a terminal would act on
-    shown as escapes)."""
+def _write_records(fmt: str, pairs: Iterator[tuple[str, int]], out: IO[str]) -> None:
+    """Records (each as its JSON line, with its flags) as JSON Lines, CSV or an aligned table (what a terminal
+    would act on shown as escapes)."""
     columns = AUDITED_COLUMNS
-    records = (record for _, record in pairs)
+    records = (json.loads(text) for text, _ in pairs)
     if fmt == "jsonl":
         lines: list[str] = []
         for text, _ in pairs:
