@@ -60,6 +60,10 @@ class PoolMonth:
     capacities: list[int] = attrs.Factory(list)
     """Every capacity the month's calls met, in start order (licenses can change mid-month)."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled as its values: a shard sends back one per pool-month (attrs' pickling of slotted classes is slow).
+        return PoolMonth, (self.capacity, self.used, self.alerts, self.capacities)
+
     def text(self) -> str:
         """'used / capacity': the capacity the month's last draw met; the others when it changed."""
         changed = f" (capacity {' -> '.join(map(str, self.capacities))} in the month)" \

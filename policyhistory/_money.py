@@ -115,6 +115,12 @@ class MoneyTotals:
         self.without_rate += other.without_rate
         self.changed += other.changed
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its values: a shard's audit sent back from a worker holds one per tenant-month (attrs'
+        # own pickling of slotted classes took seconds for a run's few hundred thousand).
+        return MoneyTotals, (self.calls, self.billed, self.billed_calls, self.recomputed, self.recomputed_calls,
+                             self.difference, self.compared_calls, self.without_rate, self.changed)
+
     def record(self) -> dict[str, Any]:
         return {"calls": self.calls, "billed": amount(self.billed), "billed_calls": self.billed_calls,
                 "recomputed": amount(self.recomputed), "recomputed_calls": self.recomputed_calls,
@@ -280,12 +286,17 @@ class Audit:
     def merge(self, parts: Iterable[Audit]) -> None:
         """Add the shards' audits (see fresh) to this one: totals, calls without a rate, implied rates (their
         examples the first calls of the run), the calls of largest charge difference, rejected rows by reason
-        (in the order their first row comes), as if every record had been given to add() in output order."""
+        (in the order their first row comes), as if every record had been given to add() in output order.
+        The parts are used up (their totals become this audit's)."""
         rejected: dict[str, list[Any]] = {}
         for part in parts:
             self._seen += part._seen
-            for (tenant, month, currency), totals in part.totals.items():
-                self._totals(tenant, month, currency).add(totals)
+            for key, totals in part.totals.items():  # a tenant is in one shard: its keys are new here
+                mine_totals = self.totals.get(key)
+                if mine_totals is None:
+                    self.totals[key] = totals  # the part's own: a part is used up by the merge
+                else:
+                    mine_totals.add(totals)
             self.without_rate += part.without_rate
             for destination, calls in part.unpriced.items():
                 self.unpriced[destination] = self.unpriced.get(destination, 0) + calls
@@ -347,7 +358,10 @@ class Audit:
                     difference = billed_charge - charge
         charge_number = None if charge is None else float(charge)
         month = start[:7]
-        here = self._totals(tenant, month, currency if charge is not None else billed_currency)
+        totals_key = (tenant, month, (currency if charge is not None else billed_currency) or "")
+        here = self.totals.get(totals_key)
+        if here is None:
+            here = self.totals[totals_key] = MoneyTotals()
         here.calls += 1
         if changed:
             here.changed += 1
@@ -413,10 +427,20 @@ class Audit:
         return [kept for _, _, kept in sorted(self._top, key=lambda item: item[:2], reverse=True)]
 
     def by_currency(self) -> dict[str, MoneyTotals]:
+        """Totals per currency, the currencies in the order of their first (tenant, month) (exact sums: the
+        order they are added in does not matter)."""
         found: dict[str, MoneyTotals] = {}
-        for (_, _, currency), totals in sorted(self.totals.items()):
-            found.setdefault(currency, MoneyTotals()).add(totals)
-        return found
+        first: dict[str, tuple[str, str, str]] = {}
+        for key, totals in self.totals.items():
+            currency = key[2]
+            here = found.get(currency)
+            if here is None:
+                here = found[currency] = MoneyTotals()
+                first[currency] = key
+            elif key < first[currency]:
+                first[currency] = key
+            here.add(totals)
+        return {currency: found[currency] for currency in sorted(found, key=first.__getitem__)}
 
     def anomalies(self) -> list[dict[str, Any]]:
         """Destinations billed at more than one implied rate in one month and currency."""
@@ -476,10 +500,10 @@ class Audit:
 
 def pools_nearest_capacity(pools: Mapping[tuple[str, str, str, str], Any], count: int = 10) -> list[str]:
     """Summary lines of the pool-months whose use came nearest their capacity (or went past it)."""
-    ranked = sorted(pools.items(), key=lambda item: (-(item[1].used / item[1].capacity if item[1].capacity else
-                                                        (1e9 if item[1].used else 0)), item[0]))
+    ranked = heapq.nsmallest(count, pools.items(), key=lambda item: (
+        -(item[1].used / item[1].capacity if item[1].capacity else (1e9 if item[1].used else 0)), item[0]))
     lines = []
-    for (tenant, pool, month, counter), use in ranked[:count]:
+    for (tenant, pool, month, counter), use in ranked:
         share = f" ({100 * use.used / use.capacity:.0f} %)" if use.capacity else ""
         alerts = (", alerts: " + ", ".join(a.split(" of pool")[0] + " (" + a.rsplit("(", 1)[1] for a in use.alerts)
                   if use.alerts else "")
@@ -492,7 +516,7 @@ def short_summary(summary: Any, audit: Audit, full: str | None) -> list[str]:
     """The stderr summary: counts, minutes per outcome, changes by kind (RerateSummary's own first lines),
     money per currency, the 10 pool-months nearest their capacity, and where the full summary went."""
     lines = []
-    for line in summary.lines():
+    for line in summary.lines(pools=False):  # RerateSummary: every pool-month is for the full summary
         if line.startswith("pools (tenant"):
             break
         lines.append(line)

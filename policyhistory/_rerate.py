@@ -15,8 +15,8 @@ The run, with memory bounded by the largest shard rather than the input:
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import heapq
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +31,7 @@ from ._calls import Call, _carrier, _duration, _identifier, _optional_country, _
 from ._classify import classify_numbers
 from ._columnar import RowPiece, own_csv_pieces
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
-from ._executors import Executor, _workers, make_executor
+from ._executors import PARALLEL_MIN_ROWS, Executor, _workers, make_executor
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
@@ -52,7 +52,7 @@ from ._shards import (
     ShardJob,
     ShardResult,
     batches,
-    dump,
+    dump_run,
     infer_licenses,
 )
 from ._store import Store
@@ -65,6 +65,8 @@ writing records."""
 OUTPUT_COLUMNS = RECORD_FIELDS
 SORT_CHUNK = CHUNK_ROWS
 _BATCH = 10_000
+MERGE_WINDOW = 20_000
+"""Rows put back in input order at once by the merge (their lines are written together)."""
 FLUSH_ROWS = 20_000
 """Good rows buffered (over all shards) before they are written to the shards' Parquet parts."""
 SHARD_BYTES = 8 << 20
@@ -122,7 +124,8 @@ class RerateSummary:
     """Calls Microsoft's rules do not price, by outcome: not_microsoft_billed (Operator Connect, Direct
     Routing) and emergency (see _exempt)."""
 
-    def lines(self) -> list[str]:
+    def lines(self, *, pools: bool = True) -> list[str]:
+        """The summary's lines; with `pools`, every pool-month's (thousands in a large run)."""
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
         if self.known_at is not None:
             rules = f"the rules of {format_instant(self.as_of)}" if self.as_of is not None \
@@ -135,9 +138,9 @@ class RerateSummary:
         if self.changes:
             lines.append("changed calls (what was billed -> what is now: calls):")
             lines += [f"  {kind}: {calls}" for kind, calls in self.changes.items()]
-        if self.pools:
+        if self.pools and pools:
             lines.append("pools (tenant, pool, month, counter: used / capacity, alerts):")
-        for (tenant, pool, month, counter), use in sorted(self.pools.items()):
+        for (tenant, pool, month, counter), use in sorted(self.pools.items()) if pools else ():
             alerts = ", alerts: " + ", ".join(a.split(" of pool")[0] + " (" + a.rsplit("(", 1)[1] for a in use.alerts) \
                 if use.alerts else ""
             lines.append(f"  {tenant} {pool} {month} {counter}: {use.text()}{alerts}")
@@ -217,17 +220,22 @@ class Rerate:
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         """Output records in input order, as JSON text (one line each)."""
-        for text, _ in self._lines(None, progress):
-            yield text
+        for texts, _ in self._batches(None, progress):
+            yield from texts
 
     def audited_lines(self, audit: Audit, progress: Progress | None = None) -> Iterator[tuple[str, int]]:
         """Output records in input order with their audit fields, as (JSON text, flags): the lines
         `audit.audited_lines(self.records_json())` gives, byte for byte, but each record's audit fields made
         where its shard rated it (in the workers), so that this process only writes finished lines; `audit`
         holds the run's money and rejections once every line is read. Flags: CHANGED (1), REJECTED (2)."""
-        yield from self._lines(audit, progress)
+        for texts, flags in self._batches(audit, progress):
+            yield from zip(texts, flags, strict=True)
 
-    def _lines(self, audit: Audit | None, progress: Progress | None) -> Iterator[tuple[str, int]]:
+    def audited_batches(self, audit: Audit, progress: Progress | None = None) -> Iterator[tuple[list[str], bytes]]:
+        """audited_lines, many lines at a time: (lines, their flags), in input order."""
+        return self._batches(audit, progress)
+
+    def _batches(self, audit: Audit | None, progress: Progress | None) -> Iterator[tuple[list[str], bytes]]:
         self.check()
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         with scratch_folder(self.workdir) as scratch:
@@ -313,10 +321,8 @@ class _Run:
         self.shard_count = max(1, min(MAX_SHARDS, wanted))
         self.parts: list[list[str]] = [[] for _ in range(self.shard_count)]
 
-    def records(self) -> Iterator[tuple[str, int]]:
-        rejected_run = self.scratch / "rejected.marshal"
-        with rejected_run.open("wb") as out:
-            self._read(out)
+    def records(self) -> Iterator[tuple[list[str], bytes]]:
+        """The run's records in input order, a window of rows at a time: (lines, their flags)."""
         rerate = self.rerate
         store = rerate.store
         context = RunContext(store.timeline, store.tenant_index, micros(rerate.known_at),
@@ -324,8 +330,16 @@ class _Run:
                              "" if rerate.as_of is None else format_instant(rerate.as_of),
                              tuple(str(path) for path in rerate.paths),
                              None if self.audit is None else self.audit.fresh())
-        executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
+        # Workers asked for (or a cluster) are started before the reading, so that their start (a process
+        # imports policyhistory and polars, gets the context) is spent while this process reads.
+        executor = make_executor(context, rerate.workers, rerate.dask, PARALLEL_MIN_ROWS) \
+            if rerate.dask or (rerate.workers is not None and rerate.workers > 1) else None
         try:
+            rejected_run = self.scratch / "rejected.marshal"
+            with rejected_run.open("wb") as out:
+                self._read(out)
+            if executor is None:
+                executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
             table = self._classify(executor)
             jobs = []
             for index, parts in enumerate(self.parts):
@@ -339,19 +353,19 @@ class _Run:
             del table
             results = executor.rate(jobs)
         finally:
-            executor.close()
+            if executor is not None:
+                executor.close()
         self._summarise(results)
         if self.audit is not None:
             self.audit.merge([self.read_audit, *(result.audit for result in results)])  # type: ignore[list-item]
-        streams = [_items(rejected_run), *(_items(run) for result in results for run in result.runs)]
-        done = 0
-        for _, text, flags in heapq.merge(*streams):
-            done += 1
-            if self.progress and done % _BATCH == 0:
-                self.progress("writing", done, self.rows)
-            yield text, flags
+        runs = [_RunReader(rejected_run), *(_RunReader(run) for result in results for run in result.runs)]
+        for low in range(0, self.rows, MERGE_WINDOW):
+            texts, flags = _window(runs, low, min(self.rows, low + MERGE_WINDOW))
+            if self.progress:
+                self.progress("writing", low + len(texts), self.rows)
+            yield texts, flags
         if self.progress:
-            self.progress("writing", done, self.rows)
+            self.progress("writing", self.rows, self.rows)
 
     def _classify(self, executor: Executor) -> pl.DataFrame:
         """Every distinct number the shards' rows dial, classified once for the run (see _classify), as a frame
@@ -423,7 +437,7 @@ class _Run:
                     self._rows(file_index, path, columns, [(line, values)], seq + line - piece.first_line)
                 seq += piece.count
         self._flush(self.buffers)
-        dump(self.rejected, rejected_out)
+        dump_run(self.rejected, rejected_out)
         self.rows = self.summary.rows = seq
 
     def _frame(self, file_index: int, frame: pl.DataFrame, seq_offset: int) -> None:
@@ -502,7 +516,7 @@ class _Run:
                 self.summary.rejected += 1
                 seq += 1
                 if len(rejected) >= RUN_BATCH:
-                    dump(rejected, self.rejected_out)
+                    dump_run(rejected, self.rejected_out)
                     rejected.clear()
                 continue
             shard = shard_of.get(tenant_id)
@@ -546,9 +560,43 @@ class _Run:
         return kind
 
 
-def _items(path: Path | str) -> Iterator[tuple[int, str, int]]:
-    for batch in batches(path):
-        yield from batch
+class _RunReader:
+    """A run file read a batch at a time: the batch's row numbers, lines and flags, and how far it was read."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._batches = batches(path)
+        self.seqs: tuple[int, ...] = ()
+        self.texts: tuple[str, ...] = ()
+        self.flags = b""
+        self.at = 0
+        self.next_batch()
+
+    def next_batch(self) -> None:
+        self.seqs, self.texts, self.flags = next(self._batches, ((), (), b""))
+        self.at = 0
+
+
+def _window(runs: list[_RunReader], low: int, high: int) -> tuple[list[str], bytes]:
+    """The lines (and flags) of rows low to high - 1, taken from the runs (each sorted by row number), each
+    put in its place: a merge without a heap, since every row number below the run's rows comes once."""
+    texts: list[Any] = [None] * (high - low)
+    flags = bytearray(high - low)
+    for run in runs:
+        while run.seqs:
+            seqs, lines, marks, at = run.seqs, run.texts, run.flags, run.at
+            end = bisect.bisect_left(seqs, high, at)
+            for index in range(at, end):
+                place = seqs[index] - low
+                texts[place] = lines[index]
+                flags[place] = marks[index]
+            if end < len(seqs):
+                run.at = end
+                break
+            run.next_batch()
+    if None in texts:  # every input row comes out once: never a hole
+        missing = low + texts.index(None)
+        raise AssertionError(f"row {missing} has no record")
+    return texts, bytes(flags)
 
 
 def _start(value: object) -> tuple[int, str]:

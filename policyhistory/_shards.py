@@ -116,17 +116,25 @@ def infer_licenses(snapshot: TenantSnapshot, usage_location: str | None, given: 
     return tuple(sorted(skus))
 
 
-def dump(batch: list[Any], out: IO[bytes]) -> None:
+def dump(batch: Any, out: IO[bytes]) -> None:
     """Append one batch to a scratch file: its length, then its marshal bytes."""
     data = marshal.dumps(batch)
     out.write(len(data).to_bytes(8, "big"))
     out.write(data)
 
 
-def batches(path: str | Path) -> Iterator[list[Any]]:
+def batches(path: str | Path) -> Iterator[Any]:
     with open(path, "rb") as source:
         while size := source.read(8):
             yield marshal.loads(source.read(int.from_bytes(size, "big")))
+
+
+def dump_run(entries: list[tuple[int, str, int]], out: IO[bytes]) -> None:
+    """Append (row number, line, flags) entries, sorted by row number, to a run file: batches of RUN_BATCH,
+    each as its row numbers, its lines and its flags (three sequences: the merge reads them as they are)."""
+    for start in range(0, len(entries), RUN_BATCH):
+        seqs, texts, flags = zip(*entries[start:start + RUN_BATCH], strict=True)
+        dump((seqs, texts, bytes(flags)), out)  # type: ignore[arg-type]
 
 
 class _Rater:
@@ -139,8 +147,8 @@ class _Rater:
         if shared is None or shared[0] is not context:
             # The shards of one run in one process share what depends only on the run: plans above all.
             _SHARED.clear()
-            shared = _SHARED[id(context)] = (context, PlanCache(), {}, {}, {}, {})
-        _, self.plans, self.memo, self.inferred, self.destinations, self.licenses = shared
+            shared = _SHARED[id(context)] = (context, PlanCache(), {}, {}, {}, {}, {})
+        _, self.plans, self.memo, self.inferred, self.destinations, self.licenses, self.known_plans = shared
         self.ledger = PoolLedger()
         self.audit = None if context.audit is None else context.audit.fresh()
         self.result = ShardResult(audit=self.audit)
@@ -171,7 +179,13 @@ class _Rater:
                 if given is None:
                     given = self.inferred[inferred_key] = infer_licenses(tenant, location,
                                                                          self.licenses[licenses], capability)
-            plan = self._plan(policies, tenant, call_type, dest, given, location, carrier)
+            # The objects of the key (policy set, tenant facts, destination, licenses) live as long as the run's
+            # context (the timeline's, the tenant index's, this process's caches above): their ids name them.
+            known = (id(policies), id(tenant.tenant), call_type, id(dest), id(given), location, carrier)
+            plan = self.known_plans.get(known)
+            if plan is None:
+                plan = self.known_plans[known] = self._plan(policies, tenant, call_type, dest, given, location,
+                                                            carrier)
             settled = self.ledger.settle(plan, tenant_id, start[:7], duration, tenant)
             if isinstance(settled, Refusal):
                 as_of = start if context.as_of_us is None else context.as_of_text
@@ -242,9 +256,11 @@ class _Rater:
 
 
 _Shared = tuple[RunContext, PlanCache, dict[tuple[object, ...], RatingPlan], dict[tuple[object, ...], tuple[str, ...]],
-                dict[tuple[str, str], Destination], dict[str, tuple[str, ...]]]
+                dict[tuple[str, str], Destination], dict[str, tuple[str, ...]], dict[tuple[object, ...], RatingPlan]]
 """A run's context; its plans by kind of call; the licenses inferred for the Teams export by tenant snapshot;
-destinations by (country, number type); a row's licenses as stored (SKUs joined by line breaks) -> the tuple."""
+destinations by (country, number type); a row's licenses as stored (SKUs joined by line breaks) -> the tuple;
+plans by the identities of what decides them (policy set, tenant facts, destination, licenses) and the call
+type, usage location and carrier."""
 _SHARED: dict[int, _Shared] = {}
 
 
@@ -278,12 +294,11 @@ def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
         for number, country, number_type, error in pl.read_parquet(job.numbers).iter_rows()}
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
         rate = rater.rate
-        out = [rate(row, numbers) for row in frame.slice(offset, job.chunk_rows).iter_rows()]
+        out = [rate(row, numbers) for row in frame.slice(offset, job.chunk_rows).rows()]
         out.sort()
         path = f"{job.out}-{chunk_index}.marshal"
         with open(path, "wb") as handle:
-            for start in range(0, len(out), RUN_BATCH):
-                dump(out[start:start + RUN_BATCH], handle)
+            dump_run(out, handle)
         rater.result.runs.append(path)
     del frame
     rater.result.pools = {(key.tenant_id, key.pool, key.month, key.counter): month
