@@ -9,6 +9,8 @@ client merges back into input order.
 
 from __future__ import annotations
 
+import bisect
+import gc
 import marshal
 import math
 from collections.abc import Iterator
@@ -154,21 +156,39 @@ class _Rater:
         self.result = ShardResult(audit=self.audit)
         self.file_texts = [f'{{"file": {_text(path)}' for path in context.paths]
         self.tenant_texts: dict[str, str] = {}
+        self.tenant_points: dict[str, list[int]] = {}
+        self.last_snapshot: tuple[str, int, int, Any] = ("", 0, 0, None)
 
-    def rate(self, row: tuple[Any, ...], numbers: dict[str, tuple[str, str] | str]) -> tuple[int, str, int]:
+    def destination(self, found: tuple[str, str]) -> Destination:
+        """The one Destination of a (country, number type) in this process."""
+        dest = self.destinations.get(found)
+        if dest is None:
+            dest = self.destinations[found] = Destination(*found)
+        return dest
+
+    def rate(self, row: tuple[Any, ...], numbers: dict[str, Destination | str]) -> tuple[int, str, int]:
         """(row number, the record's JSON line, flags CHANGED and REJECTED) of one row."""
         (seq, file, line, call_id, usage_id, key, tenant_id, start_us, start, duration, call_type, location, licenses,
          carrier, destination, capability, infer, has_billed, billed_outcome, billed_minutes, billed_charge,
          billed_currency, billed_capability, has_capability) = row
         context = self.context
         try:
-            tenant = context.tenants.snapshot_us(tenant_id, start_us)
-            found = numbers[destination]
-            if isinstance(found, str):
-                raise _Rejected(found)
-            dest = self.destinations.get(found)
-            if dest is None:
-                dest = self.destinations[found] = Destination(*found)
+            # The rows come by tenant and start: the snapshot of the row before holds until the tenant's next
+            # change of facts or licenses (the segments TenantIndex.snapshot_us keeps one snapshot for).
+            last = self.last_snapshot
+            if last[0] == tenant_id and last[1] <= start_us < last[2]:
+                tenant = last[3]
+            else:
+                tenant = context.tenants.snapshot_us(tenant_id, start_us)
+                points = self.tenant_points.get(tenant_id)
+                if points is None:
+                    points = self.tenant_points[tenant_id] = context.tenants.change_points(tenant_id)
+                segment = bisect.bisect_right(points, start_us)
+                self.last_snapshot = (tenant_id, points[segment - 1] if segment else -1 << 63,
+                                      points[segment] if segment < len(points) else 1 << 63, tenant)
+            dest = numbers[destination]
+            if isinstance(dest, str):
+                raise _Rejected(dest)
             policies = self.policies_at(start_us if context.as_of_us is None else context.as_of_us)
             given = self.licenses.get(licenses)
             if given is None:
@@ -179,9 +199,12 @@ class _Rater:
                 if given is None:
                     given = self.inferred[inferred_key] = infer_licenses(tenant, location,
                                                                          self.licenses[licenses], capability)
-            # The objects of the key (policy set, tenant facts, destination, licenses) live as long as the run's
-            # context (the timeline's, the tenant index's, this process's caches above): their ids name them.
-            known = (id(policies), id(tenant.tenant), call_type, id(dest), id(given), location, carrier)
+            # The objects of the key (policy set, destination, licenses) live as long as the run's context (the
+            # timeline's, this process's caches above): their ids name them. The tenant's facts a plan reads:
+            # its country and whether Communications Credits are set up (as in _plan and PlanCache).
+            facts = tenant.tenant
+            known = (id(policies), facts.country, facts.communications_credits, call_type, id(dest), id(given),
+                     location, carrier)
             plan = self.known_plans.get(known)
             if plan is None:
                 plan = self.known_plans[known] = self._plan(policies, tenant, call_type, dest, given, location,
@@ -286,11 +309,22 @@ class _Rejected(Exception):
 
 def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
     """Rate one shard: its rows in (tenant, start, call id) order, chunk by chunk; records to run files."""
+    # A shard makes a few short-lived containers per row and no cycles: while it is rated, young objects
+    # are collected less often (each collection also walked the run's plans and caches); restored after.
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], 100_000), *threshold[1:])
+    try:
+        return _rate_shard(job, context)
+    finally:
+        gc.set_threshold(*threshold)
+
+
+def _rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
     rater = _Rater(context)
     frame = pl.read_parquet(list(job.parts)) if job.parts else pl.DataFrame(schema=SHARD_SCHEMA)
     frame = frame.sort(["tenant_id", "start_us", "key", "seq"])
-    numbers: dict[str, tuple[str, str] | str] = {
-        number: error if error is not None else (country, number_type)
+    numbers: dict[str, Destination | str] = {
+        number: error if error is not None else rater.destination((country, number_type))
         for number, country, number_type, error in pl.read_parquet(job.numbers).iter_rows()}
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
         rate = rater.rate
