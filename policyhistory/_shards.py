@@ -23,7 +23,7 @@ import polars as pl
 from ._calls import Destination
 from ._errors import PolicyHistoryError
 from ._exempt import EXEMPT_OUTCOMES
-from ._ledger import PoolLedger, PoolMonth, Settled
+from ._ledger import PoolLedger, PoolMonth
 from ._money import Audit
 from ._records import _text, billed_change, change_kind, encode, rejected_record, settled_text
 from ._rules import PlanCache, RatingPlan, Refusal
@@ -145,6 +145,9 @@ class _Rater:
     def __init__(self, context: RunContext) -> None:
         self.context = context
         self.policies_at = context.timeline.as_known_at(context.known_at_us)
+        self.policy_points = context.timeline.change_points(context.known_at_us)
+        self.policies: PolicySet = None  # type: ignore[assignment]  # set by the first row (from = until)
+        self.policies_from = self.policies_until = 0
         shared = _SHARED.get(id(context))
         if shared is None or shared[0] is not context:
             # The shards of one run in one process share what depends only on the run: plans above all.
@@ -189,7 +192,15 @@ class _Rater:
             dest = numbers[destination]
             if isinstance(dest, str):
                 raise _Rejected(dest)
-            policies = self.policies_at(start_us if context.as_of_us is None else context.as_of_us)
+            # Likewise the policy set: the same until the next instant the catalog changes (as known at known_at).
+            at_us = start_us if context.as_of_us is None else context.as_of_us
+            if self.policies_from <= at_us < self.policies_until:
+                policies = self.policies
+            else:
+                policies = self.policies = self.policies_at(at_us)
+                segment = bisect.bisect_right(self.policy_points, at_us)
+                self.policies_from = self.policy_points[segment - 1] if segment else -1 << 63
+                self.policies_until = self.policy_points[segment] if segment < len(self.policy_points) else 1 << 63
             given = self.licenses.get(licenses)
             if given is None:
                 given = self.licenses[licenses] = tuple(licenses.split("\n")) if licenses else ()
@@ -243,7 +254,13 @@ class _Rater:
             billed_text = _billed_text(billed)
             change = billed_change(billed, settled.outcome, settled.pool_minutes, settled.credit_minutes,
                                    settled.uncovered_minutes)
-        self._count(settled, billed, change)
+        outcome = settled.outcome
+        minutes = self.result.minutes
+        minutes[outcome] = minutes.get(outcome, 0) + settled.billable_minutes
+        if outcome in EXEMPT_OUTCOMES:
+            self.result.exempt[outcome] = self.result.exempt.get(outcome, 0) + 1
+        if change:
+            self._changed(billed, outcome)  # type: ignore[arg-type]
         # The plan's destination: the exempt rule gives an emergency call its user's usage location (rate_call too).
         country, number_type = plan.destination.country, plan.destination.number_type
         flags = CHANGED if change else 0
@@ -267,15 +284,10 @@ class _Rater:
             plan = self.memo[key] = self.plans.plan(policies, facts, call_type, dest, licenses, location, carrier)
         return plan
 
-    def _count(self, settled: Settled, billed: dict[str, Any] | None, change: str) -> None:
-        minutes = self.result.minutes
-        minutes[settled.outcome] = minutes.get(settled.outcome, 0) + settled.billable_minutes
-        if settled.outcome in EXEMPT_OUTCOMES:
-            self.result.exempt[settled.outcome] = self.result.exempt.get(settled.outcome, 0) + 1
-        if billed is not None and change:
-            self.result.changed += 1
-            kind = change_kind(billed, settled.outcome)
-            self.result.changes[kind] = self.result.changes.get(kind, 0) + 1
+    def _changed(self, billed: dict[str, Any], outcome: str) -> None:
+        self.result.changed += 1
+        kind = change_kind(billed, outcome)
+        self.result.changes[kind] = self.result.changes.get(kind, 0) + 1
 
 
 _Shared = tuple[RunContext, PlanCache, dict[tuple[object, ...], RatingPlan], dict[tuple[object, ...], tuple[str, ...]],
