@@ -357,7 +357,7 @@ class _Run:
                 executor.close()
         self._summarise(results)
         if self.audit is not None:
-            self.audit.merge([self.read_audit, *(result.audit for result in results)])  # type: ignore[list-item]
+            self.audit.merge([self.read_audit, *(result.read_audit() for result in results)])  # type: ignore[list-item]
         runs = [_RunReader(rejected_run), *(_RunReader(run) for result in results for run in result.runs)]
         for low in range(0, self.rows, MERGE_WINDOW):
             texts, flags = _window(runs, low, min(self.rows, low + MERGE_WINDOW))

@@ -13,6 +13,7 @@ import bisect
 import gc
 import marshal
 import math
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -92,7 +93,15 @@ class ShardResult:
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
     worker: str = ""
     audit: Audit | None = None
-    """The shard's records' money and rejections, when the run's context holds an audit."""
+    """The shard's records' money and rejections, when the run's context holds an audit (see audit_file)."""
+    audit_file: str = ""
+    """Where rate_shard left the shard's audit (pickled), to be read with read_audit once every shard is rated."""
+
+    def read_audit(self) -> Audit | None:
+        if self.audit is None and self.audit_file:
+            with open(self.audit_file, "rb") as handle:
+                self.audit = pickle.load(handle)  # written by rate_shard in the run's own scratch folder
+        return self.audit
 
 
 CHANGED = 1
@@ -340,13 +349,20 @@ def _rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
         for number, country, number_type, error in pl.read_parquet(job.numbers).iter_rows()}
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
         rate = rater.rate
-        out = [rate(row, numbers) for row in frame.slice(offset, job.chunk_rows).rows()]
+        out = [rate(row, numbers) for row in frame.slice(offset, job.chunk_rows).iter_rows()]
         out.sort()
         path = f"{job.out}-{chunk_index}.marshal"
         with open(path, "wb") as handle:
             dump_run(out, handle)
         rater.result.runs.append(path)
     del frame
+    if rater.audit is not None:
+        # The shard's money (one total per tenant-month) waits in a file, not in memory, while the other shards
+        # are rated: the run reads every shard's back once they are all done (ShardResult.audit_file).
+        path = f"{job.out}-audit.pickle"
+        with open(path, "wb") as handle:
+            pickle.dump(rater.audit, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        rater.result.audit, rater.result.audit_file = None, path
     rater.result.pools = {(key.tenant_id, key.pool, key.month, key.counter): month
                           for key, month in rater.ledger.months.items()}
     return rater.result
