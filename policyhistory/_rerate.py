@@ -356,8 +356,6 @@ class _Run:
             if executor is not None:
                 executor.close()
         self._summarise(results)
-        if self.audit is not None:
-            self.audit.merge([self.read_audit, *(result.read_audit() for result in results)])  # type: ignore[list-item]
         runs = [_RunReader(rejected_run), *(_RunReader(run) for result in results for run in result.runs)]
         for low in range(0, self.rows, MERGE_WINDOW):
             texts, flags = _window(runs, low, min(self.rows, low + MERGE_WINDOW))
@@ -390,18 +388,32 @@ class _Run:
         minutes: dict[str, int] = {}
         changes: dict[str, int] = {}
         exempt: dict[str, int] = {}
-        for result in results:
-            summary.rejected += result.rejected
-            summary.changed += result.changed
-            for outcome, value in result.minutes.items():
-                minutes[outcome] = minutes.get(outcome, 0) + value
-            for kind, value in result.changes.items():
-                changes[kind] = changes.get(kind, 0) + value
-            for outcome, value in result.exempt.items():
-                exempt[outcome] = exempt.get(outcome, 0) + value
-            summary.pools.update(result.pools)
-            if result.worker:
-                self.rerate.workers_used.add(result.worker)
+
+        def audits() -> Iterator[Audit | None]:
+            """Each shard's pools and money read back and added up, one shard at a time (then let go)."""
+            yield self.read_audit
+            for result in results:
+                result.read_tallies()
+                summary.rejected += result.rejected
+                summary.changed += result.changed
+                for outcome, value in result.minutes.items():
+                    minutes[outcome] = minutes.get(outcome, 0) + value
+                for kind, value in result.changes.items():
+                    changes[kind] = changes.get(kind, 0) + value
+                for outcome, value in result.exempt.items():
+                    exempt[outcome] = exempt.get(outcome, 0) + value
+                summary.pools.update(result.pools)
+                result.pools = {}
+                if result.worker:
+                    self.rerate.workers_used.add(result.worker)
+                audit, result.audit = result.audit, None
+                yield audit
+
+        if self.audit is not None:
+            self.audit.merge(audits())  # type: ignore[arg-type]
+        else:
+            for _ in audits():
+                pass
         summary.rated = summary.rows - summary.rejected
         summary.minutes = dict(sorted(minutes.items()))
         summary.changes = dict(sorted(changes.items(), key=lambda item: (-item[1], item[0])))

@@ -44,9 +44,10 @@ SHARD_SCHEMA: dict[str, Any] = {
 layout's bill also names the Capability that carried the call)."""
 CHUNK_ROWS = 20_000
 """Rows of a shard made into Python objects at once (the rest stay in the shard's columnar frame)."""
-RUN_BATCH = 500
+RUN_BATCH = 100
 """Records per batch of a run file: the merge holds one batch of every run (a 1,000,000-call file makes about
-60 runs), so a batch of 10,000 records of 600 bytes held 360 MB."""
+60 runs, a 5,000,000-call file about 300), so a batch of 10,000 records of 600 bytes held 360 MB, and of 500
+records of 800 bytes 120 MB at 5,000,000 calls."""
 TENANT_WIDE = ("audio_conferencing", "audio_conferencing_ppm", "communications_credits")
 
 
@@ -93,15 +94,16 @@ class ShardResult:
     pools: dict[tuple[str, str, str, str], PoolMonth] = attrs.Factory(dict)
     worker: str = ""
     audit: Audit | None = None
-    """The shard's records' money and rejections, when the run's context holds an audit (see audit_file)."""
-    audit_file: str = ""
-    """Where rate_shard left the shard's audit (pickled), to be read with read_audit once every shard is rated."""
+    """The shard's records' money and rejections, when the run's context holds an audit (see tallies)."""
+    tallies: str = ""
+    """Where rate_shard left the shard's pools and audit (pickled): one per tenant-month each, they wait in a
+    file while the other shards are rated; read_tallies() puts them back."""
 
-    def read_audit(self) -> Audit | None:
-        if self.audit is None and self.audit_file:
-            with open(self.audit_file, "rb") as handle:
-                self.audit = pickle.load(handle)  # written by rate_shard in the run's own scratch folder
-        return self.audit
+    def read_tallies(self) -> None:
+        if self.tallies:
+            with open(self.tallies, "rb") as handle:  # written by rate_shard in the run's own scratch folder
+                self.pools, self.audit = pickle.load(handle)
+            self.tallies = ""
 
 
 CHANGED = 1
@@ -356,13 +358,11 @@ def _rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
             dump_run(out, handle)
         rater.result.runs.append(path)
     del frame
-    if rater.audit is not None:
-        # The shard's money (one total per tenant-month) waits in a file, not in memory, while the other shards
-        # are rated: the run reads every shard's back once they are all done (ShardResult.audit_file).
-        path = f"{job.out}-audit.pickle"
-        with open(path, "wb") as handle:
-            pickle.dump(rater.audit, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        rater.result.audit, rater.result.audit_file = None, path
-    rater.result.pools = {(key.tenant_id, key.pool, key.month, key.counter): month
-                          for key, month in rater.ledger.months.items()}
+    pools = {(key.tenant_id, key.pool, key.month, key.counter): month for key, month in rater.ledger.months.items()}
+    # The shard's pool-months and money (one entry per tenant-month each) wait in a file, not in memory, while
+    # the other shards are rated: the run reads each back once they are all done (ShardResult.read_tallies).
+    path = f"{job.out}-tallies.pickle"
+    with open(path, "wb") as handle:
+        pickle.dump((pools, rater.audit), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    rater.result.pools, rater.result.audit, rater.result.tallies = {}, None, path
     return rater.result
