@@ -25,6 +25,7 @@ import heapq
 import itertools
 import json
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -118,14 +119,17 @@ class MoneyTotals:
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as its values: a shard's audit sent back from a worker holds one per tenant-month (attrs'
         # own pickling of slotted classes took seconds for a run's few hundred thousand).
-        return MoneyTotals, (self.calls, self.billed, self.billed_calls, self.recomputed, self.recomputed_calls,
-                             self.difference, self.compared_calls, self.without_rate, self.changed)
+        return MoneyTotals, _totals_values(self)
 
     def record(self) -> dict[str, Any]:
         return {"calls": self.calls, "billed": amount(self.billed), "billed_calls": self.billed_calls,
                 "recomputed": amount(self.recomputed), "recomputed_calls": self.recomputed_calls,
                 "difference": amount(self.difference), "compared_calls": self.compared_calls,
                 "without_rate": self.without_rate, "changed": self.changed}
+
+
+_totals_values = operator.attrgetter(*(field.name for field in attrs.fields(MoneyTotals)))
+"""Every field of MoneyTotals, in order (its __init__'s arguments)."""
 
 
 @attrs.define
