@@ -12,6 +12,7 @@ one ledger for its tenants.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,11 @@ class PoolMonth:
     capacities: list[int] = attrs.Factory(list)
     """Every capacity the month's calls met, in start order (licenses can change mid-month)."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled as its values, every field in order: a shard sends back one per pool-month (attrs' pickling of
+        # slotted classes is slow).
+        return PoolMonth, _pool_month_values(self)
+
     def text(self) -> str:
         """'used / capacity': the capacity the month's last draw met; the others when it changed."""
         changed = f" (capacity {' -> '.join(map(str, self.capacities))} in the month)" \
@@ -73,6 +79,7 @@ class PoolMonth:
         return f"{self.used} / {self.capacity}{changed}"
 
 
+_pool_month_values = operator.attrgetter(*(field.name for field in attrs.fields(PoolMonth)))
 _Capacity = tuple[int, int, int]
 
 

@@ -19,10 +19,13 @@ Amounts are exact decimals (`decimal.Decimal`) throughout, written to JSON as nu
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import heapq
 import itertools
 import json
+import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -32,8 +35,8 @@ import pendulum
 
 from ._instant import format_instant, to_instant
 from ._ratecards import RateCard
-from ._records import RECORD_FIELDS, encode
-from ._rejections import Rejections
+from ._records import RECORD_FIELDS, _text, encode
+from ._rejections import FIRST_ROWS, Rejections, reason_of
 from ._timeline import micros
 
 AUDIT_FIELDS = ("charge", "charge_currency", "charge_difference", "known_at", "run_id")
@@ -70,6 +73,11 @@ def _start_us(text: str) -> int:
     return (int(parsed.replace(microsecond=0).timestamp()) * 1_000_000) + parsed.microsecond
 
 
+def _number(value: float | None) -> str:
+    """A float as json.dumps writes it."""
+    return "null" if value is None else repr(value) if math.isfinite(value) else json.dumps(value)
+
+
 def amount(value: Decimal | None) -> float | None:
     """An amount for JSON: the nearest float to the exact decimal (0.36 -> 0.36)."""
     return None if value is None else float(value)
@@ -98,8 +106,20 @@ class MoneyTotals:
     changed: int = 0
 
     def add(self, other: MoneyTotals) -> None:
-        for field in attrs.fields(MoneyTotals):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+        self.calls += other.calls
+        self.billed += other.billed
+        self.billed_calls += other.billed_calls
+        self.recomputed += other.recomputed
+        self.recomputed_calls += other.recomputed_calls
+        self.difference += other.difference
+        self.compared_calls += other.compared_calls
+        self.without_rate += other.without_rate
+        self.changed += other.changed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its values: a shard's audit sent back from a worker holds one per tenant-month (attrs'
+        # own pickling of slotted classes took seconds for a run's few hundred thousand).
+        return MoneyTotals, _totals_values(self)
 
     def record(self) -> dict[str, Any]:
         return {"calls": self.calls, "billed": amount(self.billed), "billed_calls": self.billed_calls,
@@ -108,12 +128,27 @@ class MoneyTotals:
                 "without_rate": self.without_rate, "changed": self.changed}
 
 
+_totals_values = operator.attrgetter(*(field.name for field in attrs.fields(MoneyTotals)))
+"""Every field of MoneyTotals, in order (its __init__'s arguments)."""
+
+
 @attrs.define
 class ImpliedRate:
     """Calls billed at one implied per-minute rate to one destination in one month and currency."""
 
     calls: int = 0
     examples: list[str] = attrs.Factory(list)
+    orders: list[int] = attrs.Factory(list)
+    """Where each example's record stands in the run's output (its examples are the first ones)."""
+
+    def keep(self, order: int, call_id: str) -> None:
+        """Count a call; keep it as an example if it is among the first three (by `order`) seen so far."""
+        self.calls += 1
+        if len(self.orders) < 3 or order < self.orders[-1]:
+            at = bisect.bisect(self.orders, order)
+            self.orders.insert(at, order)
+            self.examples.insert(at, call_id)
+            del self.orders[3:], self.examples[3:]
 
 
 def implied_rate(billed: Mapping[str, Any] | None, billable_minutes: int) -> tuple[Decimal, int] | None:
@@ -160,6 +195,11 @@ class Audit:
         self.rejections = Rejections()
         self._top: list[tuple[Decimal, int, dict[str, Any]]] = []
         self._seen = 0
+        self._rejected: dict[str, list[Any]] = {}
+        """A shard's rejected rows by reason: [count, order of the first, [(order, row), ...] of the first few]."""
+        tail = encode({"known_at": self._known_text, "run_id": run_id})
+        self._tail = f", {tail[1:]}"
+        """What follows a record's own fields on its line: known_at, run_id, the closing brace."""
 
     # The hook -------------------------------------------------------------------------------------------
 
@@ -191,23 +231,127 @@ class Audit:
             record["known_at"] = self._known_text
             record["run_id"] = self.run_id
             return record
-        billed = record.get("billed")
-        credit_minutes = record["credit_minutes"]
         start = record["start"]
+        billed = record.get("billed")
+        charge, currency, difference, warning = self._audit(
+            self._seen, record.get("tenant_id") or "", start,
+            self._as_of_us if self._as_of_us is not None or not self.rates else _start_us(start),
+            record.get("file"), record.get("line"), record.get("call_id"), record.get("outcome"),
+            record.get("destination_country"), record.get("number_type"), record.get("billable_minutes") or 0,
+            record["credit_minutes"], billed, bool(record.get("changed")), record.get("change", ""))
+        if warning is not None:
+            record["warnings"] = [*record.get("warnings", ()), warning]
+        record["charge"] = charge
+        record["charge_currency"] = currency
+        record["charge_difference"] = difference
+        record["known_at"] = self._known_text
+        record["run_id"] = self.run_id
+        return record
+
+    # In a shard: the same fields and tallies, from the values the shard rated --------------------------
+
+    def fresh(self) -> Audit:
+        """An empty audit of the same run (rate card, instants, run id) for one tenant shard: the shard gives
+        its records their audit fields where it rates them (rated_suffix, rejected_suffix: each record's place
+        in the output says which comes first), and the run's audit adds up the shards' tallies (merge)."""
+        return Audit(self.rates, known_at=self.known_at, as_of=self.as_of, run_id=self.run_id, top=self.top)
+
+    def rated_suffix(self, order: int, tenant_id: str, start: str, start_us: int, file: object, line: object,
+                     call_id: object, outcome: str, country: str | None, number_type: str | None,
+                     billable_minutes: int, credit_minutes: int, billed: dict[str, Any] | None, change: str
+                     ) -> tuple[str, str | None]:
+        """(the text that ends the rated record's line in place of its closing brace, the warning add gives the
+        record or None): the audit fields add(record) appends, for the record at `order` (its row number)."""
+        self._seen += 1
+        charge, currency, difference, warning = self._audit(
+            order + 1, tenant_id, start, self._as_of_us if self._as_of_us is not None else start_us, file, line,
+            call_id, outcome, country, number_type, billable_minutes, credit_minutes, billed, bool(change), change)
+        return (f', "charge": {_number(charge)}, "charge_currency": {"null" if currency is None else _text(currency)}'
+                f', "charge_difference": {_number(difference)}{self._tail}'), warning
+
+    def rejected_suffix(self, order: int, record: dict[str, Any]) -> str:
+        """The text that ends a rejected record's line in place of its closing brace (known_at, run_id), the
+        record counted by reason as Rejections.add counts it, for the record at `order` (its row number)."""
+        self._seen += 1
+        error = str(record.get("error") or "rejected")
+        reason = reason_of(error)
+        group = self._rejected.get(reason)
+        if group is None:
+            group = self._rejected[reason] = [0, order, []]
+        group[0] += 1
+        group[1] = min(group[1], order)
+        first = group[2]
+        if len(first) < FIRST_ROWS or order < first[-1][0]:
+            bisect.insort(first, (order, {"file": record.get("file"), "line": record.get("line"),
+                                          "call_id": record.get("call_id"), "error": error}), key=lambda item: item[0])
+            del first[FIRST_ROWS:]
+        return self._tail
+
+    def merge(self, parts: Iterable[Audit]) -> None:
+        """Add the shards' audits (see fresh) to this one: totals, calls without a rate, implied rates (their
+        examples the first calls of the run), the calls of largest charge difference, rejected rows by reason
+        (in the order their first row comes), as if every record had been given to add() in output order.
+        The parts are used up (their totals become this audit's)."""
+        rejected: dict[str, list[Any]] = {}
+        for part in parts:
+            self._seen += part._seen
+            for key, totals in part.totals.items():  # a tenant is in one shard: its keys are new here
+                mine_totals = self.totals.get(key)
+                if mine_totals is None:
+                    self.totals[key] = totals  # the part's own: a part is used up by the merge
+                else:
+                    mine_totals.add(totals)
+            self.without_rate += part.without_rate
+            for destination, calls in part.unpriced.items():
+                self.unpriced[destination] = self.unpriced.get(destination, 0) + calls
+            for destination_month, rates in part.implied.items():
+                mine = self.implied.setdefault(destination_month, {})
+                for rate, seen in rates.items():
+                    found = mine.get(rate)
+                    if found is None:
+                        mine[rate] = ImpliedRate(seen.calls, list(seen.examples), list(seen.orders))
+                        continue
+                    found.calls += seen.calls
+                    pairs = sorted([*zip(found.orders, found.examples, strict=True),
+                                    *zip(seen.orders, seen.examples, strict=True)])[:3]
+                    found.orders = [order for order, _ in pairs]
+                    found.examples = [example for _, example in pairs]
+            for item in part._top:
+                self._push_top(item)
+            for reason, (count, first_order, first) in part._rejected.items():
+                group = rejected.get(reason)
+                if group is None:
+                    rejected[reason] = [count, first_order, list(first)]
+                else:
+                    group[0] += count
+                    group[1] = min(group[1], first_order)
+                    group[2] = sorted([*group[2], *first], key=lambda item: item[0])[:FIRST_ROWS]
+        for reason, (count, _, first) in sorted(rejected.items(), key=lambda item: item[1][1]):
+            self.rejections.add_group(reason, count, [row for _, row in first])
+
+    # The audit of one rated record --------------------------------------------------------------------
+
+    def _audit(self, order: int, tenant: str, start: str, at_us: int | None, file: object, line: object,
+               call_id: object, outcome: object, country: str | None, number_type: str | None,
+               billable_minutes: int, credit_minutes: int, billed: dict[str, Any] | None, changed: bool,
+               change: str) -> tuple[float | None, str | None, float | None, str | None]:
+        """(charge, charge_currency, charge_difference, a warning for the record or None) of a rated call,
+        counted in the totals; `order`: the record's place in the output (ties among the top go to the
+        earlier); `at_us`: the rules' instant (as_of, else the call's start)."""
         charge: Decimal | None
         currency: str | None
         entry = None
+        warning = None
         if self.rates:
-            at_us = self._as_of_us if self._as_of_us is not None else _start_us(start)
-            entry = self.rates.resolve(record.get("destination_country"), record.get("number_type"), at_us,
-                                       self._known_us)
+            assert at_us is not None
+            entry = self.rates.resolve(country, number_type, at_us, self._known_us)
         if entry is not None:
             charge, currency = entry.charge(credit_minutes), entry.currency
         elif credit_minutes <= 0:
             charge, currency = _ZERO, billed.get("currency") if billed else None
         else:
             charge = currency = None
-            self._unpriced(record, start)
+            warning = self._unpriced(country, number_type, start)
         difference = None
         billed_charge = billed_currency = None
         if billed:
@@ -216,32 +360,12 @@ class Audit:
                 billed_charge = decimal(billed["charge"])
                 if billed_charge is not None and charge is not None and billed_currency == currency:
                     difference = billed_charge - charge
-        record["charge"] = None if charge is None else float(charge)
-        record["charge_currency"] = currency
-        record["charge_difference"] = None if difference is None else float(difference)
-        record["known_at"] = self._known_text
-        record["run_id"] = self.run_id
-        self._count(record, start[:7], charge, currency, billed, billed_charge, billed_currency, difference)
-        return record
-
-    def _unpriced(self, record: dict[str, Any], start: str) -> None:
-        country, number_type = record.get("destination_country"), record.get("number_type")
-        self.without_rate += 1
-        destination = (country or "", number_type or "")
-        self.unpriced[destination] = self.unpriced.get(destination, 0) + 1
-        if self.rates:
-            when = format_instant(self.as_of) if self.as_of else start
-            record["warnings"] = [*record.get("warnings", ()),
-                                  f"no rate card entry prices {country or 'this destination'} "
-                                  f"{number_type or ''} numbers at {when} as known at {self._known_text}: "
-                                  "charge not computed"]
-
-    def _count(self, record: dict[str, Any], month: str, charge: Decimal | None, currency: str | None,
-               billed: dict[str, Any] | None, billed_charge: Decimal | None, billed_currency: str | None,
-               difference: Decimal | None) -> None:
-        tenant = record.get("tenant_id") or ""
-        changed = bool(record.get("changed"))
-        here = self._totals(tenant, month, currency if charge is not None else billed_currency)
+        charge_number = None if charge is None else float(charge)
+        month = start[:7]
+        totals_key = (tenant, month, (currency if charge is not None else billed_currency) or "")
+        here = self.totals.get(totals_key)
+        if here is None:
+            here = self.totals[totals_key] = MoneyTotals()
         here.calls += 1
         if changed:
             here.changed += 1
@@ -261,16 +385,30 @@ class Audit:
             here.compared_calls += 1
             if difference:
                 here.difference += difference
-                self._keep_top(record, difference)
+                kept = {"file": file, "line": line, "call_id": call_id, "tenant_id": tenant, "start": start,
+                        "outcome": outcome, "billed_charge": billed.get("charge") if billed else None,
+                        "charge": charge_number, "currency": currency, "charge_difference": amount(difference),
+                        "changed": changed, "change": change}
+                self._push_top((abs(difference), -order, kept))  # equal sizes: the earlier row first
         if billed_charge and billed_charge > 0:
-            implied = implied_rate(billed, record.get("billable_minutes") or 0)
+            implied = implied_rate(billed, billable_minutes)
             if implied is not None:
-                key = (record.get("destination_country") or "", record.get("number_type") or "", month,
-                       billed_currency or "")
-                rate = self.implied.setdefault(key, {}).setdefault(implied[0], ImpliedRate())
-                rate.calls += 1
-                if len(rate.examples) < 3:
-                    rate.examples.append(str(record.get("call_id")))
+                key = (country or "", number_type or "", month, billed_currency or "")
+                rate = self.implied.setdefault(key, {}).get(implied[0])
+                if rate is None:
+                    rate = self.implied[key][implied[0]] = ImpliedRate()
+                rate.keep(order, str(call_id))
+        return charge_number, currency, None if difference is None else float(difference), warning
+
+    def _unpriced(self, country: str | None, number_type: str | None, start: str) -> str | None:
+        self.without_rate += 1
+        destination = (country or "", number_type or "")
+        self.unpriced[destination] = self.unpriced.get(destination, 0) + 1
+        if not self.rates:
+            return None
+        when = format_instant(self.as_of) if self.as_of else start
+        return (f"no rate card entry prices {country or 'this destination'} {number_type or ''} numbers at {when} "
+                f"as known at {self._known_text}: charge not computed")
 
     def _totals(self, tenant: str, month: str, currency: str | None) -> MoneyTotals:
         key = (tenant, month, currency or "")
@@ -279,14 +417,7 @@ class Audit:
             found = self.totals[key] = MoneyTotals()
         return found
 
-    def _keep_top(self, record: dict[str, Any], difference: Decimal) -> None:
-        billed = record.get("billed") or {}
-        kept = {"file": record.get("file"), "line": record.get("line"), "call_id": record.get("call_id"),
-                "tenant_id": record.get("tenant_id"), "start": record.get("start"), "outcome": record.get("outcome"),
-                "billed_charge": billed.get("charge"), "charge": record["charge"],
-                "currency": record["charge_currency"], "charge_difference": amount(difference),
-                "changed": bool(record.get("changed")), "change": record.get("change", "")}
-        item = (abs(difference), -self._seen, kept)  # equal sizes: the earlier row first
+    def _push_top(self, item: tuple[Decimal, int, dict[str, Any]]) -> None:
         if len(self._top) < self.top:
             heapq.heappush(self._top, item)
         elif item[:2] > self._top[0][:2]:
@@ -300,10 +431,20 @@ class Audit:
         return [kept for _, _, kept in sorted(self._top, key=lambda item: item[:2], reverse=True)]
 
     def by_currency(self) -> dict[str, MoneyTotals]:
+        """Totals per currency, the currencies in the order of their first (tenant, month) (exact sums: the
+        order they are added in does not matter)."""
         found: dict[str, MoneyTotals] = {}
-        for (_, _, currency), totals in sorted(self.totals.items()):
-            found.setdefault(currency, MoneyTotals()).add(totals)
-        return found
+        first: dict[str, tuple[str, str, str]] = {}
+        for key, totals in self.totals.items():
+            currency = key[2]
+            here = found.get(currency)
+            if here is None:
+                here = found[currency] = MoneyTotals()
+                first[currency] = key
+            elif key < first[currency]:
+                first[currency] = key
+            here.add(totals)
+        return {currency: found[currency] for currency in sorted(found, key=first.__getitem__)}
 
     def anomalies(self) -> list[dict[str, Any]]:
         """Destinations billed at more than one implied rate in one month and currency."""
@@ -363,10 +504,10 @@ class Audit:
 
 def pools_nearest_capacity(pools: Mapping[tuple[str, str, str, str], Any], count: int = 10) -> list[str]:
     """Summary lines of the pool-months whose use came nearest their capacity (or went past it)."""
-    ranked = sorted(pools.items(), key=lambda item: (-(item[1].used / item[1].capacity if item[1].capacity else
-                                                        (1e9 if item[1].used else 0)), item[0]))
+    ranked = heapq.nsmallest(count, pools.items(), key=lambda item: (
+        -(item[1].used / item[1].capacity if item[1].capacity else (1e9 if item[1].used else 0)), item[0]))
     lines = []
-    for (tenant, pool, month, counter), use in ranked[:count]:
+    for (tenant, pool, month, counter), use in ranked:
         share = f" ({100 * use.used / use.capacity:.0f} %)" if use.capacity else ""
         alerts = (", alerts: " + ", ".join(a.split(" of pool")[0] + " (" + a.rsplit("(", 1)[1] for a in use.alerts)
                   if use.alerts else "")
@@ -379,7 +520,7 @@ def short_summary(summary: Any, audit: Audit, full: str | None) -> list[str]:
     """The stderr summary: counts, minutes per outcome, changes by kind (RerateSummary's own first lines),
     money per currency, the 10 pool-months nearest their capacity, and where the full summary went."""
     lines = []
-    for line in summary.lines():
+    for line in summary.lines(pools=False):  # RerateSummary: every pool-month is for the full summary
         if line.startswith("pools (tenant"):
             break
         lines.append(line)

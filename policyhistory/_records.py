@@ -118,24 +118,56 @@ def settled_line(head: dict[str, Any], call_type: str, country: str, number_type
     dict (a re-rating writes millions): the same text, byte for byte (tests/test_engine.py checks that every
     line is json.dumps of its record). `head` (file, line, ids, start) and `billed` are encoded as they come,
     whatever fields they hold; the rating's fields in between are those of `_record`, in its order."""
+    change = None if billed is None else billed_change(billed, settled.outcome, settled.pool_minutes,
+                                                       settled.credit_minutes, settled.uncovered_minutes)
+    return settled_text(_LINE(head)[:-1], call_type, country, number_type, settled,
+                        None if billed is None else _LINE(billed), change) + "}"
+
+
+def settled_text(head: str, call_type: str, country: str, number_type: str, settled: Settled,
+                 billed: str | None, change: str | None, warnings: Sequence[str] | None = None) -> str:
+    """settled_line's text without its closing brace, from the head's JSON text without its closing brace,
+    billed's JSON text (None: nothing billed) and its change (billed_change); `warnings` in place of the
+    settled call's (an audit's own warning added). The parts that repeat from call to call (the kind and
+    outcome, the destination and pool, the versions and warnings) are written once each."""
     use = settled.use
-    if use is None:
-        pool = 'null, "pool_capacity": null, "pool_used_before": null, "pool_used_after": null'
-    else:
-        pool = (f'{_text(use.key.pool)}, "pool_capacity": {use.capacity}, "pool_used_before": {use.used_before}, '
-                f'"pool_used_after": {use.used_after}')
-    text = (f'{_LINE(head)[:-1]}, "call_type": {_text(call_type)}, "outcome": {_text(settled.outcome)}, '
-            f'"billable_minutes": {settled.billable_minutes}, "pool_minutes": {settled.pool_minutes}, '
-            f'"credit_minutes": {settled.credit_minutes}, "uncovered_minutes": {settled.uncovered_minutes}, '
-            f'"destination_country": {_text(country)}, "number_type": {_text(number_type)}, "pool": {pool}, '
-            f'"policy_versions": {_texts(settled.versions)}, "alerts": {_texts(settled.alerts)}, '
-            f'"warnings": {_texts(settled.warnings)}')
+    kind = _KINDS.get((call_type, settled.outcome))
+    if kind is None:
+        kind = _bounded(_KINDS)[(call_type, settled.outcome)] = (
+            f', "call_type": {_text(call_type)}, "outcome": {_text(settled.outcome)}, "billable_minutes": ')
+    pool_name = None if use is None else use.key.pool
+    where = _WHERE.get((country, number_type, pool_name))
+    if where is None:
+        where = _bounded(_WHERE)[(country, number_type, pool_name)] = (
+            f', "destination_country": {_text(country)}, "number_type": {_text(number_type)}, "pool": '
+            + ('null, "pool_capacity": null, "pool_used_before": null, "pool_used_after": null' if pool_name is None
+               else f'{_text(pool_name)}, "pool_capacity": '))
+    given = settled.warnings if warnings is None else tuple(warnings)
+    lists = _LISTED.get((settled.versions, settled.alerts, given))
+    if lists is None:
+        lists = (f', "policy_versions": {_texts(settled.versions)}, "alerts": {_texts(settled.alerts)}, '
+                 f'"warnings": {_texts(given)}')
+        if not settled.alerts:  # alerts name their minutes: they seldom repeat
+            _bounded(_LISTED)[(settled.versions, settled.alerts, given)] = lists
+    pool = "" if use is None else \
+        f'{use.capacity}, "pool_used_before": {use.used_before}, "pool_used_after": {use.used_after}'
+    text = (f'{head}{kind}{settled.billable_minutes}, "pool_minutes": {settled.pool_minutes}, '
+            f'"credit_minutes": {settled.credit_minutes}, "uncovered_minutes": {settled.uncovered_minutes}'
+            f'{where}{pool}{lists}')
     if billed is None:
-        return text + "}"
-    change = billed_change(billed, settled.outcome, settled.pool_minutes, settled.credit_minutes,
-                           settled.uncovered_minutes)
-    return (f'{text}, "billed": {_LINE(billed)}, "changed": {"true" if change else "false"}, '
-            f'"change": {_text(change)}}}')
+        return text
+    return f'{text}, "billed": {billed}, "changed": {"true" if change else "false"}, "change": {_text(change or "")}'
+
+
+_KINDS: dict[tuple[str, str], str] = {}
+_WHERE: dict[tuple[str, str, str | None], str] = {}
+_LISTED: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], str] = {}
+
+
+def _bounded(cache: dict[Any, str]) -> dict[Any, str]:
+    if len(cache) > 10_000:
+        cache.clear()
+    return cache
 
 
 def rating_record(rating: Rating, billed: dict[str, Any] | None = None, *, trace: bool = True) -> dict[str, Any]:

@@ -77,6 +77,14 @@ class Rejections:
             group.first.append({"file": record.get("file"), "line": record.get("line"),
                                 "call_id": record.get("call_id"), "error": error})
 
+    def add_group(self, reason: str, count: int, first: list[dict[str, Any]]) -> None:
+        """Rows of one reason counted elsewhere (a re-rating's shard), with the first of them, as add() keeps."""
+        group = self._groups.get(reason)
+        if group is None:
+            group = self._groups[reason] = RejectionGroup(reason, fix_for(reason))
+        group.count += count
+        group.first.extend(first[:FIRST_ROWS - len(group.first)])
+
     def groups(self) -> list[RejectionGroup]:
         """Most rows first; ties in the order first met."""
         return sorted(self._groups.values(), key=lambda group: -group.count)

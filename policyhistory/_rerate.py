@@ -15,8 +15,8 @@ The run, with memory bounded by the largest shard rather than the input:
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import heapq
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -31,10 +31,11 @@ from ._calls import Call, _carrier, _duration, _identifier, _optional_country, _
 from ._classify import classify_numbers
 from ._columnar import RowPiece, own_csv_pieces
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
-from ._executors import Executor, _workers, make_executor
+from ._executors import PARALLEL_MIN_ROWS, Executor, _workers, make_executor
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
+from ._money import Audit
 from ._records import RECORD_FIELDS, encode, rejected_record
 from ._records import billed_change as billed_change
 from ._records import billed_text as billed_text
@@ -44,13 +45,14 @@ from ._rows import check_text, read_table
 from ._scratch import scratch_folder
 from ._shards import (
     CHUNK_ROWS,
+    REJECTED,
     RUN_BATCH,
     SHARD_SCHEMA,
     RunContext,
     ShardJob,
     ShardResult,
     batches,
-    dump,
+    dump_run,
     infer_licenses,
 )
 from ._store import Store
@@ -63,6 +65,8 @@ writing records."""
 OUTPUT_COLUMNS = RECORD_FIELDS
 SORT_CHUNK = CHUNK_ROWS
 _BATCH = 10_000
+MERGE_WINDOW = 20_000
+"""Rows put back in input order at once by the merge (their lines are written together)."""
 FLUSH_ROWS = 20_000
 """Good rows buffered (over all shards) before they are written to the shards' Parquet parts."""
 SHARD_BYTES = 8 << 20
@@ -120,7 +124,8 @@ class RerateSummary:
     """Calls Microsoft's rules do not price, by outcome: not_microsoft_billed (Operator Connect, Direct
     Routing) and emergency (see _exempt)."""
 
-    def lines(self) -> list[str]:
+    def lines(self, *, pools: bool = True) -> list[str]:
+        """The summary's lines; with `pools`, every pool-month's (thousands in a large run)."""
         lines = [f"rows {self.rows}: rated {self.rated}, rejected {self.rejected}, changed {self.changed}"]
         if self.known_at is not None:
             rules = f"the rules of {format_instant(self.as_of)}" if self.as_of is not None \
@@ -133,9 +138,9 @@ class RerateSummary:
         if self.changes:
             lines.append("changed calls (what was billed -> what is now: calls):")
             lines += [f"  {kind}: {calls}" for kind, calls in self.changes.items()]
-        if self.pools:
+        if self.pools and pools:
             lines.append("pools (tenant, pool, month, counter: used / capacity, alerts):")
-        for (tenant, pool, month, counter), use in sorted(self.pools.items()):
+        for (tenant, pool, month, counter), use in sorted(self.pools.items()) if pools else ():
             alerts = ", alerts: " + ", ".join(a.split(" of pool")[0] + " (" + a.rsplit("(", 1)[1] for a in use.alerts) \
                 if use.alerts else ""
             lines.append(f"  {tenant} {pool} {month} {counter}: {use.text()}{alerts}")
@@ -215,10 +220,26 @@ class Rerate:
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         """Output records in input order, as JSON text (one line each)."""
+        for texts, _ in self._batches(None, progress):
+            yield from texts
+
+    def audited_lines(self, audit: Audit, progress: Progress | None = None) -> Iterator[tuple[str, int]]:
+        """Output records in input order with their audit fields, as (JSON text, flags): the lines
+        `audit.audited_lines(self.records_json())` gives, byte for byte, but each record's audit fields made
+        where its shard rated it (in the workers), so that this process only writes finished lines; `audit`
+        holds the run's money and rejections once every line is read. Flags: CHANGED (1), REJECTED (2)."""
+        for texts, flags in self._batches(audit, progress):
+            yield from zip(texts, flags, strict=True)
+
+    def audited_batches(self, audit: Audit, progress: Progress | None = None) -> Iterator[tuple[list[str], bytes]]:
+        """audited_lines, many lines at a time: (lines, their flags), in input order."""
+        return self._batches(audit, progress)
+
+    def _batches(self, audit: Audit | None, progress: Progress | None) -> Iterator[tuple[list[str], bytes]]:
         self.check()
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         with scratch_folder(self.workdir) as scratch:
-            yield from _Run(self, Path(scratch), progress).records()
+            yield from _Run(self, Path(scratch), progress, audit).records()
 
     def rows(self, *, tenant_id: str | None = None, call_id: str | None = None) -> Iterator[InputRow]:
         """Every input row, read by its file's layout: a Call with what was billed, or the reason it is not.
@@ -284,8 +305,11 @@ _Kind = tuple[str, str | None, tuple[str, ...], str | None]
 class _Run:
     """One run's scratch folder: the reading into tenant shards, the executor, the merge."""
 
-    def __init__(self, rerate: Rerate, scratch: Path, progress: Progress | None) -> None:
+    def __init__(self, rerate: Rerate, scratch: Path, progress: Progress | None, audit: Audit | None) -> None:
         self.rerate = rerate
+        self.audit = audit
+        self.read_audit = None if audit is None else audit.fresh()
+        """The audit of the rows rejected while reading (the shards audit theirs)."""
         self.scratch = scratch
         self.progress = progress
         self.summary = rerate.summary
@@ -297,18 +321,25 @@ class _Run:
         self.shard_count = max(1, min(MAX_SHARDS, wanted))
         self.parts: list[list[str]] = [[] for _ in range(self.shard_count)]
 
-    def records(self) -> Iterator[str]:
-        rejected_run = self.scratch / "rejected.marshal"
-        with rejected_run.open("wb") as out:
-            self._read(out)
+    def records(self) -> Iterator[tuple[list[str], bytes]]:
+        """The run's records in input order, a window of rows at a time: (lines, their flags)."""
         rerate = self.rerate
         store = rerate.store
         context = RunContext(store.timeline, store.tenant_index, micros(rerate.known_at),
                              format_instant(rerate.known_at), None if rerate.as_of is None else micros(rerate.as_of),
                              "" if rerate.as_of is None else format_instant(rerate.as_of),
-                             tuple(str(path) for path in rerate.paths))
-        executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
+                             tuple(str(path) for path in rerate.paths),
+                             None if self.audit is None else self.audit.fresh())
+        # Workers asked for (or a cluster) are started before the reading, so that their start (a process
+        # imports policyhistory and polars, gets the context) is spent while this process reads.
+        executor = make_executor(context, rerate.workers, rerate.dask, PARALLEL_MIN_ROWS) \
+            if rerate.dask or (rerate.workers is not None and rerate.workers > 1) else None
         try:
+            rejected_run = self.scratch / "rejected.marshal"
+            with rejected_run.open("wb") as out:
+                self._read(out)
+            if executor is None:
+                executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
             table = self._classify(executor)
             jobs = []
             for index, parts in enumerate(self.parts):
@@ -322,17 +353,17 @@ class _Run:
             del table
             results = executor.rate(jobs)
         finally:
-            executor.close()
+            if executor is not None:
+                executor.close()
         self._summarise(results)
-        streams = [_items(rejected_run), *(_items(run) for result in results for run in result.runs)]
-        done = 0
-        for _, text in heapq.merge(*streams):
-            done += 1
-            if self.progress and done % _BATCH == 0:
-                self.progress("writing", done, self.rows)
-            yield text
+        runs = [_RunReader(rejected_run), *(_RunReader(run) for result in results for run in result.runs)]
+        for low in range(0, self.rows, MERGE_WINDOW):
+            texts, flags = _window(runs, low, min(self.rows, low + MERGE_WINDOW))
+            if self.progress:
+                self.progress("writing", low + len(texts), self.rows)
+            yield texts, flags
         if self.progress:
-            self.progress("writing", done, self.rows)
+            self.progress("writing", self.rows, self.rows)
 
     def _classify(self, executor: Executor) -> pl.DataFrame:
         """Every distinct number the shards' rows dial, classified once for the run (see _classify), as a frame
@@ -357,18 +388,32 @@ class _Run:
         minutes: dict[str, int] = {}
         changes: dict[str, int] = {}
         exempt: dict[str, int] = {}
-        for result in results:
-            summary.rejected += result.rejected
-            summary.changed += result.changed
-            for outcome, value in result.minutes.items():
-                minutes[outcome] = minutes.get(outcome, 0) + value
-            for kind, value in result.changes.items():
-                changes[kind] = changes.get(kind, 0) + value
-            for outcome, value in result.exempt.items():
-                exempt[outcome] = exempt.get(outcome, 0) + value
-            summary.pools.update(result.pools)
-            if result.worker:
-                self.rerate.workers_used.add(result.worker)
+
+        def audits() -> Iterator[Audit | None]:
+            """Each shard's pools and money read back and added up, one shard at a time (then let go)."""
+            yield self.read_audit
+            for result in results:
+                result.read_tallies()
+                summary.rejected += result.rejected
+                summary.changed += result.changed
+                for outcome, value in result.minutes.items():
+                    minutes[outcome] = minutes.get(outcome, 0) + value
+                for kind, value in result.changes.items():
+                    changes[kind] = changes.get(kind, 0) + value
+                for outcome, value in result.exempt.items():
+                    exempt[outcome] = exempt.get(outcome, 0) + value
+                summary.pools.update(result.pools)
+                result.pools = {}
+                if result.worker:
+                    self.rerate.workers_used.add(result.worker)
+                audit, result.audit = result.audit, None
+                yield audit
+
+        if self.audit is not None:
+            self.audit.merge(audits())  # type: ignore[arg-type]
+        else:
+            for _ in audits():
+                pass
         summary.rated = summary.rows - summary.rejected
         summary.minutes = dict(sorted(minutes.items()))
         summary.changes = dict(sorted(changes.items(), key=lambda item: (-item[1], item[0])))
@@ -382,7 +427,7 @@ class _Run:
         where it can be (see _columnar), row by row elsewhere; both give the same rows and errors."""
         self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
         self.buffered = 0
-        self.rejected: list[tuple[int, str]] = []
+        self.rejected: list[tuple[int, str, int]] = []
         self.rejected_out = rejected_out
         self.shard_of: dict[str, int] = {}
         seq = 0
@@ -404,7 +449,7 @@ class _Run:
                     self._rows(file_index, path, columns, [(line, values)], seq + line - piece.first_line)
                 seq += piece.count
         self._flush(self.buffers)
-        dump(self.rejected, rejected_out)
+        dump_run(self.rejected, rejected_out)
         self.rows = self.summary.rows = seq
 
     def _frame(self, file_index: int, frame: pl.DataFrame, seq_offset: int) -> None:
@@ -475,11 +520,15 @@ class _Run:
                     kind = self._kind(kind_given, location_given, licenses_given, carrier)
             except PolicyHistoryError as error:
                 head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
-                rejected.append((seq, encode(rejected_record(head, error))))
+                record = rejected_record(head, error)
+                text = encode(record)
+                if self.read_audit is not None:
+                    text = text[:-1] + self.read_audit.rejected_suffix(seq, record)
+                rejected.append((seq, text, REJECTED))
                 self.summary.rejected += 1
                 seq += 1
                 if len(rejected) >= RUN_BATCH:
-                    dump(rejected, self.rejected_out)
+                    dump_run(rejected, self.rejected_out)
                     rejected.clear()
                 continue
             shard = shard_of.get(tenant_id)
@@ -524,9 +573,43 @@ class _Run:
         return kind
 
 
-def _items(path: Path | str) -> Iterator[tuple[int, str]]:
-    for batch in batches(path):
-        yield from batch
+class _RunReader:
+    """A run file read a batch at a time: the batch's row numbers, lines and flags, and how far it was read."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._batches = batches(path)
+        self.seqs: tuple[int, ...] = ()
+        self.texts: tuple[str, ...] = ()
+        self.flags = b""
+        self.at = 0
+        self.next_batch()
+
+    def next_batch(self) -> None:
+        self.seqs, self.texts, self.flags = next(self._batches, ((), (), b""))
+        self.at = 0
+
+
+def _window(runs: list[_RunReader], low: int, high: int) -> tuple[list[str], bytes]:
+    """The lines (and flags) of rows low to high - 1, taken from the runs (each sorted by row number), each
+    put in its place: a merge without a heap, since every row number below the run's rows comes once."""
+    texts: list[Any] = [None] * (high - low)
+    flags = bytearray(high - low)
+    for run in runs:
+        while run.seqs:
+            seqs, lines, marks, at = run.seqs, run.texts, run.flags, run.at
+            end = bisect.bisect_left(seqs, high, at)
+            for index in range(at, end):
+                place = seqs[index] - low
+                texts[place] = lines[index]
+                flags[place] = marks[index]
+            if end < len(seqs):
+                run.at = end
+                break
+            run.next_batch()
+    if None in texts:  # every input row comes out once: never a hole
+        missing = low + texts.index(None)
+        raise AssertionError(f"row {missing} has no record")
+    return texts, bytes(flags)
 
 
 def _start(value: object) -> tuple[int, str]:

@@ -187,3 +187,45 @@ def test_audited_lines_are_the_audited_records_encoded(rates):
     assert [encode(record) for record in expected] == [line for line, _ in lines]
     assert all(json.loads(line) == record for line, record in lines)
     assert rates == any("no rate card entry prices" in line for line, _ in lines)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_shards_audit_gives_the_lines_and_money_of_the_records_audit(tmp_path, workers):
+    """Rerate.audited_lines gives each record its audit fields in the shard that rated it and adds up the
+    shards' tallies: the same lines, money (totals, implied rates and their first examples, the top changed
+    calls) and rejected rows by reason (their first rows) as auditing every record in output order."""
+    import policyhistory
+    from policyhistory import Audit, Rerate
+    from policyhistory._money import run_summary_record
+
+    store = policyhistory.open()
+    store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
+    store.load_rates(EXAMPLES / "ratecard.csv")
+    numbers = ["+33142685300", "+33612345678", "+442071234567", "+263242123456", "+14155552671"]
+    rows = []
+    for index in range(400):
+        tenant = ("contoso", "seoul")[index % 2]
+        year = 2017 + index % 6  # 2017: no policy in force yet, rejected in the shard
+        start = f"{year}-{1 + index * 7 % 12:02d}-{1 + index * 11 % 28:02d}T{index % 24:02d}:00:00Z"
+        duration = "bad" if index % 37 == 0 else str(60 + index * 53 % 900)  # rejected while reading
+        charge = ("0.24", "0.30", "0", "0.15", "1.2", "")[index % 6]
+        rows.append(f"x{index},{tenant},{start},{duration},conf_out,US,audio_conferencing;communications_credits,"
+                    f"{numbers[index % 5]},communications_credits,{index % 13},{charge},USD")
+    calls = write_calls(tmp_path, rows)
+    paths = [calls, EXAMPLES / "PSTN.calls.2022-06-30.csv", EXAMPLES / "calls.csv"]
+    known = "2026-11-23T00:00:00Z"
+
+    def run() -> Rerate:
+        return Rerate(store, paths, known_at=known, default_tenant="contoso", shards=3, workers=workers)
+
+    serial, texts = Audit(store.rate_cards(), known_at=known, run_id="r1"), run()
+    expected = [line for line, _ in serial.audited_lines(texts.records_json())]
+    sharded, lines = Audit(store.rate_cards(), known_at=known, run_id="r1"), run()
+    found = list(lines.audited_lines(sharded))
+    assert expected == [line for line, _ in found]
+    assert [(json.loads(line).get("changed") is True) + 2 * (json.loads(line)["outcome"] == "rejected")
+            for line in expected] == [flags for _, flags in found]
+    assert run_summary_record(texts.summary, serial) == run_summary_record(lines.summary, sharded)
+    money = run_summary_record(lines.summary, sharded)["money"]
+    assert money["anomalies"] and money["top_changed_by_money"] and money["without_rate"]
+    assert len(run_summary_record(lines.summary, sharded)["rejected_by_reason"]) >= 2
