@@ -183,7 +183,8 @@ class InvalidFieldError(PolicyHistoryError, ValueError):
 
     @property
     def reason(self) -> str:
-        return f"expected {self.expected}, got {self.value!r}"
+        # None is no value a user gave: a missing column or field, not Python's None.
+        return f"expected {self.expected}, got {'nothing' if self.value is None else repr(self.value)}"
 
 
 class UnreadableRowError(InvalidFieldError):

@@ -532,8 +532,14 @@ def short_summary(summary: Any, audit: Audit, full: str | None) -> list[str]:
         lines += nearest
     rejected = audit.rejections.groups()
     if rejected:
-        lines.append(f"rejected rows by reason ({len(rejected)} reason(s)):")
-        lines += [f"  {group.count}: {group.reason}" for group in rejected[:5]]
+        shown = rejected[:5]
+        lines.append(f"rejected rows by reason ({len(rejected)} reason(s)"
+                     f"{f', the {len(shown)} most frequent' if len(rejected) > len(shown) else ''}):")
+        lines += [f"  {group.count}: {group.reason}" for group in shown]
+        if len(rejected) > len(shown):
+            others = rejected[len(shown):]
+            lines.append(f"  {sum(group.count for group in others)} more row(s) for {len(others)} other reason(s) "
+                         "(every reason: --summary-json FILE, or the report)")
     lines.append(f"full summary: {full}" if full else
                  "full summary (every pool-month, money per tenant and month): give --summary-json FILE")
     return lines

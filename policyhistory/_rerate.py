@@ -514,6 +514,9 @@ class _Run:
                 # The common form read at once: ASCII digits (isdecimal alone takes other scripts' digits).
                 duration = int(duration) if type(duration) is str and duration.isascii() and duration.isdecimal() \
                     and len(duration) < 7 else _duration(duration)
+                if destination is None:  # a CSV row that ends before the column, a JSON record without it
+                    raise InvalidFieldError("destination", None, "an E.164 number such as +33142685300, or a "
+                                            "country code; the row has none (it ends before that column)")
                 kind_key = (kind_given, location_given, licenses_given, carrier)
                 kind = kinds.get(kind_key) if type(licenses_given) is not list else None
                 if kind is None:

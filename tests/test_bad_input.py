@@ -119,6 +119,27 @@ def test_a_day_that_does_not_exist_is_named_as_such(tmp_path):
     assert "rejected" == record["outcome"] and "day is out of range for month" in record["error"]
 
 
+def test_a_row_that_ends_before_its_destination_says_so_and_reasons_past_five_are_counted(tmp_path):
+    calls = tmp_path / "c.csv"
+    header = "call_id,tenant_id,start,duration_seconds,call_type,organizer_id,organizer_usage_location,"
+    calls.write_text(header + "organizer_licenses,destination\n"
+                     "b1,contoso,2022-04-31T10:00:00Z,600,user_out,ann,US,MCOPSTN1,+12027621401\n"
+                     "b2,contoso,2022-04-04T10:00:00Z,1.5,user_out,ann,US,MCOPSTN1,+12027621401\n"
+                     "b3,contoso,2022-04-04T10:00:00Z,600,user_outt,ann,US,MCOPSTN1,+12027621401\n"
+                     "b4,contoso,2022-04-04T10:00:00Z,600,user_out,ann,US,MCOPSTN99,+12027621401\n"
+                     "b5,nobody,2022-04-04T10:00:00Z,600,user_out,ann,US,MCOPSTN1,+12027621401\n"
+                     "b6,contoso,2022-04-04T10:00:00Z,600,user_out,ann,US\n"
+                     "b7,contoso,2022-04-04T10:00:00Z,600,user_out,ann,XX,MCOPSTN1,+12027621401\n", encoding="utf-8")
+    result = invoke(tmp_path, "rerate", calls, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv")
+    records = {record["call_id"]: record for record in map(json.loads, result.stdout.splitlines())}
+    assert "None" not in records["b6"]["error"]
+    assert "the row has none (it ends before that column), got nothing" in records["b6"]["error"]
+    assert "rejected rows by reason (7 reason(s), the 5 most frequent):" in result.stderr
+    assert "  2 more row(s) for 2 other reason(s) (every reason: --summary-json FILE, or the report)" in (
+        result.stderr)
+
+
 def test_a_license_count_of_2_63_is_a_problem(tmp_path):
     licenses = tmp_path / "l.csv"
     licenses.write_text("tenant_id,valid_from,sku,usage_location,purchased,assigned\n"

@@ -92,7 +92,7 @@ def test_tenant_facts_cli_rate(tmp_path):
 def test_tenant_facts_cli_rate_bad_call(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rate", "--call", '{"call_id": "x"}'])
     assert 1 == result.exit_code
-    assert "Error: field 'tenant_id': expected a value (the field is required), got None" == result.output.strip()
+    assert "Error: field 'tenant_id': expected a value (the field is required), got nothing" == result.output.strip()
 
 
 def test_tenant_facts_cli_rate_call_from_a_file(tmp_path):
