@@ -35,10 +35,11 @@ from ._ledger import PoolLedger, PoolMonth, PoolState, Settled
 from ._money import AUDIT_FIELDS, Audit
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._ratecards import RateCard, RateCardEntry, read_rate_card
+from ._rater import Rater
 from ._rating import OUTCOMES, PoolKey, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
-from ._store import HistoryEntry, LoadReport, Override, Rater, Store, open
+from ._store import HistoryEntry, LoadReport, Override, Store, open
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
 from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
 from ._verify import VerifyReport

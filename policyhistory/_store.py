@@ -9,7 +9,7 @@ import os
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import attrs
 import pendulum
 import sqlite_utils
 
-from ._calls import Call, call_from_mapping, classify_destination
+from ._calls import Call, call_from_mapping
 from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
 from ._chains import CHAINED_TABLES as CHAINED_TABLES  # re-exported: the chains' specs live in _chains
 from ._chains import (
@@ -50,7 +50,7 @@ from ._errors import (
 )
 from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
 from ._instant import format_instant, month_of, to_instant
-from ._ledger import PoolState, Settled
+from ._ledger import PoolState
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
 from ._ratecards import (
     RATE_IDENTITY,
@@ -60,12 +60,11 @@ from ._ratecards import (
     entry_from_row,
     read_rate_card,
 )
-from ._rated import settled_rating_record
+from ._rater import BoundedPlanCache, Rater
 from ._rating import Rating
-from ._records import rating_record
-from ._rules import PlanCache, RatingPlan, Refusal, rate_call
-from ._tenants import LicenseFact, TenantFact, TenantIndex, TenantSnapshot, read_facts_located
-from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, micros
+from ._rules import PlanCache
+from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts_located
+from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets
 from ._upgrade import is_legacy, upgrade_legacy
 from ._verify import VerifyReport, parse_digest
 from ._verify import digest as chain_digest
@@ -620,113 +619,6 @@ class Store:
         the store (a ticket, an e-mail, a git repository) and `verify(digest=...)` later proves that the store
         still holds exactly that history, with only appends since."""
         return chain_digest(self.db.conn, self.path, format_instant(self.now()))
-
-
-class BoundedPlanCache(PlanCache):
-    """A PlanCache that starts afresh past `limit` plans: a long-running service meets whatever licenses and
-    numbers its clients send, and its memory stays bounded (a re-rating's few hundred kinds never reach it)."""
-
-    limit = 20_000
-
-    def plan(self, *args: Any, **kwargs: Any) -> Any:
-        plans = getattr(self, "_plans", None)
-        if plans is not None and len(plans) >= self.limit:
-            plans.clear()
-        return super().plan(*args, **kwargs)
-
-
-class Rater:
-    """Rates calls one after another, carrying pool state between them; `rate_all` takes them in start order.
-
-    The policy set for each call is resolved at `as_of` (default: the call's own start) as known at
-    `known_at`; tenant facts and pool months are always those of the call's start.
-    """
-
-    def __init__(self, timeline: Timeline, tenants: TenantIndex, *, known_at: pendulum.DateTime,
-                 as_of: pendulum.DateTime | None = None, pool_state: PoolState | None = None,
-                 plans: PlanCache | None = None) -> None:
-        self.timeline = timeline
-        self.tenants = tenants
-        self.known_at = known_at
-        self.as_of = as_of
-        self.pool_state = PoolState() if pool_state is None else pool_state
-        self._known_at_us = micros(known_at)
-        self._as_of_us = None if as_of is None else micros(as_of)
-        self._policies_at = timeline.as_known_at(self._known_at_us)
-        self.plans = PlanCache() if plans is None else plans
-
-    def _plan(self, call: Call) -> tuple[pendulum.DateTime, PolicySet, TenantSnapshot, RatingPlan]:
-        """What rating `call` starts from: the instant its rules are taken at, its policy set, its tenant's
-        facts at its start and the plan of its kind (PlanCache)."""
-        at = call.start if self.as_of is None else self.as_of  # not `or`: the epoch is a valid as_of
-        start_us = micros(call.start)
-        policies = self._policies_at(start_us if self._as_of_us is None else self._as_of_us)
-        tenant = self.tenants.snapshot_us(call.tenant_id, start_us)
-        plan = self.plans.plan(policies, tenant.tenant, call.call_type, classify_destination(call.destination),
-                               call.licenses, call.usage_location, call.carrier)
-        return at, policies, tenant, plan
-
-    def rate(self, call: Call | dict[str, Any]) -> Rating:
-        if not isinstance(call, Call):
-            call = call_from_mapping(call)
-        at, policies, tenant, plan = self._plan(call)
-        rating = rate_call(call, policies, tenant, self.pool_state, as_of=at, known_at=self.known_at, plan=plan)
-        self.pool_state.apply(call.tenant_id, rating, call.key)
-        return rating
-
-    def settle(self, call: Call) -> tuple[RatingPlan, Settled]:
-        """`rate` without its trace: the call's plan, settled by the pool ledger and charged, as `rate_call`
-        settles it (the same plan, the same `PoolLedger.settle`, the same refusal), as re-rating does."""
-        at, _, tenant, plan = self._plan(call)
-        settled = self.pool_state.settle(plan, call.tenant_id, month_of(call.start), call.duration_seconds, tenant,
-                                         user=call.user_id)
-        if isinstance(settled, Refusal):
-            raise settled.error(at, self.known_at)
-        self.pool_state.apply(call.tenant_id, settled, call.key)
-        return plan, settled
-
-    def _start_order(self, calls: Sequence[Call | dict[str, Any]]) -> tuple[list[Call], list[int]]:
-        built = [call if isinstance(call, Call) else call_from_mapping(call) for call in calls]
-        return built, sorted(range(len(built)), key=lambda i: (built[i].start, built[i].key))
-
-    def rate_all(self, calls: Sequence[Call | dict[str, Any]]) -> list[Rating]:
-        """Rate calls (Calls, or dicts as `rate` takes them) in start order (ties by call key: the UsageId
-        where the layout has one, else the call id), whatever their order here; ratings come back in the
-        order the calls were given."""
-        built, order = self._start_order(calls)
-        ratings: list[Rating | None] = [None] * len(built)
-        for index in order:
-            with _in_batch(index, built[index]):
-                ratings[index] = self.rate(built[index])
-        return [rating for rating in ratings if rating is not None]
-
-    def records(self, calls: Sequence[Call | dict[str, Any]], *, trace: bool = True) -> list[dict[str, Any]]:
-        """`rating_record` of each rating `rate_all` gives, in the order given. Without `trace`, the records
-        without their trace (`rating_record(..., trace=False)`), built from what the ledger settled: no
-        trace is rendered, and no Rating built (see _rated)."""
-        if trace:
-            return [rating_record(rating) for rating in self.rate_all(calls)]
-        built, order = self._start_order(calls)
-        known_at = format_instant(self.known_at)
-        as_of = None if self.as_of is None else format_instant(self.as_of)
-        records: list[dict[str, Any] | None] = [None] * len(built)
-        for index in order:
-            call = built[index]
-            with _in_batch(index, call):
-                plan, settled = self.settle(call)
-            records[index] = settled_rating_record(call, plan.destination, settled, as_of, known_at)
-        return [record for record in records if record is not None]
-
-
-@contextlib.contextmanager
-def _in_batch(index: int, call: Call) -> Iterator[None]:
-    """A refusal of one call of a batch says which call it was (PolicyHistoryError.batch_index and
-    batch_call_id): its error alone would name a field, not the call among thousands."""
-    try:
-        yield
-    except PolicyHistoryError as error:
-        error.batch_index, error.batch_call_id = index, call.call_id
-        raise
 
 
 def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: bool = True,
