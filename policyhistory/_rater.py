@@ -4,8 +4,7 @@ re-rating's shards carry their own loop around the same plan cache and pool ledg
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pendulum
@@ -96,8 +95,10 @@ class Rater:
         built, order = self._start_order(calls)
         ratings: list[Rating | None] = [None] * len(built)
         for index in order:
-            with _in_batch(index, built[index]):
+            try:
                 ratings[index] = self.rate(built[index])
+            except PolicyHistoryError as error:
+                raise _in_batch(error, index, built[index]) from None
         return [rating for rating in ratings if rating is not None]
 
     def records(self, calls: Sequence[Call | dict[str, Any]], *, trace: bool = True) -> list[dict[str, Any]]:
@@ -112,18 +113,16 @@ class Rater:
         records: list[dict[str, Any] | None] = [None] * len(built)
         for index in order:
             call = built[index]
-            with _in_batch(index, call):
+            try:
                 plan, settled = self.settle(call)
+            except PolicyHistoryError as error:
+                raise _in_batch(error, index, call) from None
             records[index] = settled_rating_record(call, plan.destination, settled, as_of, known_at)
         return [record for record in records if record is not None]
 
 
-@contextlib.contextmanager
-def _in_batch(index: int, call: Call) -> Iterator[None]:
+def _in_batch(error: PolicyHistoryError, index: int, call: Call) -> PolicyHistoryError:
     """A refusal of one call of a batch says which call it was (PolicyHistoryError.batch_index and
     batch_call_id): its error alone would name a field, not the call among thousands."""
-    try:
-        yield
-    except PolicyHistoryError as error:
-        error.batch_index, error.batch_call_id = index, call.call_id
-        raise
+    error.batch_index, error.batch_call_id = index, call.call_id
+    return error
