@@ -270,25 +270,31 @@ def test_mcopstn8_one_user_is_one_pool_whatever_the_case_and_spaces_of_the_upn(s
     assert {"calling_plan.domestic_120_user:CA:ann@northwind.com"} == {r.pool.key.pool for r in ratings}
 
 
-def test_a_rerate_counts_mcopstn8_minutes_per_user(tmp_path):
+def rerate_rows(tmp_path, rows):
+    """`policyhistory rerate` of rows of our layout (call id, start, duration, user, usage location, licenses,
+    destination; tenant contoso, calls user_out) with the example tenants: (result, its records)."""
     calls = tmp_path / "calls.csv"
     with calls.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
                          "organizer_usage_location", "organizer_licenses", "destination"])
-        writer.writerow(["a1", "contoso", "2022-03-10T10:00:00Z", "6000", "user_out", "ann", "US", "MCOPSTN8;MCOPSTNC",
-                         "+14165550123"])
-        writer.writerow(["b1", "contoso", "2022-03-10T11:00:00Z", "600", "user_out", "bob", "US", "MCOPSTN8;MCOPSTNC",
-                         "+14165550123"])
-        writer.writerow(["a2", "contoso", "2022-03-10T12:00:00Z", "1800", "user_out", "ann", "US", "MCOPSTN8;MCOPSTNC",
-                         "+14165550123"])
-        writer.writerow(["n1", "contoso", "2022-03-10T13:00:00Z", "60", "user_out", "", "US", "MCOPSTN8;MCOPSTNC",
-                         "+14165550123"])
+        for call_id, start, seconds, user, location, licenses, destination in rows:
+            writer.writerow([call_id, "contoso", start, seconds, "user_out", user, location, licenses, destination])
     examples = Path(__file__).resolve().parent.parent / "examples"
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(calls), "--tenants",
                                       str(examples / "tenants.csv"), "--licenses", str(examples / "licenses.csv")])
+    return result, [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_a_rerate_counts_mcopstn8_minutes_per_user(tmp_path):
+    plan = "MCOPSTN8;MCOPSTNC"
+    result, records = rerate_rows(tmp_path, [
+        ("a1", "2022-03-10T10:00:00Z", "6000", "ann", "US", plan, "+14165550123"),
+        ("b1", "2022-03-10T11:00:00Z", "600", "bob", "US", plan, "+14165550123"),
+        ("a2", "2022-03-10T12:00:00Z", "1800", "ann", "US", plan, "+14165550123"),
+        ("n1", "2022-03-10T13:00:00Z", "60", "", "US", plan, "+14165550123")])
     assert 3 == result.exit_code, result.output
-    a1, b1, a2, n1 = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    a1, b1, a2, n1 = records
     assert ("calling_plan", "calling_plan.domestic_120_user:US:ann", 100, 0) == (
         a1["outcome"], a1["pool"], a1["pool_minutes"], a1["credit_minutes"])
     assert ("calling_plan.domestic_120_user:US:bob", 10) == (b1["pool"], b1["pool_minutes"])
@@ -301,20 +307,11 @@ def test_mcopstn9_is_the_international_plan(store):
 
 
 def test_a_rerate_rejects_a_calling_plan_row_in_zimbabwe_naming_country_plan_and_reason(tmp_path):
-    calls = tmp_path / "calls.csv"
-    with calls.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["call_id", "tenant_id", "start", "duration_seconds", "call_type", "organizer_id",
-                         "organizer_usage_location", "organizer_licenses", "destination"])
-        writer.writerow(["zw", "contoso", "2022-03-10T10:00:00Z", "60", "user_out", "u", "ZW", "MCOPSTN1",
-                         "+263242700000"])
-        writer.writerow(["us", "contoso", "2022-03-10T11:00:00Z", "60", "user_out", "u", "US", "MCOPSTN1",
-                         "+14165550123"])
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", str(calls), "--tenants",
-                                      str(examples / "tenants.csv"), "--licenses", str(examples / "licenses.csv")])
+    result, records = rerate_rows(tmp_path, [
+        ("zw", "2022-03-10T10:00:00Z", "60", "u", "ZW", "MCOPSTN1", "+263242700000"),
+        ("us", "2022-03-10T11:00:00Z", "60", "u", "US", "MCOPSTN1", "+14165550123")])
     assert 3 == result.exit_code
-    zimbabwe, us = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    zimbabwe, us = records
     assert "rejected" == zimbabwe["outcome"]
     assert zimbabwe["error"].startswith("Calling Plan 'calling_plan.domestic' with usage location ZW at "
                                         "2022-03-10T10:00:00Z: no Calling Plan is sold in ZW")
