@@ -15,17 +15,12 @@ none is in force), so that the summary counts them, and draw on no pool.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._calls import Destination
+from ._plans import MINUTE_ROUNDING, CreditsCheck, PlannedStep, RatingPlan
 from ._policy import MinuteRoundingParams
 from ._rating import Outcome
 from ._timeline import PolicySet
 
-if TYPE_CHECKING:
-    from ._rules import RatingPlan
-
-MINUTE_ROUNDING = "minute_rounding"
 EXEMPT_OUTCOMES: tuple[Outcome, ...] = ("not_microsoft_billed", "emergency")
 
 CARRIER_TEXT = {
@@ -47,8 +42,6 @@ def exempt_outcome(call_type: str, destination: Destination, carrier: str | None
 def exempt_plan(policies: PolicySet, call_type: str, destination: Destination, carrier: str | None,
                 usage_location: str | None) -> RatingPlan | None:
     """The RatingPlan of an exempt call (see the module), or None for a call the rules price."""
-    from ._rules import CreditsCheck, PlannedStep, RatingPlan  # _rules calls this module: imported late
-
     outcome = exempt_outcome(call_type, destination, carrier)
     if outcome is None:
         return None

@@ -19,17 +19,11 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._errors import DuplicateCallError
+from ._plans import COMMUNICATIONS_CREDITS, PoolPlan, RatingPlan, Refusal, user_key
 from ._rating import Outcome, PoolKey, PoolUse, Rating
 
 if TYPE_CHECKING:
-    from ._rules import PoolPlan, RatingPlan, Refusal
     from ._tenants import TenantSnapshot
-
-
-def user_key(user_id: str) -> str:
-    """A user as a per-user pool knows them: a UPN is an e-mail address, which Entra ID compares without case,
-    and spaces around it are no part of it (Ann@Contoso.com and ' ann@contoso.com ' are one user); '' is none."""
-    return user_id.strip().casefold()
 
 
 def alert_text(percent: int, pool: str, month: str, used_after: int, capacity: int) -> str:
@@ -130,8 +124,6 @@ class PoolLedger:
             return Settled(plan.outcome, minutes, pool_minutes, credit_minutes, uncovered, None, (), plan.versions,
                            plan.warnings)
         if pool.per_user and not user_key(user):
-            from ._rules import Refusal  # here: _rules imports this module
-
             return Refusal(field="user_id", value=user, expected=(
                 f"the calling user's id: {pool.pool.partition(':')[0]} minutes are counted per user and not pooled "
                 f"({pool.version})"))
@@ -142,8 +134,6 @@ class PoolLedger:
             PoolKey(tenant_id, key.pool, month, pool.exhausted_after), 0) >= other_capacity)
         settled = plan.settle(minutes, capacity, before, exhausted)
         if settled is None:
-            from ._rules import COMMUNICATIONS_CREDITS, Refusal  # here: _rules imports this module
-
             return Refusal(policy_key=COMMUNICATIONS_CREDITS)
         outcome, pool_minutes, credit_minutes, uncovered, after, percents, consulted = settled
         if percents:
