@@ -125,7 +125,8 @@ class PoolLedger:
                            plan.warnings)
         if pool.per_user and not user_key(user):
             return Refusal(field="user_id", value=user, expected=(
-                f"the calling user's id: {pool.pool.partition(':')[0]} minutes are counted per user and not pooled "
+                f"the calling user's id (our layout's organizer_id or user_id column, the Teams export's UPN): "
+                f"{pool.pool.partition(':')[0]} minutes are counted per user and not pooled "
                 f"({pool.version})"))
         key = PoolKey(tenant_id, pool.ledger_pool(user), month, pool.counter)
         users, capacity, other_capacity = self.capacity(pool, tenant)
