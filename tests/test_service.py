@@ -203,6 +203,12 @@ def test_a_job_on_the_examples_gives_the_records_rerate_prints(server: Server, c
     assert job["counts"] == {"rows": 21, "rated": 21, "rejected": 0, "changed": 6}
     assert job["rows_read"] == job["rows_rated"] == 21
     assert job["files"] == list(EXAMPLE_FILES)
+    listed = client.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]
+    assert job["id"] in [entry["id"] for entry in listed]  # newest first, each as GET /v1/jobs/{id} gives it
+    assert next(entry for entry in listed if entry["id"] == job["id"]) == job
+    assert [entry["created_at"] for entry in listed] == sorted((e["created_at"] for e in listed), reverse=True)
+    assert len(client.get("/v1/jobs", params={"limit": 1}).json()["jobs"]) == 1
+    assert client.get("/v1/jobs", params={"limit": 0}).status_code == 400
     errors = job["errors"]
     # As known 2018-10-01 every example row is rated now that the catalog dates dial-in and Calling Plans
     # from 2017 (the catalog branch); the job's errors list its rejected rows, so it is empty here.

@@ -309,6 +309,13 @@ class V1(Controller):
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
+    @get("/jobs", sync_to_thread=False, responses=READS)
+    def jobs(self, request: Request[Any, Any, Any],
+             limit: Annotated[int, Parameter(ge=1, le=1000, description="How many, newest first")] = 20,
+             ) -> dict[str, Any]:
+        """The most recent jobs, newest first, each as `GET /v1/jobs/{id}` gives it (the home page's list)."""
+        return {"jobs": jobs_of(request).recent(store_of(request).db, limit)}
+
     @get("/jobs/{job_id:str}", sync_to_thread=False, responses=READS)
     def job(self, request: Request[Any, Any, Any], job_id: str) -> dict[str, Any]:
         """A job's state, rows read and rated, counts and summary once done, error if it failed."""
