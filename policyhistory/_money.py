@@ -36,7 +36,7 @@ import pendulum
 from ._instant import format_instant, to_instant
 from ._ratecards import RateCard
 from ._records import RECORD_FIELDS, _text, encode
-from ._rejections import FIRST_ROWS, Rejections, reason_of
+from ._rejections import Rejections
 from ._timeline import micros
 
 AUDIT_FIELDS = ("charge", "charge_currency", "charge_difference", "known_at", "run_id")
@@ -195,8 +195,6 @@ class Audit:
         self.rejections = Rejections()
         self._top: list[tuple[Decimal, int, dict[str, Any]]] = []
         self._seen = 0
-        self._rejected: dict[str, list[Any]] = {}
-        """A shard's rejected rows by reason: [count, order of the first, [(order, row), ...] of the first few]."""
         tail = encode({"known_at": self._known_text, "run_id": run_id})
         self._tail = f", {tail[1:]}"
         """What follows a record's own fields on its line: known_at, run_id, the closing brace."""
@@ -273,18 +271,7 @@ class Audit:
         """The text that ends a rejected record's line in place of its closing brace (known_at, run_id), the
         record counted by reason as Rejections.add counts it, for the record at `order` (its row number)."""
         self._seen += 1
-        error = str(record.get("error") or "rejected")
-        reason = reason_of(error)
-        group = self._rejected.get(reason)
-        if group is None:
-            group = self._rejected[reason] = [0, order, []]
-        group[0] += 1
-        group[1] = min(group[1], order)
-        first = group[2]
-        if len(first) < FIRST_ROWS or order < first[-1][0]:
-            bisect.insort(first, (order, {"file": record.get("file"), "line": record.get("line"),
-                                          "call_id": record.get("call_id"), "error": error}), key=lambda item: item[0])
-            del first[FIRST_ROWS:]
+        self.rejections.add(record, order)
         return self._tail
 
     def merge(self, parts: Iterable[Audit]) -> None:
@@ -292,7 +279,7 @@ class Audit:
         examples the first calls of the run), the calls of largest charge difference, rejected rows by reason
         (in the order their first row comes), as if every record had been given to add() in output order.
         The parts are used up (their totals become this audit's)."""
-        rejected: dict[str, list[Any]] = {}
+        rejections = []
         for part in parts:
             self._seen += part._seen
             for key, totals in part.totals.items():  # a tenant is in one shard: its keys are new here
@@ -318,16 +305,8 @@ class Audit:
                     found.examples = [example for _, example in pairs]
             for item in part._top:
                 self._push_top(item)
-            for reason, (count, first_order, first) in part._rejected.items():
-                group = rejected.get(reason)
-                if group is None:
-                    rejected[reason] = [count, first_order, list(first)]
-                else:
-                    group[0] += count
-                    group[1] = min(group[1], first_order)
-                    group[2] = sorted([*group[2], *first], key=lambda item: item[0])[:FIRST_ROWS]
-        for reason, (count, _, first) in sorted(rejected.items(), key=lambda item: item[1][1]):
-            self.rejections.add_group(reason, count, [row for _, row in first])
+            rejections.append(part.rejections)
+        self.rejections.merge(rejections)
 
     # The audit of one rated record --------------------------------------------------------------------
 
@@ -362,10 +341,8 @@ class Audit:
                     difference = billed_charge - charge
         charge_number = None if charge is None else float(charge)
         month = start[:7]
-        totals_key = (tenant, month, (currency if charge is not None else billed_currency) or "")
-        here = self.totals.get(totals_key)
-        if here is None:
-            here = self.totals[totals_key] = MoneyTotals()
+        counted_in = currency if charge is not None else billed_currency
+        here = self._totals(tenant, month, counted_in)
         here.calls += 1
         if changed:
             here.changed += 1
@@ -376,8 +353,7 @@ class Audit:
                 here.recomputed += charge
             here.recomputed_calls += 1
         if billed_charge is not None:
-            billed_here = here if billed_currency == (currency if charge is not None else billed_currency) \
-                else self._totals(tenant, month, billed_currency)
+            billed_here = here if billed_currency == counted_in else self._totals(tenant, month, billed_currency)
             if billed_charge:
                 billed_here.billed += billed_charge
             billed_here.billed_calls += 1

@@ -6,7 +6,9 @@ that 10,000 rows refused for one cause make one group, not 10,000 lines.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -55,35 +57,55 @@ class RejectionGroup:
     fix: str
     count: int = 0
     first: list[dict[str, Any]] = attrs.Factory(list)
+    orders: list[int] = attrs.Factory(list)
+    """Where each row of `first` stands in the run's output (the first rows are the earliest ones)."""
 
     def record(self) -> dict[str, Any]:
         return {"reason": self.reason, "count": self.count, "fix": self.fix, "first": list(self.first)}
 
 
 class Rejections:
-    """Rejected records counted by reason, keeping the first few of each."""
+    """Rejected records counted by reason, keeping the first few of each: by their place in the output when
+    it is given (a re-rating's shards count their own rows, in any order, and are merged), else as they come."""
 
     def __init__(self) -> None:
         self._groups: dict[str, RejectionGroup] = {}
+        self._seen = 0
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any], order: int | None = None) -> None:
+        """Count a rejected record; `order`: its place in the run's output (default: after every one so far)."""
+        if order is None:
+            order = self._seen
+        self._seen += 1
         error = str(record.get("error") or "rejected")
         reason = reason_of(error)
         group = self._groups.get(reason)
         if group is None:
             group = self._groups[reason] = RejectionGroup(reason, fix_for(reason))
         group.count += 1
-        if len(group.first) < FIRST_ROWS:
-            group.first.append({"file": record.get("file"), "line": record.get("line"),
-                                "call_id": record.get("call_id"), "error": error})
+        orders = group.orders
+        if len(orders) < FIRST_ROWS or order < orders[-1]:
+            at = bisect.bisect(orders, order)
+            orders.insert(at, order)
+            group.first.insert(at, {"file": record.get("file"), "line": record.get("line"),
+                                    "call_id": record.get("call_id"), "error": error})
+            del orders[FIRST_ROWS:], group.first[FIRST_ROWS:]
 
-    def add_group(self, reason: str, count: int, first: list[dict[str, Any]]) -> None:
-        """Rows of one reason counted elsewhere (a re-rating's shard), with the first of them, as add() keeps."""
-        group = self._groups.get(reason)
-        if group is None:
-            group = self._groups[reason] = RejectionGroup(reason, fix_for(reason))
-        group.count += count
-        group.first.extend(first[:FIRST_ROWS - len(group.first)])
+    def merge(self, parts: Iterable[Rejections]) -> None:
+        """Add other counts (a re-rating's shards) to these, as if every row had been added here: the first rows
+        of a reason the earliest of all, the reasons in the order of their first row."""
+        for part in parts:
+            self._seen += part._seen
+            for reason, theirs in part._groups.items():
+                group = self._groups.get(reason)
+                if group is None:
+                    self._groups[reason] = theirs
+                    continue
+                group.count += theirs.count
+                kept = sorted(zip([*group.orders, *theirs.orders], [*group.first, *theirs.first], strict=True),
+                              key=lambda pair: pair[0])[:FIRST_ROWS]
+                group.orders, group.first = [order for order, _ in kept], [row for _, row in kept]
+        self._groups = dict(sorted(self._groups.items(), key=lambda item: item[1].orders[0]))
 
     def groups(self) -> list[RejectionGroup]:
         """Most rows first; ties in the order first met."""
