@@ -1,7 +1,8 @@
 """Where a re-rating's shards are rated: in this process, in a pool of processes, or on a Dask cluster.
 
 Each executor runs the same two functions: `classify_chunk` on chunks of new dialed numbers, and
-`_shards.rate_shard` on each tenant shard; the merge stays with the caller. The run's context (policies,
+`_shards.rate_shard` on each tenant shard; in a pool or a cluster, `_merge.write_block` on each range of the
+merged output too, which the caller copies in order. The run's context (policies,
 tenant facts, instants) goes to each worker once.
 """
 
@@ -11,11 +12,12 @@ import gc
 import importlib
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from ._errors import PolicyHistoryError
+from ._merge import MergeTask, OutputBlock, write_block
 from ._shards import RunContext, ShardJob, ShardResult, rate_shard
 
 T = TypeVar("T")
@@ -46,6 +48,11 @@ class Executor(Protocol):
 
     def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]: ...
 
+    def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock] | None:
+        """The tasks' blocks, in order, each merged by a worker while the caller copies the ones before; None
+        where the merge is better left to the caller (one process: a block file would be written only to be
+        read back)."""
+
     def close(self) -> None: ...
 
 
@@ -65,6 +72,9 @@ class InProcess:
         for result in results:
             result.worker = f"pid {os.getpid()}"
         return results
+
+    def merge(self, tasks: Sequence[MergeTask]) -> None:
+        return None
 
     def close(self) -> None:
         pass
@@ -113,6 +123,10 @@ class Processes:
                                                    for index in order}
         return [futures[index].result() for index in range(len(jobs))]
 
+    def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock]:
+        futures = [self.pool.submit(write_block, task) for task in tasks]
+        return (future.result() for future in futures)
+
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
 
@@ -126,7 +140,8 @@ def _rate_on_dask(job: ShardJob, context: RunContext) -> ShardResult:
 
 class Dask:
     """A Dask distributed cluster: one task per shard, placed round-robin on the workers (left to itself the
-    scheduler was seen running every task in one worker, one after the other), the merge on this client."""
+    scheduler was seen running every task in one worker, one after the other), and one task per range of the
+    merge."""
 
     def __init__(self, context: RunContext, address: str) -> None:
         try:
@@ -149,6 +164,11 @@ class Dask:
         futures = [self.client.submit(_rate_on_dask, job, self.context, pure=False, **self._placed(index))
                    for index, job in enumerate(jobs)]
         return list(self.client.gather(futures))
+
+    def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock]:
+        futures = [self.client.submit(write_block, task, pure=False, **self._placed(index))
+                   for index, task in enumerate(tasks)]
+        return (future.result() for future in futures)
 
     def _placed(self, index: int) -> dict[str, Any]:
         if not self.workers:

@@ -15,13 +15,12 @@ The run, with memory bounded by the largest shard rather than the input:
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import attrs
 import pendulum
@@ -35,6 +34,7 @@ from ._executors import PARALLEL_MIN_ROWS, Executor, _workers, make_executor
 from ._instant import format_instant, to_instant
 from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
+from ._merge import BLOCK_ROWS, MergeTask, OutputBlock, RunFile, RunWriter, Windows
 from ._money import Audit
 from ._records import RECORD_FIELDS, encode, rejected_record
 from ._records import billed_change as billed_change
@@ -51,8 +51,6 @@ from ._shards import (
     RunContext,
     ShardJob,
     ShardResult,
-    batches,
-    dump_run,
     infer_licenses,
 )
 from ._store import Store
@@ -235,7 +233,17 @@ class Rerate:
         """audited_lines, many lines at a time: (lines, their flags), in input order."""
         return self._batches(audit, progress)
 
+    def audited_blocks(self, audit: Audit, progress: Progress | None = None) -> Iterator[OutputBlock]:
+        """audited_batches as blocks of records: each block's lines in memory, or (with workers) a finished JSON
+        Lines file that `OutputBlock.write_to` copies into an output without reading it. A block is good until
+        the next one is asked for."""
+        return self._blocks(audit, progress)
+
     def _batches(self, audit: Audit | None, progress: Progress | None) -> Iterator[tuple[list[str], bytes]]:
+        for block in self._blocks(audit, progress):
+            yield block.lines(), block.flags
+
+    def _blocks(self, audit: Audit | None, progress: Progress | None) -> Iterator[OutputBlock]:
         self.check()
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         with scratch_folder(self.workdir) as scratch:
@@ -321,8 +329,9 @@ class _Run:
         self.shard_count = max(1, min(MAX_SHARDS, wanted))
         self.parts: list[list[str]] = [[] for _ in range(self.shard_count)]
 
-    def records(self) -> Iterator[tuple[list[str], bytes]]:
-        """The run's records in input order, a window of rows at a time: (lines, their flags)."""
+    def records(self) -> Iterator[OutputBlock]:
+        """The run's records in input order, a block of rows at a time (each block's file, if it has one, is
+        removed once the next is asked for)."""
         rerate = self.rerate
         store = rerate.store
         context = RunContext(store.timeline, store.tenant_index, micros(rerate.known_at),
@@ -335,9 +344,10 @@ class _Run:
         executor = make_executor(context, rerate.workers, rerate.dask, PARALLEL_MIN_ROWS) \
             if rerate.dask or (rerate.workers is not None and rerate.workers > 1) else None
         try:
-            rejected_run = self.scratch / "rejected.marshal"
-            with rejected_run.open("wb") as out:
-                self._read(out)
+            rejected_path = self.scratch / "rejected.marshal"
+            with rejected_path.open("wb") as out:
+                self.rejected_writer = RunWriter(out, str(rejected_path), RUN_BATCH)
+                self._read()
             if executor is None:
                 executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
             table = self._classify(executor)
@@ -352,18 +362,35 @@ class _Run:
                                      rerate.sort_chunk))
             del table
             results = executor.rate(jobs)
+            runs = (self.rejected_writer.run(), *(run for result in results for run in result.runs))
+            # With workers, each range of the output is merged by one of them (while this process copies the
+            # ranges before it into the output); in one process, here, window by window.
+            merged = executor.merge([MergeTask(runs, low, min(self.rows, low + BLOCK_ROWS),
+                                               str(self.scratch / f"block-{number}.jsonl"))
+                                     for number, low in enumerate(range(0, self.rows, BLOCK_ROWS))])
+            self._summarise(results)
+            blocks = self._windows(runs) if merged is None else merged
+            done = 0
+            for block in blocks:
+                done += block.rows
+                if self.progress:
+                    self.progress("writing", done, self.rows)
+                yield block
+                block.discard()
         finally:
             if executor is not None:
                 executor.close()
-        self._summarise(results)
-        runs = [_RunReader(rejected_run), *(_RunReader(run) for result in results for run in result.runs)]
-        for low in range(0, self.rows, MERGE_WINDOW):
-            texts, flags = _window(runs, low, min(self.rows, low + MERGE_WINDOW))
-            if self.progress:
-                self.progress("writing", low + len(texts), self.rows)
-            yield texts, flags
         if self.progress:
             self.progress("writing", self.rows, self.rows)
+
+    def _windows(self, runs: Sequence[RunFile]) -> Iterator[OutputBlock]:
+        windows = Windows(runs)
+        try:
+            for low in range(0, self.rows, MERGE_WINDOW):
+                texts, flags = windows.window(low, min(self.rows, low + MERGE_WINDOW))
+                yield OutputBlock(flags, texts=texts)
+        finally:
+            windows.close()
 
     def _classify(self, executor: Executor) -> pl.DataFrame:
         """Every distinct number the shards' rows dial, classified once for the run (see _classify), as a frame
@@ -421,14 +448,13 @@ class _Run:
 
     # Reading ----------------------------------------------------------------------------------------------
 
-    def _read(self, rejected_out: IO[bytes]) -> None:
-        """Read and check every row: a rejected row's record goes to `rejected_out`, a good row to its tenant's
-        shard (buffered, written as Parquet parts). A CSV file of our layout is read by the columnar fast path
+    def _read(self) -> None:
+        """Read and check every row: a rejected row's record goes to the run of rejected rows, a good row to its
+        tenant's shard (buffered, written as Parquet parts). A CSV file of our layout is read by the columnar fast path
         where it can be (see _columnar), row by row elsewhere; both give the same rows and errors."""
         self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
         self.buffered = 0
         self.rejected: list[tuple[int, str, int]] = []
-        self.rejected_out = rejected_out
         self.shard_of: dict[str, int] = {}
         seq = 0
         for file_index, path in enumerate(self.rerate.paths):
@@ -449,7 +475,7 @@ class _Run:
                     self._rows(file_index, path, columns, [(line, values)], seq + line - piece.first_line)
                 seq += piece.count
         self._flush(self.buffers)
-        dump_run(self.rejected, rejected_out)
+        self.rejected_writer.write(self.rejected)
         self.rows = self.summary.rows = seq
 
     def _frame(self, file_index: int, frame: pl.DataFrame, seq_offset: int) -> None:
@@ -531,7 +557,7 @@ class _Run:
                 self.summary.rejected += 1
                 seq += 1
                 if len(rejected) >= RUN_BATCH:
-                    dump_run(rejected, self.rejected_out)
+                    self.rejected_writer.write(rejected)
                     rejected.clear()
                 continue
             shard = shard_of.get(tenant_id)
@@ -574,45 +600,6 @@ class _Run:
         if type(licenses_given) is not list:
             self.kinds[(kind_given, location_given, licenses_given, carrier)] = kind
         return kind
-
-
-class _RunReader:
-    """A run file read a batch at a time: the batch's row numbers, lines and flags, and how far it was read."""
-
-    def __init__(self, path: Path | str) -> None:
-        self._batches = batches(path)
-        self.seqs: tuple[int, ...] = ()
-        self.texts: tuple[str, ...] = ()
-        self.flags = b""
-        self.at = 0
-        self.next_batch()
-
-    def next_batch(self) -> None:
-        self.seqs, self.texts, self.flags = next(self._batches, ((), (), b""))
-        self.at = 0
-
-
-def _window(runs: list[_RunReader], low: int, high: int) -> tuple[list[str], bytes]:
-    """The lines (and flags) of rows low to high - 1, taken from the runs (each sorted by row number), each
-    put in its place: a merge without a heap, since every row number below the run's rows comes once."""
-    texts: list[Any] = [None] * (high - low)
-    flags = bytearray(high - low)
-    for run in runs:
-        while run.seqs:
-            seqs, lines, marks, at = run.seqs, run.texts, run.flags, run.at
-            end = bisect.bisect_left(seqs, high, at)
-            for index in range(at, end):
-                place = seqs[index] - low
-                texts[place] = lines[index]
-                flags[place] = marks[index]
-            if end < len(seqs):
-                run.at = end
-                break
-            run.next_batch()
-    if None in texts:  # every input row comes out once: never a hole
-        missing = low + texts.index(None)
-        raise AssertionError(f"row {missing} has no record")
-    return texts, bytes(flags)
 
 
 def _start(value: object) -> tuple[int, str]:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import bisect
 import gc
-import marshal
 import math
 import pickle
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import attrs
 import polars as pl
@@ -25,6 +22,7 @@ from ._calls import Destination
 from ._errors import PolicyHistoryError
 from ._exempt import EXEMPT_OUTCOMES
 from ._ledger import PoolLedger, PoolMonth
+from ._merge import RunFile, RunWriter
 from ._money import Audit
 from ._records import _text, billed_change, change_kind, encode, rejected_record, settled_text
 from ._rules import PlanCache, RatingPlan, Refusal
@@ -87,7 +85,7 @@ class ShardJob:
 class ShardResult:
     """What a shard did: its run files (each sorted by row number) and its part of the summary."""
 
-    runs: list[str] = attrs.Factory(list)
+    runs: list[RunFile] = attrs.Factory(list)
     rejected: int = 0
     changed: int = 0
     minutes: dict[str, int] = attrs.Factory(dict)
@@ -129,27 +127,6 @@ def infer_licenses(snapshot: TenantSnapshot, usage_location: str | None, given: 
     if capability == "MCOMEETACPEA":
         skus.discard("audio_conferencing")
     return tuple(sorted(skus))
-
-
-def dump(batch: Any, out: IO[bytes]) -> None:
-    """Append one batch to a scratch file: its length, then its marshal bytes."""
-    data = marshal.dumps(batch)
-    out.write(len(data).to_bytes(8, "big"))
-    out.write(data)
-
-
-def batches(path: str | Path) -> Iterator[Any]:
-    with open(path, "rb") as source:
-        while size := source.read(8):
-            yield marshal.loads(source.read(int.from_bytes(size, "big")))
-
-
-def dump_run(entries: list[tuple[int, str, int]], out: IO[bytes]) -> None:
-    """Append (row number, line, flags) entries, sorted by row number, to a run file: batches of RUN_BATCH,
-    each as its row numbers, its lines and its flags (three sequences: the merge reads them as they are)."""
-    for start in range(0, len(entries), RUN_BATCH):
-        seqs, texts, flags = zip(*entries[start:start + RUN_BATCH], strict=True)
-        dump((seqs, texts, bytes(flags)), out)  # type: ignore[arg-type]
 
 
 class _Rater:
@@ -357,8 +334,9 @@ def _rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
         out.sort()
         path = f"{job.out}-{chunk_index}.marshal"
         with open(path, "wb") as handle:
-            dump_run(out, handle)
-        rater.result.runs.append(path)
+            writer = RunWriter(handle, path, RUN_BATCH)
+            writer.write(out)
+        rater.result.runs.append(writer.run())
     del frame
     pools = {(key.tenant_id, key.pool, key.month, key.counter): month for key, month in rater.ledger.months.items()}
     # The shard's pool-months and money (one entry per tenant-month each) wait in a file, not in memory, while

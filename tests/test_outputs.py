@@ -153,17 +153,17 @@ def test_kill_9_keeps_the_old_output_and_a_later_run_removes_the_stale_scratch(b
 def test_a_run_that_writes_fewer_rows_than_it_read_exits_1_and_writes_nothing(tmp_path, calls, monkeypatch):
     """The issue's unit_seconds = -60 run reported "rated 21" and wrote 0 rows; whatever the cause, the count
     of records written is checked against the rows read before the output is put in place."""
+    from policyhistory._merge import OutputBlock
     from policyhistory._rerate import Rerate
 
-    original = Rerate.audited_batches
+    original = Rerate.audited_blocks
 
-    def losing_one(self, audit, progress=None):  # the lines rerate writes, come in batches of lines and flags
-        batches = list(original(self, audit, progress))
-        texts, flags = batches[-1]
-        batches[-1] = (texts[:-1], flags[:-1])
-        yield from batches
+    def losing_one(self, audit, progress=None):  # the lines rerate writes come in blocks of lines and flags
+        blocks = [OutputBlock(block.flags, texts=block.lines()) for block in original(self, audit, progress)]
+        blocks[-1] = OutputBlock(blocks[-1].flags[:-1], texts=blocks[-1].lines()[:-1])
+        yield from blocks
 
-    monkeypatch.setattr(Rerate, "audited_batches", losing_one)
+    monkeypatch.setattr(Rerate, "audited_blocks", losing_one)
     out = tmp_path / "out.jsonl"
     result = invoke(tmp_path, "rerate", calls, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
                     EXAMPLES / "licenses.csv", "--output", out)
