@@ -75,10 +75,16 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 def check_base(url: str) -> None:
     """Refuse a URL the run could not use, before any row is read: see filesystem, and a local base (file://)
-    that is not an existing folder."""
+    that is not an existing, writable folder."""
     fs, path = filesystem(url)
-    if protocol(url) in LOCAL_PROTOCOLS and not fs.isdir(path):
+    if protocol(url) not in LOCAL_PROTOCOLS:
+        return
+    if not fs.exists(path):
         raise WorkdirError(url, f"the folder {path!r} does not exist")
+    if not fs.isdir(path):
+        raise WorkdirError(url, f"{path!r} is not a folder")
+    if not os.access(path, os.W_OK):
+        raise WorkdirError(url, f"the folder {path!r} is not writable")
 
 
 def per_process(url: str) -> bool:

@@ -4,6 +4,7 @@ the scratch folder removed after the run, and clear usage errors for a URL that 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -103,7 +104,13 @@ def test_workdir_memory_url_works_in_one_process_only(tmp_path):
 def test_workdir_url_that_cannot_be_used_is_a_usage_error(tmp_path, monkeypatch):
     cases = {"nosuch://x": "workdir nosuch://x: fsspec knows no protocol 'nosuch'",
              f"file://{tmp_path}/missing": f"workdir file://{tmp_path}/missing: the folder "
-                                           f"'{tmp_path}/missing' does not exist"}
+                                           f"'{tmp_path}/missing' does not exist",
+             f"file://{tmp_path}/calls.csv": f"workdir file://{tmp_path}/calls.csv: '{tmp_path}/calls.csv' is not a "
+                                             "folder"}
+    (tmp_path / "calls.csv").write_text("call_id\n", encoding="utf-8")
+    if importlib.util.find_spec("s3fs") is None:  # a protocol fsspec knows, whose package is missing
+        cases["s3://bucket/prefix"] = "workdir s3://bucket/prefix: protocol 's3' needs a package that is not " \
+                                      "installed (Install s3fs to access S3)"
     for workdir, message in cases.items():
         result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rerate", *README_RUN, "--workdir", workdir])
         assert 2 == result.exit_code, workdir
