@@ -21,8 +21,11 @@ from typing import IO, Any
 
 import attrs
 
+from ._scratch_url import is_url, open_file, remove_file
+
 BLOCK_ROWS = 50_000
 """Rows of a merge task's block: about 40 MB of records, held once by the task that writes them."""
+COPY_BYTES = 1 << 20
 WRITE_LINES = 10_000
 """Lines joined at once when a block is written (the joined text is a second copy of them)."""
 
@@ -110,8 +113,8 @@ class Windows:
 
 class _Reader:
     def __init__(self, path: str) -> None:
-        self._source = open(path, "rb")  # noqa: SIM115 - held across windows, closed by Windows.close
-        self._batches = _batches(self._source)
+        self._files = contextlib.ExitStack()  # held across windows, closed by Windows.close
+        self._batches = _batches(self._files.enter_context(open_file(path, "rb")))
         self.seqs: tuple[int, ...] = ()
         self.texts: tuple[str, ...] = ()
         self.flags = b""
@@ -123,7 +126,7 @@ class _Reader:
         self.at = 0
 
     def close(self) -> None:
-        self._source.close()
+        self._files.close()
 
 
 def merged_range(runs: Sequence[RunFile], low: int, high: int) -> tuple[list[str], bytes]:
@@ -134,7 +137,7 @@ def merged_range(runs: Sequence[RunFile], low: int, high: int) -> tuple[list[str
         first = max(0, bisect.bisect_right(run.firsts, low) - 1)
         if first >= len(run.firsts) or run.firsts[first] >= high:
             continue
-        with open(run.path, "rb") as source:
+        with open_file(run.path, "rb") as source:
             source.seek(run.offsets[first])
             for seqs, lines, marks in _batches(source):
                 if seqs[0] >= high:
@@ -172,50 +175,62 @@ class OutputBlock:
     def lines(self) -> list[str]:
         if self.texts is not None:
             return self.texts
-        with open(self.path, encoding="utf-8", newline="") as source:  # type: ignore[arg-type]
-            text = source.read()
+        with open_file(self.path, "rb") as source:  # type: ignore[arg-type]
+            text = source.read().decode("utf-8")
         return text.split("\n")[:-1] if text else []
 
     def write_to(self, out: IO[str]) -> None:
-        """Write the block's lines to `out` (a text file): a block file is copied by the kernel where it can."""
+        """Write the block's lines to `out` (a text file): a local block file is copied by the kernel where it
+        can be (copy_file_range), else through Python."""
         if self.texts is not None:
             if self.texts:
                 out.write("\n".join(self.texts))
                 out.write("\n")  # apart: appending it would copy the joined text once more
             return
         out.flush()
-        with open(self.path, "rb") as source:  # type: ignore[arg-type]
-            try:
-                target = out.fileno()
-            except (AttributeError, OSError, ValueError):  # not a file (a test's buffer): copied through Python
+        with open_file(self.path, "rb") as source:  # type: ignore[arg-type]
+            if not is_url(self.path) and _copied_by_kernel(source, out):  # type: ignore[arg-type]
+                return
+            binary = getattr(out, "buffer", None)
+            if binary is None:  # a text buffer (a test's StringIO)
                 out.write(source.read().decode("utf-8"))
                 return
-            size = os.fstat(source.fileno()).st_size
-            copied = 0
-            copy_range = getattr(os, "copy_file_range", None)  # Linux
-            try:
-                while copy_range is not None and copied < size:
-                    step = copy_range(source.fileno(), target, size - copied)
-                    if step == 0:
-                        break
-                    copied += step
-            except OSError:  # a pipe, a file system that cannot: copied through Python from where it stopped
-                pass
-            if copied < size:
-                source.seek(copied)
-                shutil.copyfileobj(source, out.buffer if hasattr(out, "buffer") else os.fdopen(target, "wb",
-                                                                                               closefd=False))
+            shutil.copyfileobj(source, binary, COPY_BYTES)
+            binary.flush()
 
     def discard(self) -> None:
         if self.path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
+            remove_file(self.path)
+
+
+def _copied_by_kernel(source: IO[bytes], out: IO[str]) -> bool:
+    """Copy the rest of `source` into `out` by copy_file_range (Linux, one file system or a kernel that copies
+    across): True when all of it was; else `source` is left where the kernel stopped."""
+    copy_range = getattr(os, "copy_file_range", None)
+    try:
+        target = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if copy_range is None:
+        return False
+    size = os.fstat(source.fileno()).st_size
+    copied = source.tell()
+    try:
+        while copied < size:
+            step = copy_range(source.fileno(), target, size - copied, copied)
+            if step == 0:
+                break
+            copied += step
+    except OSError:  # a pipe, a terminal, a file system that cannot
+        pass
+    source.seek(copied)
+    return copied >= size
 
 
 def write_block(task: MergeTask) -> OutputBlock:
     """Merge one range of rows and write its lines to the task's block file (the work of a merge task)."""
     texts, flags = merged_range(task.runs, task.low, task.high)
-    with open(task.out, "wb") as out:
+    with open_file(task.out, "wb") as out:
         for start in range(0, len(texts), WRITE_LINES):
             out.write("\n".join(texts[start:start + WRITE_LINES]).encode("utf-8"))
             out.write(b"\n")

@@ -43,6 +43,7 @@ from ._records import change_kind as change_kind
 from ._records import rating_text as rating_text
 from ._rows import check_text, read_table
 from ._scratch import scratch_folder
+from ._scratch_url import check_processes, is_url, join, open_file, per_process, scan_parquet, write_parquet
 from ._shards import (
     CHUNK_ROWS,
     REJECTED,
@@ -169,13 +170,18 @@ class Rerate:
         that rate shards (None: the machine's cores; 1: this process). `dask`: a Dask scheduler's address
         (tcp://host:8786), which then rates the shards instead. `sort_chunk`: rows of a shard rated at once
         (the rest wait in its columnar frame). `shards`: how many tenant shards (default: from the input's
-        size and the workers)."""
+        size and the workers). `workdir`: the folder of the run's scratch files (default: the system's temp),
+        or an fsspec URL every worker reaches (file:///x, s3://bucket/prefix; memory:// in one process only)."""
         self.store = store
         self.paths = [Path(path) for path in paths]
         self.known_at = to_instant(known_at, "known_at")
         self.as_of = None if as_of is None else to_instant(as_of, "as_of")
         self.default_tenant = default_tenant
         self.workdir = workdir
+        if workdir is not None and is_url(workdir):
+            check_processes(str(workdir), workers=workers, dask=dask)
+            if workers is None and per_process(str(workdir)):
+                workers = 1  # memory:// lives in this process: the default (every core) would not see it
         self.sort_chunk = max(1, sort_chunk)
         self.workers = workers
         self.dask = dask
@@ -247,7 +253,7 @@ class Rerate:
         self.check()
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         with scratch_folder(self.workdir) as scratch:
-            yield from _Run(self, Path(scratch), progress, audit).records()
+            yield from _Run(self, scratch, progress, audit).records()
 
     def rows(self, *, tenant_id: str | None = None, call_id: str | None = None) -> Iterator[InputRow]:
         """Every input row, read by its file's layout: a Call with what was billed, or the reason it is not.
@@ -313,7 +319,7 @@ _Kind = tuple[str, str | None, tuple[str, ...], str | None]
 class _Run:
     """One run's scratch folder: the reading into tenant shards, the executor, the merge."""
 
-    def __init__(self, rerate: Rerate, scratch: Path, progress: Progress | None, audit: Audit | None) -> None:
+    def __init__(self, rerate: Rerate, scratch: Path | str, progress: Progress | None, audit: Audit | None) -> None:
         self.rerate = rerate
         self.audit = audit
         self.read_audit = None if audit is None else audit.fresh()
@@ -344,9 +350,9 @@ class _Run:
         executor = make_executor(context, rerate.workers, rerate.dask, PARALLEL_MIN_ROWS) \
             if rerate.dask or (rerate.workers is not None and rerate.workers > 1) else None
         try:
-            rejected_path = self.scratch / "rejected.marshal"
-            with rejected_path.open("wb") as out:
-                self.rejected_writer = RunWriter(out, str(rejected_path), RUN_BATCH)
+            rejected_path = join(self.scratch, "rejected.marshal")
+            with open_file(rejected_path, "wb") as out:
+                self.rejected_writer = RunWriter(out, rejected_path, RUN_BATCH)
                 self._read()
             if executor is None:
                 executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
@@ -355,10 +361,11 @@ class _Run:
             for index, parts in enumerate(self.parts):
                 if not parts:
                     continue
-                numbers = self.scratch / f"shard-{index}-numbers.parquet"
-                pl.scan_parquet(parts).select(pl.col("destination").unique().alias("number")).join(
-                    table.lazy(), on="number", how="left").collect().write_parquet(numbers)
-                jobs.append(ShardJob(index, tuple(parts), str(numbers), str(self.scratch / f"shard-{index}-out"),
+                numbers = join(self.scratch, f"shard-{index}-numbers.parquet")
+                write_parquet(scan_parquet(parts, ["destination"]).select(
+                    pl.col("destination").unique().alias("number")).join(
+                    table.lazy(), on="number", how="left").collect(), numbers)
+                jobs.append(ShardJob(index, tuple(parts), numbers, join(self.scratch, f"shard-{index}-out"),
                                      rerate.sort_chunk))
             del table
             results = executor.rate(jobs)
@@ -366,7 +373,7 @@ class _Run:
             # With workers, each range of the output is merged by one of them (while this process copies the
             # ranges before it into the output); in one process, here, window by window.
             merged = executor.merge([MergeTask(runs, low, min(self.rows, low + BLOCK_ROWS),
-                                               str(self.scratch / f"block-{number}.jsonl"))
+                                               join(self.scratch, f"block-{number}.jsonl"))
                                      for number, low in enumerate(range(0, self.rows, BLOCK_ROWS))])
             self._summarise(results)
             blocks = self._windows(runs) if merged is None else merged
@@ -396,8 +403,8 @@ class _Run:
         """Every distinct number the shards' rows dial, classified once for the run (see _classify), as a frame
         of number, country, number_type and error (a number that cannot be classified)."""
         parts = [part for shard in self.parts for part in shard]
-        distinct = sorted(pl.scan_parquet(parts).select(pl.col("destination").unique()).collect()["destination"]
-                          .to_list()) if parts else []
+        distinct = sorted(scan_parquet(parts, ["destination"]).select(pl.col("destination").unique()).collect()
+                          ["destination"].to_list()) if parts else []
         if self.progress:
             self.progress("classifying", 0, len(distinct))
         classified = classify_numbers(self.rerate.store, distinct, executor.map_chunks)
@@ -495,9 +502,9 @@ class _Run:
             pl.col("tenant_id").replace_strict(shard_of, return_dtype=pl.Int64).alias("shard"))
         for (shard,), part in frame.partition_by("shard", as_dict=True).items():
             index = int(shard)  # type: ignore[call-overload]
-            path = self.scratch / f"shard-{index}-part-{len(self.parts[index])}.parquet"
-            part.select(list(SHARD_SCHEMA)).cast(SHARD_SCHEMA).write_parquet(path)  # type: ignore[arg-type]
-            self.parts[index].append(str(path))
+            path = join(self.scratch, f"shard-{index}-part-{len(self.parts[index])}.parquet")
+            write_parquet(part.select(list(SHARD_SCHEMA)).cast(SHARD_SCHEMA), path)  # type: ignore[arg-type]
+            self.parts[index].append(path)
 
     def _shard(self, tenant_id: str) -> int:
         return zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % self.shard_count
@@ -587,9 +594,9 @@ class _Run:
         for index, rows in enumerate(buffers):
             if not rows:
                 continue
-            path = self.scratch / f"shard-{index}-part-{len(self.parts[index])}.parquet"
-            pl.DataFrame(rows, schema=SHARD_SCHEMA, orient="row").write_parquet(path)
-            self.parts[index].append(str(path))
+            path = join(self.scratch, f"shard-{index}-part-{len(self.parts[index])}.parquet")
+            write_parquet(pl.DataFrame(rows, schema=SHARD_SCHEMA, orient="row"), path)
+            self.parts[index].append(path)
             rows.clear()
 
     def _kind(self, kind_given: object, location_given: object, licenses_given: object,

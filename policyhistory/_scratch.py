@@ -1,5 +1,8 @@
 """Scratch folders of a re-rating: named after their owning process, removed on exit and on SIGTERM, SIGHUP
-and SIGINT, and removed by a later run when the process that made them is gone (kill -9, a power cut)."""
+and SIGINT, and removed by a later run when the process that made them is gone (kill -9, a power cut).
+
+A workdir given as a URL (see _scratch_url) gets its folder made and removed the same way, but no later run
+sweeps stale ones there: whether their owner is alive cannot be told from another machine."""
 
 from __future__ import annotations
 
@@ -16,13 +19,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from . import _scratch_url
+
 PREFIX = "policyhistory-rerate-"
 _OWNED = re.compile(rf"^{re.escape(PREFIX)}(\d+)-")
 LEGACY_AGE_SECONDS = 86_400
 """A folder of policyhistory 0.1 (no owner in its name) is removed once it is a day old."""
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name))
 
-_live: dict[Path, int] = {}  # folder -> the pid that made it (a forked worker must not remove its parent's)
+_live: dict[Path | str, int] = {}  # folder -> the pid that made it (a forked worker must not remove its parent's)
 _previous: dict[int, Any] = {}
 _lock = threading.Lock()
 
@@ -61,8 +66,10 @@ def remove_stale(base: Path) -> list[Path]:
     return removed
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+def _remove(path: Path | str) -> None:
+    if isinstance(path, str):  # a URL
+        _scratch_url.remove_folder(path)
+    elif path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
         with contextlib.suppress(OSError):
@@ -77,7 +84,7 @@ def _remove_live() -> None:
 
 
 @contextlib.contextmanager
-def removed_on_signal(path: Path) -> Iterator[Path]:
+def removed_on_signal(path: Path | str) -> Iterator[Path | str]:
     """Remove `path` (a file or a folder) if SIGTERM, SIGHUP or SIGINT ends the process inside the block
     (the block's own code removes it otherwise)."""
     with _lock:
@@ -124,9 +131,18 @@ def _uninstall() -> None:
 
 
 @contextlib.contextmanager
-def scratch_folder(workdir: str | Path | None = None) -> Iterator[Path]:
+def scratch_folder(workdir: str | Path | None = None) -> Iterator[Path | str]:
     """A new folder `policyhistory-rerate-<pid>-*` in `workdir` (default the system's temp folder), after
-    removing the stale ones there; removed when the block ends, or when a signal ends the process."""
+    removing the stale ones there; removed when the block ends, or when a signal ends the process. A URL
+    workdir (file:///x, s3://bucket/prefix) gives the folder's URL, a local one its Path."""
+    if workdir is not None and _scratch_url.is_url(workdir):
+        url = _scratch_url.make_folder(str(workdir), f"{PREFIX}{os.getpid()}-")
+        try:
+            with removed_on_signal(url):
+                yield url
+        finally:
+            _scratch_url.remove_folder(url)
+        return
     base = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
     remove_stale(base)
     folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))

@@ -26,6 +26,7 @@ from ._merge import RunFile, RunWriter
 from ._money import Audit
 from ._records import _text, billed_change, change_kind, encode, rejected_record, settled_text
 from ._rules import PlanCache, RatingPlan, Refusal
+from ._scratch_url import open_file, read_parquet
 from ._tenants import TenantIndex, TenantSnapshot
 from ._timeline import PolicySet, Timeline
 
@@ -101,7 +102,7 @@ class ShardResult:
 
     def read_tallies(self) -> None:
         if self.tallies:
-            with open(self.tallies, "rb") as handle:  # written by rate_shard in the run's own scratch folder
+            with open_file(self.tallies, "rb") as handle:  # written by rate_shard in the run's own scratch folder
                 self.pools, self.audit = pickle.load(handle)
             self.tallies = ""
 
@@ -323,17 +324,17 @@ def rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
 
 def _rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
     rater = _Rater(context)
-    frame = pl.read_parquet(list(job.parts)) if job.parts else pl.DataFrame(schema=SHARD_SCHEMA)
+    frame = read_parquet(job.parts) if job.parts else pl.DataFrame(schema=SHARD_SCHEMA)
     frame = frame.sort(["tenant_id", "start_us", "key", "seq"])
     numbers: dict[str, Destination | str] = {
         number: error if error is not None else rater.destination((country, number_type))
-        for number, country, number_type, error in pl.read_parquet(job.numbers).iter_rows()}
+        for number, country, number_type, error in read_parquet([job.numbers]).iter_rows()}
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
         rate = rater.rate
         out = [rate(row, numbers) for row in frame.slice(offset, job.chunk_rows).iter_rows()]
         out.sort()
         path = f"{job.out}-{chunk_index}.marshal"
-        with open(path, "wb") as handle:
+        with open_file(path, "wb") as handle:
             writer = RunWriter(handle, path, RUN_BATCH)
             writer.write(out)
         rater.result.runs.append(writer.run())
@@ -342,7 +343,7 @@ def _rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
     # The shard's pool-months and money (one entry per tenant-month each) wait in a file, not in memory, while
     # the other shards are rated: the run reads each back once they are all done (ShardResult.read_tallies).
     path = f"{job.out}-tallies.pickle"
-    with open(path, "wb") as handle:
+    with open_file(path, "wb") as handle:
         pickle.dump((pools, rater.audit), handle, protocol=pickle.HIGHEST_PROTOCOL)
     rater.result.pools, rater.result.audit, rater.result.tallies = {}, None, path
     return rater.result

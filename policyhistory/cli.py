@@ -31,6 +31,7 @@ from ._records import cells, encode
 from ._rerate import Rerate
 from ._results import SqliteResults, compare_run, read_run, write_parquet
 from ._rows import json_refusal, unique_keys
+from ._scratch_url import check_base, check_processes, is_url
 from ._shards import CHANGED
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
 from ._timeline import micros
@@ -134,6 +135,22 @@ class FileToWrite(click.Path):
         if not os.access(folder, os.W_OK):
             self.fail(f"the folder {click.format_filename(folder)!r} is not writable", param, ctx)
         return path
+
+
+class Workdir(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on only
+    """--workdir: an existing writable folder, or an fsspec URL (file:///x, s3://bucket/prefix) whose protocol
+    fsspec knows and whose base exists where that can be checked (file://). Checked when the arguments are read."""
+
+    name = "folder or URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path) or not is_url(str(value)):
+            return click.Path(file_okay=False, exists=True, writable=True, path_type=Path).convert(value, param, ctx)
+        try:
+            check_base(str(value))
+        except PolicyHistoryError as error:
+            self.fail(str(error), param, ctx)
+        return str(value)
 
 
 @click.group()
@@ -302,9 +319,10 @@ RESULT_SUFFIXES = {".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite", "
               help="Output format: one JSON object per line (the default), CSV, an aligned table, a SQLite results "
                    "database or Parquet (both need --output; taken from its suffix .db/.sqlite or .parquet).")
 @click.option("--output", type=FileToWrite(), help="Write here instead of stdout.")
-@click.option("--workdir", type=click.Path(file_okay=False, exists=True, writable=True, path_type=Path),
+@click.option("--workdir", type=Workdir(),
               help="Folder for the run's scratch files: its tenant shards (Parquet) and their records (default: "
-                   "the system's temp). With --dask, a folder every Dask worker can read and write.")
+                   "the system's temp), or an fsspec URL (file:///x, s3://bucket/prefix with s3fs). With --dask, "
+                   "a folder or URL every Dask worker can read and write; memory:// works in one process only.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes that rate tenant shards (default: the machine's cores; 1: this process only).")
 @click.option("--dask", "dask_address", envvar="POLICYHISTORY_DASK", metavar="ADDRESS",
@@ -323,7 +341,7 @@ RESULT_SUFFIXES = {".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite", "
 @click.pass_context
 def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
            tenant: str | None, as_of: str | None, known_at: str | None, fmt: str | None, output: Path | None,
-           workdir: Path | None, workers: int | None, dask_address: str | None, report: Path | None,
+           workdir: Path | str | None, workers: int | None, dask_address: str | None, report: Path | None,
            changed_only: bool, summary_json: Path | None, replay: tuple[Path, str] | None) -> None:
     """Re-rate call records (Teams PSTN usage export, Microsoft Graph call records, Direct Routing, or our
     layout; CSV, TSV, JSON or JSONL; a Calls.Export zip) side by side with
@@ -334,6 +352,11 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     """
     refuse_clobbering(ctx, [("--output", output), ("--report", report), ("--summary-json", summary_json)],
                       [*calls, *(path for path in (tenants, licenses) if path)])
+    if isinstance(workdir, str):
+        try:
+            check_processes(workdir, workers=workers, dask=dask_address)
+        except PolicyHistoryError as error:
+            raise click.BadParameter(str(error), param_hint="--workdir") from error
     store = open_store(ctx)
     if replay is not None:
         _replay(store, *replay, workdir)
@@ -407,7 +430,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
                 manifest.finish(run.summary, store.now(), counted[0])
                 return {"policyhistory.manifest": json.dumps(manifest.record(), sort_keys=True)}
 
-            write_parquet(output, records, metadata=finished, workdir=workdir)
+            # The Parquet output's own parts stay in a local folder (the system's temp for a URL workdir).
+            write_parquet(output, records, metadata=finished, workdir=workdir if isinstance(workdir, Path) else None)
         else:
             out: IO[str] = files.enter_context(atomic_output(output, newline="")) if output else sys.stdout
             _write_records(fmt, blocks, out)
@@ -467,7 +491,7 @@ def _write_records(fmt: str, blocks: Iterator[OutputBlock], out: IO[str]) -> Non
         out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
 
 
-def _replay(store: Store, results_path: Path, run_id: str, workdir: Path | None) -> None:
+def _replay(store: Store, results_path: Path, run_id: str, workdir: Path | str | None) -> None:
     """Re-run a recorded run with its inputs, known_at, as_of and options; exit 0 identical, 1 different."""
     with library_errors():
         recorded, stored = read_run(results_path, run_id)

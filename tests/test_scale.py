@@ -151,6 +151,24 @@ def test_scale_dask_spreads_shards_over_its_workers(tmp_path, dask_address):
     assert all(worker.startswith("tcp://") for worker in run.workers_used)
 
 
+def test_scale_dask_with_a_file_url_workdir_gives_the_local_workdirs_records(tmp_path, dask_address):
+    rows = [{"call_id": f"c{index}", "tenant_id": TENANT_IDS[index % 4],
+             "start": f"2020-11-{1 + index % 28:02d}T{index % 24:02d}:00:00Z", "duration_seconds": str(45 * index),
+             "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "",
+             "organizer_licenses": "audio_conferencing", "destination": DESTINATIONS[index % len(DESTINATIONS)]}
+            for index in range(120)]
+    path = tmp_path / "calls.csv"
+    _write(path, rows)
+    store = _store(tmp_path)
+    (tmp_path / "local").mkdir()
+    (tmp_path / "shared").mkdir()
+    here, _ = _rerate(store, path, workers=1, workdir=tmp_path / "local")
+    there, run = _rerate(store, path, dask=dask_address, shards=8, workdir=f"file://{tmp_path / 'shared'}")
+    assert here == there  # byte for byte
+    assert 2 == len(run.workers_used), run.workers_used
+    assert [] == list((tmp_path / "shared").iterdir())
+
+
 def test_scale_cli_workers_and_dask_give_the_same_output(tmp_path, dask_address):
     examples = Path(__file__).resolve().parent.parent / "examples"
     args = ["--db", str(tmp_path / "p.db"), "rerate", str(examples / "PSTN.calls.2022-06-30.csv"),
