@@ -54,8 +54,11 @@ def load_facts(data: Path, workdir: Path) -> Path:
     return db
 
 
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
 def end_to_end(data: Path, workdir: Path, db: Path, *options: str) -> tuple[float, float, float, int, str]:
-    """(wall seconds, CPU seconds of it and its workers, peak MB of any child so far, exit status, first summary
+    """(wall seconds, CPU seconds of it and its workers, peak MB of the command's processes, exit status, first summary
     line) of `policyhistory rerate` with `options` (--workers N, --dask ADDRESS)."""
     timed = [sys.executable, "-m", "policyhistory.cli", "--db", str(db), "rerate", str(data / "calls.csv"),
              "--output", str(workdir / "out.jsonl"), "--workdir", str(workdir), *options]
@@ -63,14 +66,20 @@ def end_to_end(data: Path, workdir: Path, db: Path, *options: str) -> tuple[floa
     # pages of the files written before, took up to a second of the timed run.
     (workdir / "out.jsonl").unlink(missing_ok=True)
     os.sync()
+    # The peak is GNU time's %M where it is installed: this process's ru_maxrss of its children is the largest
+    # child's so far, and Linux carries a process's ru_maxrss over an exec, so that each child would also
+    # report this process's own size (GNU time's own is a few MB).
+    peak_file = workdir / "peak.txt"
+    command = [GNU_TIME, "-f", "%M", "-o", str(peak_file), *timed] if GNU_TIME else timed
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    result = subprocess.run(timed, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True)
     elapsed = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary = result.stderr.splitlines()[0] if result.stderr else ""
-    return elapsed, cpu, after.ru_maxrss / 1024, result.returncode, summary
+    peak = int(peak_file.read_text().split()[-1]) / 1024 if GNU_TIME else after.ru_maxrss / 1024
+    return elapsed, cpu, peak, result.returncode, summary
 
 
 def copy_output(workdir: Path) -> tuple[int, float]:
