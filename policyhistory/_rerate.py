@@ -356,18 +356,11 @@ class _Run:
                 self._read()
             if executor is None:
                 executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
-            table = self._classify(executor)
-            jobs = []
-            for index, parts in enumerate(self.parts):
-                if not parts:
-                    continue
-                numbers = join(self.scratch, f"shard-{index}-numbers.parquet")
-                write_parquet(scan_parquet(parts, ["destination"]).select(
-                    pl.col("destination").unique().alias("number")).join(
-                    table.lazy(), on="number", how="left").collect(), numbers)
-                jobs.append(ShardJob(index, tuple(parts), numbers, join(self.scratch, f"shard-{index}-out"),
-                                     rerate.sort_chunk))
-            del table
+            # One file of the run's classified numbers, which each shard joins with its own rows' numbers.
+            numbers = join(self.scratch, "numbers.parquet")
+            write_parquet(self._classify(executor), numbers)
+            jobs = [ShardJob(index, tuple(parts), numbers, join(self.scratch, f"shard-{index}-out"), rerate.sort_chunk)
+                    for index, parts in enumerate(self.parts) if parts]
             results = executor.rate(jobs)
             runs = (self.rejected_writer.run(), *(run for result in results for run in result.runs))
             # With workers, each range of the output is merged by one of them (while this process copies the

@@ -76,8 +76,8 @@ class ShardJob:
     index: int
     parts: tuple[str, ...]
     numbers: str
-    """A Parquet file of the shard's dialed numbers: number, country, number_type, or the error of a number
-    that cannot be classified."""
+    """A Parquet file of the run's dialed numbers: number, country, number_type, or the error of a number that
+    cannot be classified (each shard takes its own rows' numbers)."""
     out: str
     chunk_rows: int = CHUNK_ROWS
 
@@ -326,9 +326,11 @@ def _rate_shard(job: ShardJob, context: RunContext) -> ShardResult:
     rater = _Rater(context)
     frame = read_parquet(job.parts) if job.parts else pl.DataFrame(schema=SHARD_SCHEMA)
     frame = frame.sort(["tenant_id", "start_us", "key", "seq"])
+    dialed = frame.select(pl.col("destination").unique().alias("number")).join(
+        read_parquet([job.numbers]), on="number", how="left")
     numbers: dict[str, Destination | str] = {
         number: error if error is not None else rater.destination((country, number_type))
-        for number, country, number_type, error in read_parquet([job.numbers]).iter_rows()}
+        for number, country, number_type, error in dialed.iter_rows()}
     for chunk_index, offset in enumerate(range(0, frame.height, job.chunk_rows)):
         rate = rater.rate
         out = [rate(row, numbers) for row in frame.slice(offset, job.chunk_rows).iter_rows()]
