@@ -2,155 +2,40 @@
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import gc
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
 
 import click
-import tabulate
 
 from ._catalog import bundled_catalog_path, catalog_files, read_catalog
+from ._cli_common import (
+    DEFAULT_DB,
+    FileToWrite,
+    _is_file,
+    busy_timeout,
+    emit,
+    instant_option,
+    library_errors,
+    open_store,
+    output_options,
+    refuse_clobbering,
+    tenant_options,
+)
+from ._cli_rerate import rerate
 from ._describe import catalog_markdown, describe_params, rating_record, source_text, version_record
-from ._errors import CallNotFoundError, NotAStoreError, OutputIsInputError, PolicyHistoryError, StoreDamagedError
+from ._errors import CallNotFoundError, NotAStoreError, PolicyHistoryError, StoreDamagedError
 from ._explaining import explain_found, find_call
 from ._inspect import inspect_file
-from ._instant import format_instant, to_instant
-from ._manifest import Manifest, chain_heads, file_record, new_run_id, store_digest
-from ._merge import OutputBlock
-from ._money import AUDITED_COLUMNS, Audit, run_summary_record, short_summary
-from ._outputs import atomic_output, write_text
-from ._outputs import refuse_clobbering as check_outputs
-from ._pictures import report_html, timeline_html
-from ._records import cells, encode
-from ._rerate import Rerate
-from ._results import SqliteResults, compare_run, read_run, write_parquet
+from ._instant import format_instant
+from ._outputs import write_text
+from ._pictures import timeline_html
+from ._records import encode
 from ._rows import json_refusal, unique_keys
-from ._scratch_url import check_base, check_processes, is_url
-from ._shards import CHANGED
-from ._store import DEFAULT_BUSY_TIMEOUT, Store
+from ._store import Store
 from ._timeline import micros
 from ._verify import parse_digest
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_DB = "policyhistory.db"
-_SUMMARY_LINES_AT_ONCE = 10_000
-_REPORT_CHANGED_CALLS = 1_000
-"""Changed calls the audit report lists one by one (the first, in input order). Keeping every changed record
-for it held a whole re-rating in memory (1.46 GB for 300,000 changed calls, against 0.2 GB without a
-report) and wrote a page no browser opens; the report counts every change by kind, and the output has
-every changed call."""
-
-
-@contextlib.contextmanager
-def library_errors() -> Iterator[None]:
-    """A library error becomes a one-paragraph message and exit status 1, never a traceback."""
-    try:
-        yield
-    except PolicyHistoryError as error:
-        raise click.ClickException(str(error)) from error
-
-
-def output_options(function: F) -> F:
-    """--json / --table, shared by every command that prints records."""
-    function = click.option("--table", "fmt", flag_value="table", default=True,
-                            help="Aligned table for people (default).")(function)
-    function = click.option("--json", "fmt", flag_value="json", help="JSON for programs.")(function)
-    return function
-
-
-def emit(fmt: str, records: Any, rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False, default=str))
-    else:
-        safe = [[_terminal_safe(cell) for cell in row] for row in rows]
-        click.echo(tabulate.tabulate(safe, headers=headers, tablefmt="simple", disable_numparse=True))
-
-
-def busy_timeout() -> float:
-    """POLICYHISTORY_BUSY_TIMEOUT: seconds a writer waits for another (default 30)."""
-    try:
-        return max(0.0, float(os.environ.get("POLICYHISTORY_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)))
-    except ValueError:
-        raise click.UsageError("POLICYHISTORY_BUSY_TIMEOUT: expected a number of seconds") from None
-
-
-def open_store(ctx: click.Context) -> Store:
-    with library_errors():
-        try:
-            store = Store.open(ctx.obj["db"], busy_timeout=busy_timeout())
-        except NotAStoreError as error:  # an unusable argument, not a library error
-            raise click.BadParameter(str(error), param_hint="--db") from error
-    ctx.call_on_close(store.close)
-    return store
-
-
-def refuse_clobbering(ctx: click.Context, outputs: Sequence[tuple[str, Path | None]], inputs: Sequence[Path]) -> None:
-    """An output that is an input, the store or its -wal/-shm is a usage error, before any work."""
-    try:
-        check_outputs(outputs, inputs, Path(ctx.obj["db"]))
-    except OutputIsInputError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
-
-
-_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _terminal_safe(value: Any) -> Any:
-    """What a terminal would act on instead of showing (escape sequences in a call id, bidirectional
-    overrides) shown as escapes: \\x1b, \\u202e."""
-    if not isinstance(value, str) or value.isprintable():
-        return value
-    return "".join(c if c.isprintable() else _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else
-                                                                 f"\\u{ord(c):04x}") for c in value)
-
-
-def instant_option(value: str | None, name: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return to_instant(value, name)
-    except PolicyHistoryError as error:
-        raise click.BadParameter(str(error), param_hint=f"--{name.replace('_', '-')}") from error
-
-
-class FileToWrite(click.Path):
-    """A file a command writes, created if absent: its folder must exist and be writable. Checked when the
-    arguments are read, so that a mistyped folder costs a usage error (exit 2), not a traceback after a run."""
-
-    def __init__(self) -> None:
-        super().__init__(dir_okay=False, path_type=Path)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        path = super().convert(value, param, ctx)
-        folder = Path(os.fsdecode(path)).parent
-        if not folder.is_dir():
-            self.fail(f"the folder {click.format_filename(folder)!r} does not exist", param, ctx)
-        if not os.access(folder, os.W_OK):
-            self.fail(f"the folder {click.format_filename(folder)!r} is not writable", param, ctx)
-        return path
-
-
-class Workdir(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on only
-    """--workdir: an existing writable folder, or an fsspec URL (file:///x, s3://bucket/prefix) whose protocol
-    fsspec knows and whose base exists where that can be checked (file://). Checked when the arguments are read."""
-
-    name = "folder or URL"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, Path) or not is_url(str(value)):
-            return click.Path(file_okay=False, exists=True, writable=True, path_type=Path).convert(value, param, ctx)
-        try:
-            check_base(str(value))
-        except PolicyHistoryError as error:
-            self.fail(str(error), param, ctx)
-        return str(value)
 
 
 @click.group()
@@ -164,13 +49,7 @@ def cli(ctx: click.Context, db: Path) -> None:
     ctx.obj = {"db": db}
 
 
-def tenant_options(function: F) -> F:
-    """--tenants / --licenses: tenant fact files (CSV or JSON), shared by the commands that rate calls."""
-    function = click.option("--licenses", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                            help="Licenses file: tenant_id,valid_from,sku,usage_location,purchased,assigned.")(function)
-    function = click.option("--tenants", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                            help="Tenants file: tenant_id,valid_from,country,communications_credits.")(function)
-    return function
+cli.add_command(rerate)
 
 
 @cli.command()
@@ -299,238 +178,6 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
          ("rule", "policy version", "fact", "decision"))
 
 
-def _is_file(name: str) -> bool:
-    try:
-        return Path(name).is_file()
-    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
-        return False
-
-
-RESULT_SUFFIXES = {".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".parquet": "parquet"}
-
-
-@cli.command()
-@click.argument("calls", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@tenant_options
-@click.option("--tenant", help="Tenant of Teams-layout files, which have no tenant column (default: the only one).")
-@click.option("--as-of", help="Rate every call under the rules of this instant (what-if; default: each call's start).")
-@click.option("--known-at", help="Rate with what was known at this instant, e.g. the invoice date (default: now).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table", "sqlite", "parquet"]), default=None,
-              help="Output format: one JSON object per line (the default), CSV, an aligned table, a SQLite results "
-                   "database or Parquet (both need --output; taken from its suffix .db/.sqlite or .parquet).")
-@click.option("--output", type=FileToWrite(), help="Write here instead of stdout.")
-@click.option("--workdir", type=Workdir(),
-              help="Folder for the run's scratch files: its tenant shards (Parquet) and their records (default: "
-                   "the system's temp), or an fsspec URL (file:///x, s3://bucket/prefix with s3fs). With --dask, "
-                   "a folder or URL every Dask worker can read and write; memory:// works in one process only.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes that rate tenant shards (default: the machine's cores; 1: this process only).")
-@click.option("--dask", "dask_address", envvar="POLICYHISTORY_DASK", metavar="ADDRESS",
-              help="Rate the shards on the Dask cluster whose scheduler is here (tcp://HOST:8786). Also "
-                   "POLICYHISTORY_DASK. Needs: pip install 'policyhistory[dask]'.")
-@click.option("--report", type=FileToWrite(),
-              help="Also write the audit report here: self-contained HTML with the manifest, totals, money, changed "
-                   "calls, rejected rows by reason and pools.")
-@click.option("--changed-only", is_flag=True,
-              help="Write only the changed calls (and rejected rows); the summary still counts every row.")
-@click.option("--summary-json", type=FileToWrite(),
-              help="Write the whole summary (every pool-month, money per tenant and month, the manifest) as JSON.")
-@click.option("--replay", nargs=2, type=(click.Path(exists=True, dir_okay=False, path_type=Path), str),
-              metavar="RESULTS.db RUN_ID",
-              help="Re-run a run recorded in a results database and say whether its records are identical.")
-@click.pass_context
-def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, licenses: Path | None,
-           tenant: str | None, as_of: str | None, known_at: str | None, fmt: str | None, output: Path | None,
-           workdir: Path | str | None, workers: int | None, dask_address: str | None, report: Path | None,
-           changed_only: bool, summary_json: Path | None, replay: tuple[Path, str] | None) -> None:
-    """Re-rate call records (Teams PSTN usage export, Microsoft Graph call records, Direct Routing, or our
-    layout; CSV, TSV, JSON or JSONL; a Calls.Export zip) side by side with
-    what was billed. One output record per input row, in input order; a summary on stderr.
-
-    Exit status: 0 every row rated, 3 some rows rejected (each with its reason), 2 unusable arguments or files.
-    With --replay: 0 the records are identical, 1 they differ (with a count).
-    """
-    refuse_clobbering(ctx, [("--output", output), ("--report", report), ("--summary-json", summary_json)],
-                      [*calls, *(path for path in (tenants, licenses) if path)])
-    if isinstance(workdir, str):
-        try:
-            check_processes(workdir, workers=workers, dask=dask_address)
-        except PolicyHistoryError as error:
-            raise click.BadParameter(str(error), param_hint="--workdir") from error
-    store = open_store(ctx)
-    if replay is not None:
-        _replay(store, *replay, workdir)
-        return
-    if not calls:
-        raise click.UsageError("give the CALLS files to re-rate (or --replay RESULTS.db RUN_ID)")
-    fmt = fmt or (RESULT_SUFFIXES.get(output.suffix.lower(), "jsonl") if output else "jsonl")
-    if fmt in ("sqlite", "parquet") and output is None:
-        raise click.UsageError(f"--format {fmt} writes a file: give --output")
-    at = instant_option(as_of, "as_of")
-    known = instant_option(known_at, "known_at") or store.now()
-    try:
-        if tenants or licenses:
-            store.load_tenant_facts(tenants, licenses)
-    except PolicyHistoryError as error:
-        raise click.UsageError(str(error)) from error
-    with library_errors():
-        ran_on = json.dumps(store.digest(), sort_keys=True, separators=(",", ":"))
-    run = Rerate(store, calls, known_at=known, as_of=at, default_tenant=tenant, workdir=workdir, workers=workers,
-                 dask=dask_address or None)
-    try:
-        run.check()
-    except PolicyHistoryError as error:
-        raise click.UsageError(str(error)) from error
-    started = store.now()
-    run_id = new_run_id(started)
-    facts = [(path, role) for path, role in ((tenants, "tenants"), (licenses, "licenses")) if path]
-    manifest = Manifest.start(store, run_id=run_id, started_at=started, known_at=known, as_of=at, calls=calls,
-                              facts=facts, store_path=str(ctx.obj["db"]),
-                              options={"tenant": tenant, "format": fmt, "output": str(output) if output else None,
-                                       "changed_only": changed_only, "known_at_given": known_at,
-                                       "as_of_given": as_of})
-    audit = Audit(store.rate_cards(), known_at=known, as_of=at, run_id=run_id)
-    progress = _Progress() if sys.stderr.isatty() else None
-    # A one-shot process: the catalog, tenant index and phonenumbers' metadata live until it exits, so keep
-    # them out of the garbage collector's scans, and collect young objects less often: a run allocates a few
-    # short-lived containers per row and makes no cycles (about 15 % of a large run). Not done in the library,
-    # where a long-running program's objects must stay collectable.
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-    changed: list[dict[str, Any]] = []
-    counted = [0]
-    seen = [0]
-
-    def noting(blocks: Iterator[OutputBlock]) -> Iterator[OutputBlock]:
-        for block in blocks:
-            flags = block.flags
-            seen[0] += len(flags)
-            if report and len(changed) < _REPORT_CHANGED_CALLS and CHANGED in flags:
-                changed.extend(json.loads(text) for text, flag in zip(block.lines(), flags, strict=True)
-                               if flag & CHANGED)
-                del changed[_REPORT_CHANGED_CALLS:]
-            if changed_only:  # changed or rejected
-                kept = [(text, flag) for text, flag in zip(block.lines(), flags, strict=True) if flag]
-                block = OutputBlock(bytes(flag for _, flag in kept), texts=[text for text, _ in kept])
-            counted[0] += block.rows
-            yield block
-
-    try:
-        results = SqliteResults(output, run_id) if fmt == "sqlite" and output else None
-    except PolicyHistoryError as error:  # not SQLite, or another program's tables (our store, say)
-        raise click.BadParameter(str(error), param_hint="--output") from error
-    files = contextlib.ExitStack()  # a text output appears, renamed into place, only once it is complete
-    try:
-        blocks = noting(run.audited_blocks(audit, progress))
-        records = (json.loads(text) for block in blocks for text in block.lines())
-        if results is not None:
-            results.write(records)
-        elif fmt == "parquet" and output:
-            def finished() -> dict[str, str]:  # once every record is written: the manifest's counts are known
-                manifest.finish(run.summary, store.now(), counted[0])
-                return {"policyhistory.manifest": json.dumps(manifest.record(), sort_keys=True)}
-
-            # The Parquet output's own parts stay in a local folder (the system's temp for a URL workdir).
-            write_parquet(output, records, metadata=finished, workdir=workdir if isinstance(workdir, Path) else None)
-        else:
-            out: IO[str] = files.enter_context(atomic_output(output, newline="")) if output else sys.stdout
-            _write_records(fmt, blocks, out)
-        if seen[0] != run.summary.rows:  # every input row comes out once: never exit 0 on fewer
-            raise click.ClickException(f"wrote {seen[0]} of {run.summary.rows} input rows; the output is "
-                                       "incomplete" + (f" and {output} was not written" if output else ""))
-    except BaseException as error:
-        files.__exit__(type(error), error, error.__traceback__)  # the temporary output is removed
-        if results is not None:
-            results.abort()
-        if isinstance(error, PolicyHistoryError):
-            raise click.UsageError(str(error)) from error
-        raise
-    files.close()  # complete: renamed into place
-    manifest.finish(run.summary, store.now(), counted[0])
-    if progress:
-        progress.close()
-    if results is not None:
-        results.finish(manifest.record(), audit.record()["totals"])
-        click.echo(f"results (run {run_id}) written to {output}", err=True)
-    if summary_json:
-        whole = {"manifest": manifest.record(), **run_summary_record(run.summary, audit)}
-        write_text(summary_json, json.dumps(whole, indent=2, ensure_ascii=False) + "\n")
-    # Written _SUMMARY_LINES_AT_ONCE lines at a time (click.echo flushes after each call).
-    summary = short_summary(run.summary, audit, str(summary_json) if summary_json else None)
-    for start in range(0, len(summary), _SUMMARY_LINES_AT_ONCE):
-        click.echo("\n".join(summary[start:start + _SUMMARY_LINES_AT_ONCE]), err=True)
-    click.echo(f"store digest: {ran_on}", err=True)
-    if report:
-        write_text(report, report_html(run.summary, changed, known, audit=audit, manifest=manifest.record(),
-                                       digest=ran_on))
-        click.echo(f"report written to {report}", err=True)
-    if run.summary.rejected:
-        sys.exit(3)
-
-
-def _write_records(fmt: str, blocks: Iterator[OutputBlock], out: IO[str]) -> None:
-    """Records (given as blocks of their JSON lines) as JSON Lines, CSV or an aligned table (what a terminal
-    would act on shown as escapes)."""
-    columns = AUDITED_COLUMNS
-    records = (json.loads(text) for block in blocks for text in block.lines())
-    if fmt == "jsonl":
-        for block in blocks:
-            block.write_to(out)
-    elif fmt == "csv":
-        # csv.writer and a list, not DictWriter and a merged dict: DictWriter checks each row's keys
-        # against the header (1.13 against 0.98 s per 100,000 records).
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        for record in records:
-            writer.writerow(cells(record, columns))
-    else:
-        shown = ("file", "line", "call_id", "start", "outcome", "billable_minutes", "pool_minutes",
-                 "credit_minutes", "uncovered_minutes", "destination_country", "changed", "change", "error")
-        rows = [[_terminal_safe(cell) for cell in cells({**record, "file": Path(record["file"]).name}, shown)]
-                for record in records]
-        out.write(tabulate.tabulate(rows, headers=shown, tablefmt="simple", disable_numparse=True) + "\n")
-
-
-def _replay(store: Store, results_path: Path, run_id: str, workdir: Path | str | None) -> None:
-    """Re-run a recorded run with its inputs, known_at, as_of and options; exit 0 identical, 1 different."""
-    with library_errors():
-        recorded, stored = read_run(results_path, run_id)
-    inputs = recorded["inputs"]
-    calls = []
-    for item in inputs:
-        path = Path(item["path"]) if Path(item["path"]).exists() else Path(item["absolute"])
-        if not path.exists():
-            raise click.ClickException(f"run {run_id} read {item['path']}, which no longer exists")
-        now = file_record(path, item["role"])
-        if now["sha256"] != item["sha256"]:
-            click.echo(f"note: {item['path']} changed since the run (SHA-256 {item['sha256'][:12]}... then, "
-                       f"{now['sha256'][:12]}... now)", err=True)
-        if item["role"] == "calls":
-            calls.append(path)
-    heads = chain_heads(store)
-    if store_digest(store) != recorded["store_digest"]:
-        changed_tables = [name for name, head in heads.items() if recorded["chain_heads"].get(name) != head]
-        click.echo(f"note: the store changed since the run ({', '.join(changed_tables) or 'its digest'}); rows "
-                   "recorded after known_at do not change the answer, rows loaded since with an earlier date can",
-                   err=True)
-    options = recorded["options"]
-    with library_errors():
-        run = Rerate(store, calls, known_at=recorded["known_at"], as_of=recorded["as_of"],
-                     default_tenant=options.get("tenant"), workdir=workdir)
-        run.check()
-        audit = Audit(store.rate_cards(), known_at=recorded["known_at"], as_of=recorded["as_of"], run_id=run_id)
-        records = (record for record in audit.records(run.records())
-                   if not options.get("changed_only") or record.get("changed") or record.get("outcome") == "rejected")
-        compared, differing, described = compare_run(records, stored, run_id)
-    if not differing:
-        click.echo(f"identical: {compared} record(s) of run {run_id} re-rated to the same values")
-        return
-    click.echo(f"different: {differing} of {compared} record(s) of run {run_id} differ", err=True)
-    for line in described:
-        click.echo(f"  {line}", err=True)
-    sys.exit(1)
-
-
 @cli.command("inspect")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="JSON for programs.")
@@ -623,32 +270,6 @@ def diff(ctx: click.Context, as_of: tuple[str, ...], known_at: tuple[str, ...], 
     if fmt == "table":
         click.echo(f"{axis} {first} -> {second}: {len(rows)} change(s)")
     emit(fmt, records, rows, ("key", "change", "over valid time", "before", "after", "source"))
-
-
-class _Progress:
-    """The run's progress as click progress bars on stderr (only when it is a terminal), one per stage whose
-    size is known (classifying numbers, writing records); while reading, the rows are not counted yet."""
-
-    def __init__(self) -> None:
-        self.stage = ""
-        self.done = 0
-        self.bar: Any = None
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        if stage != self.stage:
-            self.close()
-            self.stage, self.done = stage, 0
-            if total:
-                self.bar = click.progressbar(length=total, label=f"{stage:11}", file=sys.stderr)
-                self.bar.__enter__()
-        if self.bar is not None and done > self.done:
-            self.bar.update(done - self.done)
-            self.done = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
 
 
 @cli.command()

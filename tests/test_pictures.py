@@ -143,7 +143,7 @@ def test_pictures_timeline_counts_the_keys_known_then(tmp_path):
 def test_pictures_rerate_report_lists_the_first_changed_calls_and_counts_them_all(tmp_path, monkeypatch):
     """A large run's report keeps a bounded number of changed calls (memory, and a page a browser opens)
     and counts every change by kind."""
-    monkeypatch.setattr("policyhistory.cli._REPORT_CHANGED_CALLS", 2)
+    monkeypatch.setattr("policyhistory._cli_rerate._REPORT_CHANGED_CALLS", 2)
     report, root = rerate_report(tmp_path)
     headings = [h.text for h in root.iter(f"{XHTML}h2")]
     # Issue 16 added the money, rejected-rows and anomaly sections.

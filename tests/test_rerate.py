@@ -58,7 +58,7 @@ def test_rerate_summary_is_whole_when_written_in_pieces(tmp_path, monkeypatch):
     """The summary goes to stderr a few thousand lines at a time; here 3, so that every edge is crossed."""
     args = [str(TEAMS), str(OWN), "--tenant", "contoso", "--known-at", "2026-11-23T00:00:00Z"]
     whole, _ = rerate(tmp_path, *args, db="whole.db")
-    monkeypatch.setattr("policyhistory.cli._SUMMARY_LINES_AT_ONCE", 3)
+    monkeypatch.setattr("policyhistory._cli_rerate._SUMMARY_LINES_AT_ONCE", 3)
     pieces, _ = rerate(tmp_path, *args, db="pieces.db")
     lines = pieces.stderr.splitlines()
     assert lines.pop().startswith("store digest: {")  # the store's digest: its time and hashes differ by run
