@@ -180,11 +180,14 @@ def _skus_text(value: str) -> tuple[str, ...]:
 
 
 def _skus(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return _skus_text(value)
-    if not isinstance(value, Iterable):
+    """A call's licenses; an unknown SKU is an error of the call's field `licenses` (the licenses file's own
+    column is `sku`), naming the SKU."""
+    if not isinstance(value, str) and not isinstance(value, Iterable):
         raise InvalidFieldError("licenses", value, "a list of SKUs, or SKUs separated by ';'")
-    return tuple(sorted({normalise_sku(part) for part in value}))
+    try:
+        return _skus_text(value) if isinstance(value, str) else tuple(sorted({normalise_sku(part) for part in value}))
+    except InvalidFieldError as error:
+        raise InvalidFieldError("licenses", error.value, error.expected) from None
 
 
 CARRIERS = ("operator_connect", "direct_routing")

@@ -134,6 +134,9 @@ def test_a_row_that_ends_before_its_destination_says_so_and_reasons_past_five_ar
                     EXAMPLES / "licenses.csv")
     records = {record["call_id"]: record for record in map(json.loads, result.stdout.splitlines())}
     assert "None" not in records["b6"]["error"]
+    # The call's field (the licenses file's column is `sku`) and the SKU it does not know.
+    assert records["b4"]["error"].startswith("field 'licenses': expected one of audio_conferencing, ")
+    assert records["b4"]["error"].endswith(", got 'MCOPSTN99'")
     assert "the row has none (it ends before that column), got nothing" in records["b6"]["error"]
     assert "rejected rows by reason (7 reason(s), the 5 most frequent):" in result.stderr
     assert "  2 more row(s) for 2 other reason(s) (every reason: --summary-json FILE, or the report)" in (
@@ -297,3 +300,11 @@ def test_rerate_refuses_what_the_shared_checks_refuse(tmp_path, field, value, su
                     EXAMPLES / "licenses.csv")
     [record] = [json.loads(line) for line in result.stdout.splitlines()]
     assert "rejected" == record["outcome"] and field in record["error"], record
+
+
+def test_an_unknown_license_of_a_call_given_to_store_rate_names_the_calls_field(tmp_path):
+    store = policyhistory.open()
+    store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
+    with pytest.raises(InvalidFieldError) as raised:
+        store.rate({**CALL, "organizer_licenses": "MCOMEETADD;NOPE"}, known_at="2026-11-23")
+    assert ("licenses", "NOPE") == (raised.value.field, raised.value.value)
