@@ -442,11 +442,10 @@ class _Run:
                 if isinstance(piece, RowPiece):
                     seq = self._rows(file_index, path, columns, piece.rows, seq)
                     continue
-                # A plain piece has one row per line: the row of line L is row seq + L - first_line.
                 if piece.frame.height:
-                    self._frame(file_index, piece.frame, seq - piece.first_line)
-                for line, values in piece.others:
-                    self._rows(file_index, path, columns, [(line, values)], seq + line - piece.first_line)
+                    self._frame(file_index, piece.frame, seq)
+                for at, line, values in piece.others:
+                    self._rows(file_index, path, columns, [(line, values)], seq + at)
                 seq += piece.count
         self._flush(self.buffers)
         dump_run(self.rejected, rejected_out)
@@ -459,13 +458,10 @@ class _Run:
             if tenant not in shard_of:
                 shard_of[tenant] = self._shard(tenant)
         frame = frame.with_columns(
-            (pl.col("line") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
+            (pl.col("at") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
+            # Our layout: its billed names no Capability, and its licenses are given, not inferred.
             pl.lit(None, dtype=pl.String).alias("capability"), pl.lit(False).alias("infer"),
-            # Our layout without its optional usage_id and carrier columns (own_csv_pieces reads those files
-            # row by row): the call id is the key, Microsoft the carrier, and billed names no Capability.
-            pl.lit(None, dtype=pl.String).alias("usage_id"), pl.col("call_id").alias("key"),
-            pl.lit(None, dtype=pl.String).alias("carrier"), pl.lit(None, dtype=pl.String).alias("billed_capability"),
-            pl.lit(False).alias("billed_has_capability"),
+            pl.lit(None, dtype=pl.String).alias("billed_capability"), pl.lit(False).alias("billed_has_capability"),
             pl.col("tenant_id").replace_strict(shard_of, return_dtype=pl.Int64).alias("shard"))
         for (shard,), part in frame.partition_by("shard", as_dict=True).items():
             index = int(shard)  # type: ignore[call-overload]
@@ -476,14 +472,14 @@ class _Run:
     def _shard(self, tenant_id: str) -> int:
         return zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % self.shard_count
 
-    def _kind_of(self, kind_given: str | None, location_given: str | None,
-                 licenses_given: str | None) -> tuple[str, str | None, str] | None:
-        key = (kind_given, location_given, licenses_given, None)
+    def _kind_of(self, kind_given: str | None, location_given: str | None, licenses_given: str | None,
+                 carrier: str | None) -> tuple[str, str | None, str, str | None] | None:
+        key = (kind_given, location_given, licenses_given, carrier)
         try:
-            kind = self.kinds.get(key) or self._kind(kind_given, location_given, licenses_given)
+            kind = self.kinds.get(key) or self._kind(kind_given, location_given, licenses_given, carrier)
         except PolicyHistoryError:
             return None
-        return kind[0], kind[1], "\n".join(kind[2])
+        return kind[0], kind[1], "\n".join(kind[2]), kind[3]
 
     def _rows(self, file_index: int, path: Path, columns: list[str] | None,
               rows: Iterable[tuple[int, Any]], seq: int) -> int:
