@@ -43,6 +43,7 @@ def checked(named: pl.DataFrame, kind_of: KindOf) -> tuple[pl.DataFrame, pl.Seri
         pl.col("minutes").fill_null("").alias("minutes_text"),
         pl.col("charge").fill_null("").alias("charge_text"),
         pl.col("user_id").fill_null(""),
+        pl.col("licenses").fill_null(""),  # OwnLayout.read: `licenses or ()`, none given is no licenses
         # OwnLayout.read: `values[...] or None`, an empty usage_id or carrier is none.
         pl.when(pl.col("usage_id") == "").then(None).otherwise(pl.col("usage_id")).alias("usage_id"),
         pl.when(pl.col("carrier") == "").then(None).otherwise(pl.col("carrier")).alias("carrier"),

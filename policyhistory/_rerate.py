@@ -30,10 +30,11 @@ import polars as pl
 from ._calls import Call, _carrier, _duration, _identifier, _optional_country, _skus, call_type
 from ._classify import classify_numbers
 from ._columnar import RowPiece, own_csv_pieces
+from ._columnar_json import own_json_pieces
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
 from ._executors import PARALLEL_MIN_ROWS, Executor, _workers, make_executor
 from ._instant import format_instant, to_instant
-from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
+from ._layouts import CallRow, LayoutReader, OwnLayout, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
 from ._money import Audit
 from ._records import RECORD_FIELDS, encode, rejected_record
@@ -423,8 +424,9 @@ class _Run:
 
     def _read(self, rejected_out: IO[bytes]) -> None:
         """Read and check every row: a rejected row's record goes to `rejected_out`, a good row to its tenant's
-        shard (buffered, written as Parquet parts). A CSV file of our layout is read by the columnar fast path
-        where it can be (see _columnar), row by row elsewhere; both give the same rows and errors."""
+        shard (buffered, written as Parquet parts). A CSV or JSON Lines file of our layout is read by the columnar
+        fast path where it can be (see _columnar, _columnar_json), row by row elsewhere; both give the same rows
+        and errors."""
         self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
         self.buffered = 0
         self.rejected: list[tuple[int, str, int]] = []
@@ -432,12 +434,13 @@ class _Run:
         self.shard_of: dict[str, int] = {}
         seq = 0
         for file_index, path in enumerate(self.rerate.paths):
-            fast = own_csv_pieces(path, self._kind_of)
+            fast = own_csv_pieces(path, self._kind_of) or own_json_pieces(path, self._kind_of)
             if fast is None:
                 columns, rows = read_table(path)
                 seq = self._rows(file_index, path, columns, rows, seq)
                 continue
             columns, pieces = fast
+            reader = OwnLayout() if columns is None else None  # JSON Lines: the first row's layout, ours
             for piece in pieces:
                 if isinstance(piece, RowPiece):
                     seq = self._rows(file_index, path, columns, piece.rows, seq)
@@ -445,7 +448,7 @@ class _Run:
                 if piece.frame.height:
                     self._frame(file_index, piece.frame, seq)
                 for at, line, values in piece.others:
-                    self._rows(file_index, path, columns, [(line, values)], seq + at)
+                    self._rows(file_index, path, columns, [(line, values)], seq + at, reader)
                 seq += piece.count
         self._flush(self.buffers)
         dump_run(self.rejected, rejected_out)
@@ -481,11 +484,10 @@ class _Run:
             return None
         return kind[0], kind[1], "\n".join(kind[2]), kind[3]
 
-    def _rows(self, file_index: int, path: Path, columns: list[str] | None,
-              rows: Iterable[tuple[int, Any]], seq: int) -> int:
+    def _rows(self, file_index: int, path: Path, columns: list[str] | None, rows: Iterable[tuple[int, Any]],
+              seq: int, reader: LayoutReader | None = None) -> int:
         """Rows read one by one (the csv module, JSON): checked here; returns the next row number."""
         name = str(path)
-        reader: LayoutReader | None = None
         tenant: str | None = None
         width = -1
         kinds = self.kinds

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import policyhistory
 from policyhistory import Rerate
 from policyhistory._columnar import FramePiece, own_csv_pieces
+from policyhistory._columnar_json import own_json_pieces
 
 from .test_rerate_agreement import COLUMNS, DESTINATIONS, KNOWN_AT, LICENSE_SETS, _plain_field, _store
 
@@ -28,6 +29,7 @@ def both_ways(monkeypatch: Any, store: policyhistory.Store, path: Path) -> tuple
     columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:  # undone after each example
         patched.setattr("policyhistory._rerate.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._rerate.own_json_pieces", lambda path, kind_of: None)
         row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     return columnar, row_by_row
 
@@ -103,3 +105,125 @@ def test_columnar_csv_leaves_other_scripts_digits_in_billed_values_to_python(tmp
     assert row_by_row == columnar
     assert {"outcome": "complimentary", "minutes": 93, "charge": 0.36, "currency": "USD"} == \
         json.loads(columnar[0])["billed"]
+
+
+VALID = {"call_id": ["c1", "c2", "c3"], "tenant_id": ["acme", "seoul"],
+         "start": ["2018-06-20T10:00:00Z", "2020-10-21T23:30:00Z", "2020-10-21T23:30:00+02:00"],
+         "duration_seconds": ["0", "61", "3600", 61, 3600], "call_type": ["conf_out", "user_out", " CONF_IN"],
+         "organizer_id": ["o", ""], "user_id": ["u", ""], "organizer_usage_location": ["FR", "US", "KR", ""],
+         "usage_location": ["FR", "US", ""], "organizer_licenses": LICENSE_SETS, "licenses": LICENSE_SETS,
+         "destination": DESTINATIONS, "billed_outcome": ["", "complimentary", " Blocked "],
+         "billed_minutes": ["", "3", 3, 2.5, 0.0], "billed_charge": ["", "0.36", 0.36, 1, 12.125, 0.1],
+         "currency": ["", "USD"], "usage_id": USAGE_IDS, "carrier": CARRIERS}
+REQUIRED = ["call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination"]
+json_values = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-10 ** 20, max_value=10 ** 20),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(st.characters(exclude_categories=["Cs"]), max_size=6),
+    st.lists(st.text(max_size=3).filter(str.isascii), max_size=2),
+    st.dictionaries(st.sampled_from("ab"), st.integers()))
+
+
+@st.composite
+def json_record(draw: Any, index: int) -> dict[str, Any]:
+    """A record of our layout: mostly valid values, sometimes any JSON value (a number where a text is meant,
+    a nested object, a list), a required field left out, or a key of another layout."""
+    record: dict[str, Any] = {}
+    for name, valid in VALID.items():
+        if name not in REQUIRED and draw(st.integers(0, 2)) == 0:
+            continue
+        if name in REQUIRED and draw(st.integers(0, 30)) == 0:
+            continue
+        record[name] = draw(st.one_of(*[st.sampled_from(valid)] * 8, json_values))
+    if "call_id" in record and type(record["call_id"]) is str:
+        record["call_id"] += str(index % 4)
+    if draw(st.integers(0, 10)) == 0:
+        record[draw(st.sampled_from(["Call ID", "extra", "x1"]))] = draw(json_values)
+    return record
+
+
+def json_text(draw: Any, record: dict[str, Any]) -> str:
+    ascii_only, spaced = draw(st.booleans()), draw(st.booleans())
+    text = json.dumps(record, ensure_ascii=ascii_only, separators=(", ", ": ") if spaced else (",", ":"))
+    return " " + text + "\t" if draw(st.integers(0, 8)) == 0 else text
+
+
+ODD_LINES = ["", "  ", "\t", "\x0b", "\u3000", "5", "null", "[1]", "{", "[", '{"call_id": "d", "call_id": "e"}',
+             '{"__error__": "x", "call_id": "f"}', '{"call_id": "g\\ud83d\\ude00h", "tenant_id": "acme"}',
+             '{"call_id": "h", "duration_seconds": 1e2}', '{"call_id": "i", "billed_charge": -0}', "NaN",
+             '{"call_id": -0, "tenant_id": "acme"}', '{"call_id": "j",}', '{"call_id" : "k" , "tenant_id" : 1 }']
+
+
+@st.composite
+def json_lines_file(draw: Any) -> bytes:
+    lines = [json.dumps({"call_id": "first", "tenant_id": "acme", "start": "2020-03-02T10:00:00Z",
+                         "duration_seconds": 300, "call_type": "conf_out", "destination": "+33142685300"})]
+    for index in range(draw(st.integers(0, 14))):
+        if draw(st.integers(0, 5)) == 0:
+            lines.append(draw(st.sampled_from(ODD_LINES)))
+        elif draw(st.integers(0, 20)) == 0:  # a Graph response page on one line: its rows at its line
+            lines.append(json.dumps({"value": [draw(json_record(index)), draw(json_record(index + 1))],
+                                     "@odata.context": "x"}))
+        else:
+            lines.append(json_text(draw, draw(json_record(index))))
+    ending = draw(st.sampled_from(["\n", "\r\n"]))
+    text = ending.join(lines) + draw(st.sampled_from([ending, ""]))
+    if draw(st.integers(0, 10)) == 0:  # a lone carriage return: a line break for Python's reading of the file
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + "\r" + text[at:]
+    return (b"\xef\xbb\xbf" if draw(st.integers(0, 5)) == 0 else b"") + text.encode("utf-8")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=json_lines_file(), suffix=st.sampled_from([".jsonl", ".ndjson"]))
+def test_columnar_json_lines_read_as_row_by_row(tmp_path, monkeypatch, data, suffix):
+    """A JSON Lines file of our layout read by polars where a line is plain (and by json.loads where it is
+    not) gives the same records, errors and lines as json.loads row by row, whatever the lines hold."""
+    path = tmp_path / f"calls{suffix}"
+    path.write_bytes(data)
+    columnar, row_by_row = both_ways(monkeypatch, _store(tmp_path), path)
+    assert row_by_row == columnar
+
+
+def test_columnar_json_lines_reads_plain_lines_itself_and_hands_back_the_others(tmp_path, monkeypatch):
+    """polars reads the plain lines; every other line is read by json.loads as row by row, with its line: a
+    blank line gives no row, a Graph page two, and the rows after them keep their lines and order."""
+    good = {"call_id": "c1", "tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": 300,
+            "call_type": "conf_out", "organizer_usage_location": "FR", "organizer_licenses": "audio_conferencing",
+            "destination": "+33142685300"}
+
+    def line(**changes: Any) -> str:
+        return json.dumps({**good, **changes})
+
+    lines = [line(), "", line(call_id="c2", billed_outcome="complimentary", billed_minutes=2.50,
+                              billed_charge=0.3600, currency="USD").replace("2.5", "2.50").replace("0.36", "0.3600"),
+             "   ", "5", line(call_id="c\x00"), line(call_id="c3", usage_id="u\x00"), line(call_id="c4", usage_id=""),
+             line(call_id=7, duration_seconds=60.0), line(call_id="c5", duration_seconds=1e2),
+             line(call_id="c6", organizer_licenses=["audio_conferencing"]),
+             json.dumps({"value": [line(call_id="g1"), line(call_id="g2")], "@odata.context": "x"}),
+             line(call_id="c7", carrier="Operator Connect"), line(call_id="c8", carrier={"name": "x"}),
+             line(call_id="c9") + ' {"call_id": "c9"}', '{"call_id": "c10", "call_id": "c11"}', "[",
+             line(call_id="c12", tenant_id=5), line(call_id="c13", start=None), line(call_id="c14")]
+    lines[11] = json.dumps({"value": [{**good, "call_id": "g1"}, {**good, "call_id": "g2"}], "@odata.context": "x"})
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")  # the last line without its line break
+    found = own_json_pieces(path, lambda *given: ("conference_dial_out", "FR", "audio_conferencing", given[3]))
+    assert found is not None and found[0] is None
+    pieces = list(found[1])
+    # (line, place of the row in its piece, call id): the last line, without its line break, a piece of its own
+    assert [(1, 0, "c1"), (3, 1, "c2"), (8, 5, "c4"), (13, 11, "c7"), (18, 16, "c12"), (20, 0, "c14")] == [
+        row for piece in pieces for row in piece.frame.select("line", "at", "call_id").iter_rows()]
+    # The others as (place, line): no row for the blank lines 2 and 4, two for the Graph page on line 12.
+    assert [(2, 5), (3, 6), (4, 7), (6, 9), (7, 10), (8, 11), (9, 12), (10, 12), (12, 14), (13, 15), (14, 16),
+            (15, 17), (17, 19)] == [(at, line) for piece in pieces for at, line, _ in piece.others]
+    columnar, row_by_row = both_ways(monkeypatch, _store(tmp_path), path)
+    assert row_by_row == columnar
+    records = [json.loads(text) for text in columnar]
+    assert [(1, "c1"), (3, "c2"), (5, None), (6, "c\x00"), (7, "c3"), (8, "c4"), (9, 7), (10, "c5"), (11, "c6"),
+            (12, "g1"), (12, "g2"), (13, "c7"), (14, "c8"), (15, None), (16, None), (17, None), (18, "c12"),
+            (19, "c13"), (20, "c14")] == [(record["line"], record["call_id"]) for record in records]
+    assert [record["outcome"] for record in records] == [
+        "dial_out_pool", "dial_out_pool", "rejected", "rejected", "rejected", "dial_out_pool", "rejected",
+        "rejected", "dial_out_pool", "dial_out_pool", "dial_out_pool", "not_microsoft_billed", "rejected",
+        "rejected", "rejected", "rejected", "rejected", "rejected", "dial_out_pool"]
+    assert "usage_id" in records[4]["error"] and "is given twice" in records[14]["error"]
+    assert {"outcome": "complimentary", "minutes": 2, "charge": 0.36, "currency": "USD"} == records[1]["billed"]
