@@ -227,3 +227,31 @@ def test_columnar_json_lines_reads_plain_lines_itself_and_hands_back_the_others(
         "rejected", "rejected", "rejected", "rejected", "rejected", "dial_out_pool"]
     assert "usage_id" in records[4]["error"] and "is given twice" in records[14]["error"]
     assert {"outcome": "complimentary", "minutes": 2, "charge": 0.36, "currency": "USD"} == records[1]["billed"]
+
+
+def test_columnar_readers_number_rows_across_files(tmp_path, monkeypatch):
+    """Rows keep their place across files of both kinds: a JSON Lines file with blank and unreadable lines,
+    then a CSV file with a usage_id column, rated in one run both ways."""
+    good = {"call_id": "j1", "tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": 300,
+            "call_type": "conf_out", "organizer_usage_location": "FR", "organizer_licenses": "audio_conferencing",
+            "destination": "+33142685300"}
+    first = tmp_path / "calls.ndjson"
+    first.write_text("\n".join([json.dumps(good), "", "{", json.dumps({**good, "call_id": "j2"})]) + "\n",
+                     encoding="utf-8")
+    second = tmp_path / "calls.csv"
+    second.write_text(",".join([*COLUMNS, "usage_id"]) + "\n" + "\n".join(
+        f"c{index},acme,2020-03-0{index}T11:00:00Z,60,conf_out,o,FR,audio_conferencing,+33142685300,{usage}"
+        for index, usage in enumerate(["u1", "", "j1", "u\x00"], start=1)) + "\n", encoding="utf-8")
+    store = _store(tmp_path)
+    columnar = list(Rerate(store, [first, second], known_at=KNOWN_AT).records_json())
+    with monkeypatch.context() as patched:
+        patched.setattr("policyhistory._rerate.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._rerate.own_json_pieces", lambda path, kind_of: None)
+        row_by_row = list(Rerate(store, [first, second], known_at=KNOWN_AT).records_json())
+    assert row_by_row == columnar
+    records = [json.loads(text) for text in columnar]
+    assert [(first.name, 1), (first.name, 3), (first.name, 4), (second.name, 2), (second.name, 3),
+            (second.name, 4), (second.name, 5)] == [(Path(record["file"]).name, record["line"]) for record in records]
+    assert ["j1", None, "j2", "c1", "c2", "c3", "c4"] == [record["call_id"] for record in records]
+    assert [None, None, None, "u1", None, "j1", None] == [record.get("usage_id") for record in records]
+    assert "already drawn" in records[5]["error"]  # key j1: the JSON Lines file's first call, earlier
