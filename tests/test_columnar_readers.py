@@ -255,3 +255,15 @@ def test_columnar_readers_number_rows_across_files(tmp_path, monkeypatch):
     assert ["j1", None, "j2", "c1", "c2", "c3", "c4"] == [record["call_id"] for record in records]
     assert [None, None, None, "u1", None, "j1", None] == [record.get("usage_id") for record in records]
     assert "already drawn" in records[5]["error"]  # key j1: the JSON Lines file's first call, earlier
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=json_lines_file(), chunk=st.sampled_from([16, 64, 300]))
+def test_columnar_json_lines_in_small_pieces_keep_their_lines(tmp_path, monkeypatch, data, chunk):
+    """The file read a few lines (or a part of one) at a time: lines and rows still run on over the pieces,
+    one holding a lone carriage return among them."""
+    path = tmp_path / "calls.jsonl"
+    path.write_bytes(data)
+    monkeypatch.setattr("policyhistory._columnar_json.CHUNK_BYTES", chunk)
+    columnar, row_by_row = both_ways(monkeypatch, _store(tmp_path), path)
+    assert row_by_row == columnar
