@@ -2,11 +2,12 @@
 merging, timed in-process around the run's own functions (private: this is a measuring tool, not a use of
 the library).
 
-python benchmarks/passes.py DATA_DIR [--workdir DIR] [--workers N] [--db STORE]
+python benchmarks/passes.py DATA_DIR [--workdir DIR] [--workers N] [--db STORE] [--calls FILE]
 
 DATA_DIR is a folder `benchmarks/run.py` generated (calls.csv, tenants.csv, licenses.csv). The records are
 made but not written anywhere, so the figures leave out the output file (`run.py` times copying it). With
-`--db`, a store file whose classification cache a second run uses. Prints JSON.
+`--db`, a store file whose classification cache a second run uses. `--calls`: the call file in DATA_DIR
+(default calls.csv; calls.jsonl, say, for the same calls as JSON Lines). Prints JSON.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--calls", default="calls.csv")
     args = parser.parse_args()
-    calls = args.data / "calls.csv"
+    calls = args.data / args.calls
     store = policyhistory.open(args.db)
     store.load_tenant_facts(args.data / "tenants.csv", args.data / "licenses.csv")
     seconds: dict[str, float] = {}

@@ -1,6 +1,6 @@
-"""A columnar fast path for reading call files of our own layout: polars reads the text, and the checks every
-row needs are made on whole columns (start instants to UTC microseconds, durations, call types, usage
-locations and licenses once per distinct value, billed values).
+"""A columnar fast path for reading CSV files of our own layout (with or without its optional usage_id and
+carrier columns): polars reads the text, and the checks every row needs are made on whole columns (see
+_column_checks; _columnar_json reads JSON Lines files alike).
 
 Correctness first: polars reads a piece of the file only where a record cannot differ from what the csv
 module makes of it: UTF-8 text, no quote character, no carriage return but before a line feed, no blank
@@ -15,41 +15,34 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import polars as pl
 
+from ._column_checks import KindOf, checked
 from ._layouts import OwnLayout, detect_layout
-from ._rating import OUTCOMES
 from ._rows import DECIMAL_COMMA_COLUMNS, sniff_delimiter, text_encoding
 
 CHUNK_BYTES = 8 << 20
 _SAMPLE_LINES = 20
-_START = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
-_DURATION = r"^[0-9]{1,6}$"  # ASCII digits: \d would take other scripts' digits
-_NUMBER = r"^-?\d{1,12}(\.\d{1,12})?$"
-
-
-KindOf = Callable[[str | None, str | None, str | None], tuple[str, str | None, str] | None]
-"""(call type, usage location, licenses) as given -> normalised (licenses joined by line breaks), or None
-when the row-by-row check refuses them."""
 
 
 @attrs.frozen
 class FramePiece:
-    """Rows that passed the vectorised checks (a frame of the columns a shard needs, without kinds), and the
-    rows that did not, as (line, values) to be read row by row; both in line order within the piece."""
+    """Rows that passed the vectorised checks (a frame of the columns a shard needs but seq and file), and the
+    rows that did not, as (at, line, values) to be read row by row, `at` the row's place in the piece (its
+    row number is the piece's first plus `at`); both in order within the piece."""
 
     frame: pl.DataFrame
-    """Columns: line, call_id, tenant_id, start_us, start, duration, call_type, location, licenses, destination,
-    billed, billed_outcome, billed_minutes, billed_charge, billed_currency."""
-    others: list[tuple[int, list[str]]]
-    first_line: int
+    """Columns: line, at, call_id, usage_id, key, tenant_id, start_us, start, duration, call_type, location,
+    licenses, carrier, destination, billed, billed_outcome, billed_minutes, billed_charge, billed_currency,
+    user_id."""
+    others: list[tuple[int, int, Any]]
     count: int
-    """Lines (each one row) in the piece, from first_line."""
+    """Rows in the piece."""
 
 
 @attrs.frozen
@@ -81,8 +74,6 @@ def own_csv_pieces(path: Path, kind_of: KindOf) -> tuple[list[str], Iterator[Fra
             return None
     except Exception:
         return None
-    if {"usage_id", "carrier"} & set(columns):
-        return None  # our layout's optional key and carrier columns: read row by row
     return columns, _pieces(path, len(first_bytes), columns, delimiter, kind_of)
 
 
@@ -151,7 +142,8 @@ def _frame_piece(data: bytes, columns: list[str], delimiter: str, line: int, lay
     names = [f"c{index}" for index in range(len(columns))]
     raw = pl.read_csv(io.BytesIO(data), has_header=False, new_columns=names, separator=delimiter, quote_char=None,
                       schema=dict.fromkeys(names, pl.String), empty_string_is_null=False)
-    raw = raw.with_columns(pl.int_range(line, line + raw.height, dtype=pl.Int64).alias("line"))
+    raw = raw.with_columns(pl.int_range(line, line + raw.height, dtype=pl.Int64).alias("line"),
+                           pl.int_range(0, raw.height, dtype=pl.Int64).alias("at"))
     for index in decimal:
         raw = raw.with_columns(pl.col(names[index]).str.replace_all(",", ".", literal=True))
 
@@ -166,66 +158,17 @@ def _frame_piece(data: bytes, columns: list[str], delimiter: str, line: int, lay
         return column(first if one < len(names) else second)
 
     licenses_at = layout.at("organizer_licenses")
-    licenses = column("organizer_licenses") if licenses_at < len(names) else column("licenses")
-    outcome, minutes, charge = column("billed_outcome"), column("billed_minutes"), column("billed_charge")
-    given = (outcome.fill_null("") != "") | (minutes.fill_null("") != "") | (charge.fill_null("") != "")
-    outcome_raw = outcome.fill_null("")
-    outcome_text = outcome_raw.str.strip_chars().str.to_lowercase()
-    frame = raw.select(
-        "line",
-        column("call_id").alias("call_id"),
-        column("tenant_id").alias("tenant_id"),
-        column("start").alias("start"),
-        column("duration_seconds").alias("duration_text"),
+    named = raw.select(
+        "line", "at", column("call_id").alias("call_id"), column("tenant_id").alias("tenant_id"),
+        column("start").alias("start"), column("duration_seconds").alias("duration_text"),
         column("call_type").alias("call_type"),
         first_given("organizer_usage_location", "usage_location").alias("location"),
-        licenses.alias("licenses"),
-        column("destination").alias("destination"),
-        given.alias("billed"),
-        pl.when(outcome_raw == "").then(None).otherwise(outcome_text).alias("billed_outcome"),
-        minutes.fill_null("").alias("minutes_text"),
-        charge.fill_null("").alias("charge_text"),
-        column("currency").alias("billed_currency"),
-        first_given("organizer_id", "user_id").fill_null("").alias("user_id"),
-    )
-    frame = frame.with_columns(
-        pl.col("start").str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%SZ", strict=False)
-        .dt.epoch("us").alias("start_us"),
-        pl.col("duration_text").str.to_integer(strict=False).alias("duration"),
-        pl.col("minutes_text").str.strip_chars().cast(pl.Float64, strict=False).alias("minutes_number"),
-        pl.col("charge_text").str.strip_chars().cast(pl.Float64, strict=False).alias("billed_charge"),
-    )
-    ok = (
-        (pl.col("call_id") != "") & ~pl.col("call_id").str.contains("\x00", literal=True)
-        & (pl.col("tenant_id") != "") & ~pl.col("tenant_id").str.contains("\x00", literal=True)
-        & pl.col("start").str.contains(_START) & pl.col("start_us").is_not_null() & (pl.col("start") >= "1900")
-        & pl.col("duration_text").str.contains(_DURATION) & pl.col("duration").is_not_null()
-        & (~pl.col("billed") | (
-            (pl.col("billed_outcome").is_null() | pl.col("billed_outcome").is_in(list(OUTCOMES)))
-            & ((pl.col("minutes_text") == "") | pl.col("minutes_text").str.strip_chars().str.contains(_NUMBER))
-            & ((pl.col("charge_text") == "") | pl.col("charge_text").str.strip_chars().str.contains(_NUMBER))))
-    )
-    frame = frame.with_columns(ok.fill_null(False).alias("ok"))
-    # Call type, usage location and licenses: checked once per distinct combination, by the row-by-row code.
-    kinds = frame.filter(pl.col("ok")).select("call_type", "location", "licenses").unique()
-    checked = [(*key, *(kind_of(*key) or (None, None, None))) for key in kinds.iter_rows()]
-    kind_frame = pl.DataFrame(checked, schema={"call_type": pl.String, "location": pl.String,
-                                                "licenses": pl.String, "kind_type": pl.String,
-                                                "kind_location": pl.String, "kind_licenses": pl.String},
-                              orient="row")
-    frame = frame.join(kind_frame, on=["call_type", "location", "licenses"], how="left", nulls_equal=True,
-                       maintain_order="left")
-    frame = frame.with_columns((pl.col("ok") & pl.col("kind_type").is_not_null()).alias("ok"))
-    others = [(row[0], list(row[1:])) for row in raw.filter(~frame["ok"]).select(["line", *names]).iter_rows()]
-    good = frame.filter(pl.col("ok")).select(
-        "line", "call_id", "tenant_id", "start_us", "start", "duration", pl.col("kind_type").alias("call_type"),
-        pl.col("kind_location").alias("location"), pl.col("kind_licenses").alias("licenses"),
-        "destination", "billed", "billed_outcome",
-        pl.when(pl.col("minutes_text") == "").then(None).otherwise(pl.col("minutes_number").cast(pl.Int64))
-        .alias("billed_minutes"),
-        pl.when(pl.col("charge_text") == "").then(None).otherwise(pl.col("billed_charge")).alias("billed_charge"),
-        pl.when(pl.col("billed_currency") == "").then(None).otherwise(pl.col("billed_currency"))
-        .alias("billed_currency"),
-        "user_id",
-    )
-    return FramePiece(good, others, line, raw.height)
+        (column("organizer_licenses") if licenses_at < len(names) else column("licenses")).alias("licenses"),
+        column("destination").alias("destination"), column("billed_outcome").alias("outcome"),
+        column("billed_minutes").alias("minutes"), column("billed_charge").alias("charge"),
+        column("currency").alias("currency"), first_given("organizer_id", "user_id").alias("user_id"),
+        column("usage_id").alias("usage_id"), column("carrier").alias("carrier"))
+    good, passed = checked(named, kind_of)
+    others = [(row[0] - line, row[0], list(row[1:]))
+              for row in raw.filter(~passed).select(["line", *names]).iter_rows()]
+    return FramePiece(good, others, raw.height)

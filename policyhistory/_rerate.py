@@ -29,10 +29,11 @@ import polars as pl
 from ._calls import Call, _carrier, _duration, _identifier, _optional_country, _skus, call_type
 from ._classify import classify_numbers
 from ._columnar import RowPiece, own_csv_pieces
+from ._columnar_json import own_json_pieces
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
 from ._executors import PARALLEL_MIN_ROWS, Executor, _workers, make_executor
 from ._instant import format_instant, to_instant
-from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
+from ._layouts import CallRow, LayoutReader, OwnLayout, UnknownLayoutError, detect_layout, layout_class, layout_reader
 from ._ledger import PoolMonth
 from ._merge import BLOCK_ROWS, MergeTask, OutputBlock, RunFile, RunWriter, Windows
 from ._money import Audit
@@ -450,29 +451,30 @@ class _Run:
 
     def _read(self) -> None:
         """Read and check every row: a rejected row's record goes to the run of rejected rows, a good row to its
-        tenant's shard (buffered, written as Parquet parts). A CSV file of our layout is read by the columnar fast path
-        where it can be (see _columnar), row by row elsewhere; both give the same rows and errors."""
+        tenant's shard (buffered, written as Parquet parts). A CSV or JSON Lines file of our layout is read by the
+        columnar fast path where it can be (see _columnar, _columnar_json), row by row elsewhere; both give the
+        same rows and errors."""
         self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
         self.buffered = 0
         self.rejected: list[tuple[int, str, int]] = []
         self.shard_of: dict[str, int] = {}
         seq = 0
         for file_index, path in enumerate(self.rerate.paths):
-            fast = own_csv_pieces(path, self._kind_of)
+            fast = own_csv_pieces(path, self._kind_of) or own_json_pieces(path, self._kind_of)
             if fast is None:
                 columns, rows = read_table(path)
                 seq = self._rows(file_index, path, columns, rows, seq)
                 continue
             columns, pieces = fast
+            reader = OwnLayout() if columns is None else None  # JSON Lines: the first row's layout, ours
             for piece in pieces:
                 if isinstance(piece, RowPiece):
                     seq = self._rows(file_index, path, columns, piece.rows, seq)
                     continue
-                # A plain piece has one row per line: the row of line L is row seq + L - first_line.
                 if piece.frame.height:
-                    self._frame(file_index, piece.frame, seq - piece.first_line)
-                for line, values in piece.others:
-                    self._rows(file_index, path, columns, [(line, values)], seq + line - piece.first_line)
+                    self._frame(file_index, piece.frame, seq)
+                for at, line, values in piece.others:
+                    self._rows(file_index, path, columns, [(line, values)], seq + at, reader)
                 seq += piece.count
         self._flush(self.buffers)
         self.rejected_writer.write(self.rejected)
@@ -485,13 +487,10 @@ class _Run:
             if tenant not in shard_of:
                 shard_of[tenant] = self._shard(tenant)
         frame = frame.with_columns(
-            (pl.col("line") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
+            (pl.col("at") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
+            # Our layout: its billed names no Capability, and its licenses are given, not inferred.
             pl.lit(None, dtype=pl.String).alias("capability"), pl.lit(False).alias("infer"),
-            # Our layout without its optional usage_id and carrier columns (own_csv_pieces reads those files
-            # row by row): the call id is the key, Microsoft the carrier, and billed names no Capability.
-            pl.lit(None, dtype=pl.String).alias("usage_id"), pl.col("call_id").alias("key"),
-            pl.lit(None, dtype=pl.String).alias("carrier"), pl.lit(None, dtype=pl.String).alias("billed_capability"),
-            pl.lit(False).alias("billed_has_capability"),
+            pl.lit(None, dtype=pl.String).alias("billed_capability"), pl.lit(False).alias("billed_has_capability"),
             pl.col("tenant_id").replace_strict(shard_of, return_dtype=pl.Int64).alias("shard"))
         for (shard,), part in frame.partition_by("shard", as_dict=True).items():
             index = int(shard)  # type: ignore[call-overload]
@@ -502,20 +501,19 @@ class _Run:
     def _shard(self, tenant_id: str) -> int:
         return zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % self.shard_count
 
-    def _kind_of(self, kind_given: str | None, location_given: str | None,
-                 licenses_given: str | None) -> tuple[str, str | None, str] | None:
-        key = (kind_given, location_given, licenses_given, None)
+    def _kind_of(self, kind_given: str | None, location_given: str | None, licenses_given: str | None,
+                 carrier: str | None) -> tuple[str, str | None, str, str | None] | None:
+        key = (kind_given, location_given, licenses_given, carrier)
         try:
-            kind = self.kinds.get(key) or self._kind(kind_given, location_given, licenses_given)
+            kind = self.kinds.get(key) or self._kind(kind_given, location_given, licenses_given, carrier)
         except PolicyHistoryError:
             return None
-        return kind[0], kind[1], "\n".join(kind[2])
+        return kind[0], kind[1], "\n".join(kind[2]), kind[3]
 
-    def _rows(self, file_index: int, path: Path, columns: list[str] | None,
-              rows: Iterable[tuple[int, Any]], seq: int) -> int:
+    def _rows(self, file_index: int, path: Path, columns: list[str] | None, rows: Iterable[tuple[int, Any]],
+              seq: int, reader: LayoutReader | None = None) -> int:
         """Rows read one by one (the csv module, JSON): checked here; returns the next row number."""
         name = str(path)
-        reader: LayoutReader | None = None
         tenant: str | None = None
         width = -1
         kinds = self.kinds

@@ -290,24 +290,25 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
         number = 0
         try:
             for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text, object_pairs_hook=unique_keys)
-                except json.JSONDecodeError as error:
-                    yield number, {"__error__": f"not valid JSON: {error.msg}"}
-                    continue
-                except (ValueError, RecursionError) as error:
-                    yield number, {"__error__": f"not readable JSON: {json_refusal(error)}"}
-                    continue
-                pages = graph_records(record)
-                if pages is None:
+                for record in json_line_rows(text):
                     yield number, record
-                else:
-                    for item in pages:  # a Graph response page on one line: its rows, at its line
-                        yield number, item
         except UnicodeDecodeError:
             raise _not_text(name, number + 1) from None
+
+
+def json_line_rows(text: str) -> list[Row]:
+    """The rows of one line of a JSON Lines file (`text` with its line break): none for a blank line, the
+    record, a row that could not be read, or a Graph response page's rows (on one line: its rows, at its line)."""
+    if not text.strip():
+        return []
+    try:
+        record = json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as error:
+        return [{"__error__": f"not valid JSON: {error.msg}"}]
+    except (ValueError, RecursionError) as error:
+        return [{"__error__": f"not readable JSON: {json_refusal(error)}"}]
+    pages = graph_records(record)
+    return [record] if pages is None else pages
 
 
 class DuplicateKeyError(ValueError):
