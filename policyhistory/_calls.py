@@ -15,6 +15,7 @@ from phonenumbers import PhoneNumberType
 from ._countries import MASK, is_emergency_short_number, masked_number
 from ._errors import InvalidFieldError
 from ._instant import to_instant
+from ._rows import refuse_lone_surrogates
 from ._tenants import country_code, normalise_sku
 
 CallType = Literal["conference_dial_out", "pstn_outbound", "conference_dial_in", "pstn_inbound", "emergency"]
@@ -256,7 +257,9 @@ CALL_FIELDS = ("call_id", "tenant_id", "start", "duration_seconds", "call_type",
 
 
 def call_from_mapping(data: dict[str, Any]) -> Call:
-    """A Call from JSON-like data; accepts our field names and organizer_* synonyms."""
+    """A Call from JSON-like data; accepts our field names and organizer_* synonyms. A text holding half of a
+    surrogate pair is refused, as rerate refuses the row (see refuse_lone_surrogates)."""
+    refuse_lone_surrogates(data)
     for name in CALL_FIELDS:
         if data.get(name) in (None, ""):
             raise InvalidFieldError(name, data.get(name), "a value (the field is required)")

@@ -42,7 +42,7 @@ from ._records import billed_change as billed_change
 from ._records import billed_text as billed_text
 from ._records import change_kind as change_kind
 from ._records import rating_text as rating_text
-from ._rows import check_text, read_table
+from ._rows import check_text, printable_text, read_table, refuse_lone_surrogates
 from ._scratch import scratch_folder
 from ._scratch_url import check_processes, is_url, join, open_file, per_process, scan_parquet, write_parquet
 from ._shards import (
@@ -523,6 +523,8 @@ class _Run:
                 if reader is None or type(raw) is not list or len(raw) != width:
                     reader, values, tenant = self.rerate._reader(path, columns, raw, reader)
                     width = len(reader.columns) if columns is not None else -1  # JSON: each record checked
+                    if type(raw) is dict:
+                        refuse_lone_surrogates(raw)
                 else:
                     raw.append(None)  # what reader.values does for a row as wide as its header
                     values = raw
@@ -546,7 +548,7 @@ class _Run:
                 if kind is None:
                     kind = self._kind(kind_given, location_given, licenses_given, carrier)
             except PolicyHistoryError as error:
-                head = {"file": name, "line": line, "call_id": _raw_call_id(raw, reader)}
+                head = {"file": name, "line": line, "call_id": printable_text(_raw_call_id(raw, reader))}
                 record = rejected_record(head, error)
                 text = encode(record)
                 if self.read_audit is not None:

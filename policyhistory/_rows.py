@@ -12,7 +12,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ._errors import InvalidRecordsError, Problem
+from ._errors import InvalidFieldError, InvalidRecordsError, Problem
 
 Row = list[Any] | dict[str, Any]
 """A CSV row as the list of its values (the header names them), or a JSON record as a dict; a dict with
@@ -317,6 +317,33 @@ class DuplicateKeyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+def refuse_lone_surrogates(record: dict[str, Any]) -> None:
+    """A JSON text may escape half of a surrogate pair ("\\ud800"), which json.loads keeps and no UTF-8 output
+    can hold: the row is refused, naming its field, not carried until a writer fails."""
+    for name, value in record.items():
+        if type(value) is str and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidFieldError(name, value, "text (a \\ud800 to \\udfff escape is half of a "
+                                        "character: give both halves of its pair)") from None
+        elif isinstance(value, (dict, list)):
+            for inner in (value.values() if isinstance(value, dict) else value):
+                if isinstance(inner, (str, dict, list)):
+                    refuse_lone_surrogates({name: inner})
+
+
+def printable_text(value: object) -> object:
+    """A text with a lone surrogate (see refuse_lone_surrogates) with it written as its escape; any other value
+    as it is."""
+    if type(value) is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -308,3 +308,29 @@ def test_an_unknown_license_of_a_call_given_to_store_rate_names_the_calls_field(
     with pytest.raises(InvalidFieldError) as raised:
         store.rate({**CALL, "organizer_licenses": "MCOMEETADD;NOPE"}, known_at="2026-11-23")
     assert ("licenses", "NOPE") == (raised.value.field, raised.value.value)
+
+
+def test_half_a_surrogate_pair_in_a_json_text_is_a_rejected_row_naming_its_field(tmp_path):
+    """json.loads keeps a lone \\ud800 escape, which no UTF-8 output can hold: rerate wrote a traceback when
+    the row reached its shard's Parquet part. Now the row is rejected (its call id shown escaped), the other
+    rows are rated, every output format is written, and store.rate refuses the same call alike."""
+    rows = [dict(CALL, call_id="ok1"), dict(CALL, call_id="c\ud800"), dict(CALL, call_id="ok2", usage_id="u\udfff"),
+            dict(CALL, call_id="ok3", organizer_id="ann\ud83d"), dict(CALL, call_id="ok4")]
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="ascii")  # escaped: \ud800
+    facts = ["--tenants", EXAMPLES / "tenants.csv", "--licenses", EXAMPLES / "licenses.csv"]
+    result = invoke(tmp_path, "rerate", calls, *facts, "--known-at", "2026-11-23")
+    assert 3 == result.exit_code, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert ["ok1", "c\\ud800", "ok2", "ok3", "ok4"] == [record["call_id"] for record in records]
+    assert ["rejected" == record["outcome"] for record in records] == [False, True, True, True, False]
+    assert [record["error"].split(":")[0] for record in records[1:4]] == [
+        "field 'call_id'", "field 'usage_id'", "field 'organizer_id'"]
+    for fmt in ("csv", "table"):
+        written = invoke(tmp_path, "rerate", calls, *facts, "--known-at", "2026-11-23", "--format", fmt)
+        assert 3 == written.exit_code and "c\\ud800" in written.stdout, written.output
+    store = policyhistory.open()
+    store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
+    with pytest.raises(InvalidFieldError) as raised:
+        store.rate(rows[1], known_at="2026-11-23")
+    assert "call_id" == raised.value.field
