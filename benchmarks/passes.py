@@ -22,7 +22,7 @@ from typing import Any
 import pendulum
 
 import policyhistory
-from policyhistory import Rerate, _executors, _rerate
+from policyhistory import Rerate, _executors, _reading, _rerate
 
 KNOWN_AT = pendulum.datetime(2026, 11, 23, tz="UTC")
 
@@ -52,7 +52,7 @@ def main() -> None:
     store = policyhistory.open(args.db)
     store.load_tenant_facts(args.data / "tenants.csv", args.data / "licenses.csv")
     seconds: dict[str, float] = {}
-    timed(seconds, _rerate._Run, "_read", "read_s")
+    timed(seconds, _reading.ShardReading, "read", "read_s")
     timed(seconds, _rerate, "classify_numbers", "classify_s")
     for executor in (_executors.InProcess, _executors.Processes):
         timed(seconds, executor, "rate", "rate_s")

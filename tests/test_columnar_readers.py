@@ -28,8 +28,8 @@ def both_ways(monkeypatch: Any, store: policyhistory.Store, path: Path) -> tuple
     """(the records with the columnar path, the records read row by row)."""
     columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:  # undone after each example
-        patched.setattr("policyhistory._rerate.own_csv_pieces", lambda path, kind_of: None)
-        patched.setattr("policyhistory._rerate.own_json_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_json_pieces", lambda path, kind_of: None)
         row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     return columnar, row_by_row
 
@@ -245,8 +245,8 @@ def test_columnar_readers_number_rows_across_files(tmp_path, monkeypatch):
     store = _store(tmp_path)
     columnar = list(Rerate(store, [first, second], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:
-        patched.setattr("policyhistory._rerate.own_csv_pieces", lambda path, kind_of: None)
-        patched.setattr("policyhistory._rerate.own_json_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_json_pieces", lambda path, kind_of: None)
         row_by_row = list(Rerate(store, [first, second], known_at=KNOWN_AT).records_json())
     assert row_by_row == columnar
     records = [json.loads(text) for text in columnar]
