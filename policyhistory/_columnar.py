@@ -17,7 +17,7 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import polars as pl
@@ -87,20 +87,7 @@ def _pieces(path: Path, offset: int, columns: list[str], delimiter: str,
     separator = delimiter.encode()
     with path.open("rb") as handle:
         handle.seek(offset)
-        rest = b""
-        while True:
-            data = handle.read(CHUNK_BYTES)
-            if not data and not rest:
-                return
-            if data:
-                data = rest + data
-                end = data.rfind(b"\n")
-                if end < 0:
-                    rest = data
-                    continue
-                data, rest = data[:end + 1], data[end + 1:]
-            else:
-                data, rest = rest, b""
+        for data in line_chunks(handle, CHUNK_BYTES):
             given = data  # the csv module reads a piece as the file has it: a quoted field keeps its CRLF
             if b"\r" in data:
                 crlf = data.replace(b"\r\n", b"\n")  # the csv module's line ends; a lone CR is not plain
@@ -116,6 +103,26 @@ def _pieces(path: Path, offset: int, columns: list[str], delimiter: str,
             else:
                 yield RowPiece(_csv_rows(given, delimiter, line, decimal, columns))
             line += len(text_lines)
+
+
+def line_chunks(handle: IO[bytes], size: int) -> Iterator[bytes]:
+    """The rest of a file in pieces of about `size` bytes, each ending at a line break (the last where the
+    file ends), so that no line is cut."""
+    rest = b""
+    while True:
+        data = handle.read(size)
+        if not data and not rest:
+            return
+        if data:
+            data = rest + data
+            end = data.rfind(b"\n")
+            if end < 0:
+                rest = data
+                continue
+            data, rest = data[:end + 1], data[end + 1:]
+        else:
+            data, rest = rest, b""
+        yield data
 
 
 def _csv_rows(data: bytes, delimiter: str, line: int, decimal: list[int],

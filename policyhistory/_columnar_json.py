@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from ._column_checks import NAMED, KindOf, checked
-from ._columnar import CHUNK_BYTES, FramePiece
+from ._columnar import CHUNK_BYTES, FramePiece, line_chunks
 from ._layouts import OwnLayout, UnknownLayoutError, detect_layout
 from ._rows import JSON_LINES_SUFFIXES, ZIP_MAGIC, _not_text, json_line_rows, text_encoding
 
@@ -74,20 +74,7 @@ def _pieces(path: Path, kind_of: KindOf) -> Iterator[FramePiece]:
     with path.open("rb") as handle:
         if handle.read(3) != b"\xef\xbb\xbf":  # utf-8-sig: the byte order mark is not text
             handle.seek(0)
-        rest = b""
-        while True:
-            data = handle.read(CHUNK_BYTES)
-            if not data and not rest:
-                return
-            if data:
-                data = rest + data
-                end = data.rfind(b"\n")
-                if end < 0:
-                    rest = data
-                    continue
-                data, rest = data[:end + 1], data[end + 1:]
-            else:
-                data, rest = rest, b""
+        for data in line_chunks(handle, CHUNK_BYTES):
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as error:
