@@ -2,7 +2,7 @@
 (_columnar) and JSON Lines files (_columnar_json): start instants to UTC microseconds, durations, billed
 values, the optional usage_id, and call type, usage location, licenses and carrier once per distinct value.
 
-A row passes only where the row-by-row code (_rerate._Run._rows, _layouts.OwnLayout.read) would read the same
+A row passes only where the row-by-row code (_reading.ShardReading._rows, _layouts.OwnLayout.read) would read the same
 values from it without an error; any other row is left to that code, which rejects it with its error or
 reads a form these checks do not take (an offset start, a duration with spaces, an exponent).
 """
@@ -69,7 +69,7 @@ def checked(named: pl.DataFrame, kind_of: KindOf) -> tuple[pl.DataFrame, pl.Seri
     )
     frame = frame.with_columns(ok.fill_null(False).alias("ok"))
     # Call type, usage location, licenses and carrier: checked once per distinct combination, by the
-    # row-by-row code (_Run._kind_of).
+    # row-by-row code (ShardReading._kind_of).
     given = ["call_type", "location", "licenses", "carrier"]
     kinds = frame.filter(pl.col("ok")).select(given).unique()
     found = [(*key, *(kind_of(*key) or (None, None, None, None))) for key in kinds.iter_rows()]

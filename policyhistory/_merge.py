@@ -1,8 +1,8 @@
 """The merge of a re-rating: the records of every run file (the shards', the rows rejected while reading) put
 back in input order, a range of row numbers at a time.
 
-A run file is a sequence of batches, each sorted by row number and the batches in order (see
-`_shards.dump_run`); its index (`RunFile`) says where each batch begins and its first row number, so that a
+A run file is a sequence of batches, each sorted by row number and the batches in order (written by
+`RunWriter`); its index (`RunFile`) says where each batch begins and its first row number, so that a
 range of rows is read from every run without reading the rest. In one process the merge is a window over the
 runs read from start to end (`Windows`); with workers, each range is a task (`write_block`) that writes its
 records as a finished JSON Lines file, which the client copies into the output in order (`OutputBlock`)

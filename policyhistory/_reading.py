@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from ._rerate import Rerate, RerateSummary
 
 Progress = Callable[[str, int, int | None], None]
+"""Told (stage, done, in all or None while not known) as a run goes: reading rows, classifying numbers,
+writing records."""
 _BATCH = 10_000
+"""Rows read between two progress reports."""
 FLUSH_ROWS = 20_000
 """Good rows buffered (over all shards) before they are written to the shards' Parquet parts."""
 

@@ -16,7 +16,7 @@ The run, with memory bounded by the largest shard rather than the input:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, 
 from ._ledger import PoolMonth
 from ._merge import BLOCK_ROWS, MergeTask, OutputBlock, RunFile, RunWriter, Windows
 from ._money import Audit
-from ._reading import ShardReading, _raw_call_id
+from ._reading import Progress, ShardReading, _raw_call_id
 from ._records import RECORD_FIELDS
 from ._records import billed_change as billed_change
 from ._records import billed_text as billed_text
@@ -54,9 +54,6 @@ from ._store import Store
 from ._tenants import TenantIndex
 from ._timeline import micros
 
-Progress = Callable[[str, int, int | None], None]
-"""Told (stage, done, in all or None while not known) as a run goes: reading rows, classifying numbers,
-writing records."""
 OUTPUT_COLUMNS = RECORD_FIELDS
 SORT_CHUNK = CHUNK_ROWS
 MERGE_WINDOW = 20_000
@@ -330,8 +327,8 @@ class _Run:
         try:
             rejected_path = join(self.scratch, "rejected.marshal")
             with open_file(rejected_path, "wb") as out:
-                self.rejected_writer = RunWriter(out, rejected_path, RUN_BATCH)
-                reading = ShardReading(rerate, self.scratch, self.shard_count, self.rejected_writer, self.read_audit,
+                rejected_writer = RunWriter(out, rejected_path, RUN_BATCH)
+                reading = ShardReading(rerate, self.scratch, self.shard_count, rejected_writer, self.read_audit,
                                        self.summary, self.progress)
                 reading.read()
             self.parts, self.rows = reading.parts, reading.rows
@@ -343,7 +340,7 @@ class _Run:
             jobs = [ShardJob(index, tuple(parts), numbers, join(self.scratch, f"shard-{index}-out"), rerate.sort_chunk)
                     for index, parts in enumerate(self.parts) if parts]
             results = executor.rate(jobs)
-            runs = (self.rejected_writer.run(), *(run for result in results for run in result.runs))
+            runs = (rejected_writer.run(), *(run for result in results for run in result.runs))
             # With workers, each range of the output is merged by one of them (while this process copies the
             # ranges before it into the output); in one process, here, window by window.
             merged = executor.merge([MergeTask(runs, low, min(self.rows, low + BLOCK_ROWS),

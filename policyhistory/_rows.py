@@ -319,17 +319,25 @@ class DuplicateKeyError(ValueError):
         self.key = key
 
 
+def _holds_lone_surrogate(text: str) -> bool:
+    """Half of a surrogate pair ("\\ud800", which json.loads keeps from an escape): no UTF-8 output can hold it."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def refuse_lone_surrogates(record: dict[str, Any]) -> None:
-    """A JSON text may escape half of a surrogate pair ("\\ud800"), which json.loads keeps and no UTF-8 output
-    can hold: the row is refused, naming its field, not carried until a writer fails."""
+    """A JSON text may escape half of a surrogate pair, which json.loads keeps and no UTF-8 output can hold:
+    the row is refused, naming its field, not carried until a writer fails."""
     for name, value in record.items():
-        if type(value) is str and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidFieldError(name, value, "text (a \\ud800 to \\udfff escape is half of a "
-                                        "character: give both halves of its pair)") from None
-        elif isinstance(value, (dict, list)):
+        if type(value) is str and _holds_lone_surrogate(value):
+            raise InvalidFieldError(name, value, "text (a \\ud800 to \\udfff escape is half of a "
+                                    "character: give both halves of its pair)")
+        if isinstance(value, (dict, list)):
             for inner in (value.values() if isinstance(value, dict) else value):
                 if isinstance(inner, (str, dict, list)):
                     refuse_lone_surrogates({name: inner})
@@ -338,11 +346,8 @@ def refuse_lone_surrogates(record: dict[str, Any]) -> None:
 def printable_text(value: object) -> object:
     """A text with a lone surrogate (see refuse_lone_surrogates) with it written as its escape; any other value
     as it is."""
-    if type(value) is str and not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if type(value) is str and _holds_lone_surrogate(value):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
 
 

@@ -121,7 +121,7 @@ def remove_folder(url: str) -> None:
 
 def remove_file(location: str) -> None:
     """Remove one scratch file (a merged block once copied); one already gone is no error."""
-    with contextlib.suppress(OSError, FileNotFoundError):
+    with contextlib.suppress(OSError):
         if not is_url(location):
             os.unlink(location)
             return
