@@ -12,12 +12,14 @@ import gc
 import importlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+import pickle
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from ._errors import PolicyHistoryError
 from ._merge import MergeTask, OutputBlock, write_block
+from ._scratch_url import join, open_file
 from ._shards import RunContext, ShardJob, ShardResult, rate_shard
 
 T = TypeVar("T")
@@ -46,7 +48,9 @@ class DaskUnreachableError(PolicyHistoryError, ConnectionError):
 class Executor(Protocol):
     def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]: ...
 
-    def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]: ...
+    def rate(self, jobs: Sequence[ShardJob]) -> Iterable[ShardResult]:
+        """The shards' results in job order; with workers, each as soon as it and those before it are done (the
+        caller adds up a shard's tallies while the others are rated)."""
 
     def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock] | None:
         """The tasks' blocks, in order, each merged by a worker while the caller copies the ones before; None
@@ -83,8 +87,9 @@ class InProcess:
 _CONTEXT: list[RunContext] = []
 
 
-def _set_context(context: RunContext) -> None:
-    _CONTEXT[:] = [context]
+def _set_context(path: str) -> None:
+    with open_file(path, "rb") as handle:  # written by Processes in the run's own scratch folder
+        _CONTEXT[:] = [pickle.load(handle)]
     # A worker of this pool lives for one run, as the CLI's process does (see cli.rerate): the context (the
     # catalog, the tenant index) stays until it exits, so keep it out of the collector's scans, and collect
     # young objects less often (a shard makes a few short-lived containers per row and no cycles).
@@ -105,9 +110,15 @@ def _rate_in_worker(job: ShardJob) -> ShardResult:
 class Processes:
     """A pool of `workers` processes (spawned, not forked: the parent may hold threads, polars' among them)."""
 
-    def __init__(self, context: RunContext, workers: int) -> None:
+    def __init__(self, context: RunContext, workers: int, scratch: str) -> None:
+        # The context goes to the workers in a file, not as the initializer's argument: a spawned process is
+        # sent its arguments through a pipe, and the caller's write of a context past the pipe's buffer waits
+        # until the child has imported policyhistory to read it, one child after the other.
+        path = join(scratch, "context.pickle")
+        with open_file(path, "wb") as handle:
+            pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_set_context, initargs=(context,))
+                                        initializer=_set_context, initargs=(path,))
         # Start every worker now (the pool starts one a task submitted): each imports policyhistory and polars
         # and receives the context while the caller goes on (reading the input).
         for _ in range(workers):
@@ -116,12 +127,12 @@ class Processes:
     def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
         return list(self.pool.map(function, chunks))
 
-    def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]:
+    def rate(self, jobs: Sequence[ShardJob]) -> Iterator[ShardResult]:
         # Largest shards first, so that no worker is left with a big one at the end; results in job order.
         order = sorted(range(len(jobs)), key=lambda index: -len(jobs[index].parts))
         futures: dict[int, Future[ShardResult]] = {index: self.pool.submit(_rate_in_worker, jobs[index])
                                                    for index in order}
-        return [futures[index].result() for index in range(len(jobs))]
+        return (futures[index].result() for index in range(len(jobs)))
 
     def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock]:
         futures = [self.pool.submit(write_block, task) for task in tasks]
@@ -160,10 +171,10 @@ class Dask:
                    for index, chunk in enumerate(chunks)]
         return list(self.client.gather(futures))
 
-    def rate(self, jobs: Sequence[ShardJob]) -> list[ShardResult]:
+    def rate(self, jobs: Sequence[ShardJob]) -> Iterator[ShardResult]:
         futures = [self.client.submit(_rate_on_dask, job, self.context, pure=False, **self._placed(index))
                    for index, job in enumerate(jobs)]
-        return list(self.client.gather(futures))
+        return (future.result() for future in futures)
 
     def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock]:
         futures = [self.client.submit(write_block, task, pure=False, **self._placed(index))
@@ -179,11 +190,11 @@ class Dask:
         self.client.close()
 
 
-def make_executor(context: RunContext, workers: int | None, dask: str | None, rows: int) -> Executor:
+def make_executor(context: RunContext, workers: int | None, dask: str | None, rows: int, scratch: str) -> Executor:
     """Dask when an address is given; else processes when more than one worker and enough rows; else here."""
     if dask:
         return Dask(context, dask)
     count = _workers(workers)
     if count > 1 and (workers is not None or rows >= PARALLEL_MIN_ROWS):
-        return Processes(context, count)
+        return Processes(context, count, scratch)
     return InProcess(context)

@@ -322,7 +322,7 @@ class _Run:
                              None if self.audit is None else self.audit.fresh())
         # Workers asked for (or a cluster) are started before the reading, so that their start (a process
         # imports policyhistory and polars, gets the context) is spent while this process reads.
-        executor = make_executor(context, rerate.workers, rerate.dask, PARALLEL_MIN_ROWS) \
+        executor = make_executor(context, rerate.workers, rerate.dask, PARALLEL_MIN_ROWS, str(self.scratch)) \
             if rerate.dask or (rerate.workers is not None and rerate.workers > 1) else None
         try:
             rejected_path = join(self.scratch, "rejected.marshal")
@@ -333,20 +333,20 @@ class _Run:
                 reading.read()
             self.parts, self.rows = reading.parts, reading.rows
             if executor is None:
-                executor = make_executor(context, rerate.workers, rerate.dask, self.rows)
+                executor = make_executor(context, rerate.workers, rerate.dask, self.rows, str(self.scratch))
             # One file of the run's classified numbers, which each shard joins with its own rows' numbers.
             numbers = join(self.scratch, "numbers.parquet")
             write_parquet(self._classify(executor), numbers)
             jobs = [ShardJob(index, tuple(parts), numbers, join(self.scratch, f"shard-{index}-out"), rerate.sort_chunk)
                     for index, parts in enumerate(self.parts) if parts]
-            results = executor.rate(jobs)
+            # With workers, each shard's tallies are added up as it comes back, while the others are rated.
+            results = self._summarise(executor.rate(jobs))
             runs = (rejected_writer.run(), *(run for result in results for run in result.runs))
             # With workers, each range of the output is merged by one of them (while this process copies the
             # ranges before it into the output); in one process, here, window by window.
             merged = executor.merge([MergeTask(runs, low, min(self.rows, low + BLOCK_ROWS),
                                                join(self.scratch, f"block-{number}.jsonl"))
                                      for number, low in enumerate(range(0, self.rows, BLOCK_ROWS))])
-            self._summarise(results)
             blocks = self._windows(runs) if merged is None else merged
             done = 0
             for block in blocks:
@@ -388,7 +388,9 @@ class _Run:
             "error": [kind if isinstance(kind, str) else None for kind in found],
         }, schema={"number": pl.String, "country": pl.String, "number_type": pl.String, "error": pl.String})
 
-    def _summarise(self, results: list[ShardResult]) -> None:
+    def _summarise(self, rated: Iterable[ShardResult]) -> list[ShardResult]:
+        """Add up the shards' results, in job order, into the run's summary and audit; returns them."""
+        results: list[ShardResult] = []
         summary = self.summary
         minutes: dict[str, int] = {}
         changes: dict[str, int] = {}
@@ -397,7 +399,8 @@ class _Run:
         def audits() -> Iterator[Audit | None]:
             """Each shard's pools and money read back and added up, one shard at a time (then let go)."""
             yield self.read_audit
-            for result in results:
+            for result in rated:
+                results.append(result)
                 result.read_tallies()
                 summary.rejected += result.rejected
                 summary.changed += result.changed
@@ -423,3 +426,4 @@ class _Run:
         summary.minutes = dict(sorted(minutes.items()))
         summary.changes = dict(sorted(changes.items(), key=lambda item: (-item[1], item[0])))
         summary.exempt = dict(sorted(exempt.items()))
+        return results
