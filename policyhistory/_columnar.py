@@ -46,15 +46,38 @@ class FramePiece:
 
 
 @attrs.frozen
+class PlainPiece:
+    """A piece of the file polars reads (see _pieces): its bytes and where it stands, read by read_plain here
+    or in a worker (see _read_pieces)."""
+
+    data: bytes
+    columns: tuple[str, ...]
+    delimiter: str
+    line: int
+    """The file's line number of the piece's first row."""
+    decimal: tuple[int, ...]
+    """The columns whose decimal commas are read as points (a semicolon-separated file)."""
+    count: int
+    """Rows in the piece: one a line."""
+
+
+def read_plain(piece: PlainPiece, kind_of: KindOf) -> FramePiece:
+    """A plain piece read by polars, with the vectorised checks."""
+    columns = list(piece.columns)
+    return _frame_piece(piece.data, columns, piece.delimiter, piece.line, OwnLayout(columns), list(piece.decimal),
+                        kind_of)
+
+
+@attrs.frozen
 class RowPiece:
     """A piece of the file the csv module read: (line, values), or a row that could not be read (a dict)."""
 
     rows: list[tuple[int, Any]]
 
 
-def own_csv_pieces(path: Path, kind_of: KindOf) -> tuple[list[str], Iterator[FramePiece | RowPiece]] | None:
+def own_csv_pieces(path: Path) -> tuple[list[str], Iterator[PlainPiece | RowPiece]] | None:
     """(header columns, pieces of the file in order), or None when the file is not a UTF-8 CSV file of our
-    own layout (the caller reads it row by row)."""
+    own layout (the caller reads it row by row). A PlainPiece is read by read_plain."""
     if text_encoding(path) != "utf-8-sig" or path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         return None
     with path.open("rb") as handle:
@@ -74,13 +97,11 @@ def own_csv_pieces(path: Path, kind_of: KindOf) -> tuple[list[str], Iterator[Fra
             return None
     except Exception:
         return None
-    return columns, _pieces(path, len(first_bytes), columns, delimiter, kind_of)
+    return columns, _pieces(path, len(first_bytes), columns, delimiter)
 
 
-def _pieces(path: Path, offset: int, columns: list[str], delimiter: str,
-            kind_of: KindOf) -> Iterator[FramePiece | RowPiece]:
+def _pieces(path: Path, offset: int, columns: list[str], delimiter: str) -> Iterator[PlainPiece | RowPiece]:
     width = len(columns)
-    layout = OwnLayout(columns)
     decimal = [index for index, column in enumerate(columns) if column in DECIMAL_COMMA_COLUMNS] \
         if delimiter == ";" else []
     line = 2
@@ -99,7 +120,7 @@ def _pieces(path: Path, offset: int, columns: list[str], delimiter: str,
             plain = (b'"' not in data and b"\r" not in data and all(text_lines)
                      and all(piece.count(separator) == width - 1 for piece in text_lines))
             if plain:
-                yield _frame_piece(data, columns, delimiter, line, layout, decimal, kind_of)
+                yield PlainPiece(data, tuple(columns), delimiter, line, tuple(decimal), len(text_lines))
             else:
                 yield RowPiece(_csv_rows(given, delimiter, line, decimal, columns))
             line += len(text_lines)

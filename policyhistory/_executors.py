@@ -52,6 +52,10 @@ class Executor(Protocol):
         """The shards' results in job order; with workers, each as soon as it and those before it are done (the
         caller adds up a shard's tallies while the others are rated)."""
 
+    def offload(self, function: Callable[[T], R], argument: T) -> Future[R] | None:
+        """`function(argument)` given to a worker, or None where the caller had better do it itself (there are
+        no workers, or they are far away)."""
+
     def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock] | None:
         """The tasks' blocks, in order, each merged by a worker while the caller copies the ones before; None
         where the merge is better left to the caller (one process: a block file would be written only to be
@@ -76,6 +80,9 @@ class InProcess:
         for result in results:
             result.worker = f"pid {os.getpid()}"
         return results
+
+    def offload(self, function: Callable[[T], R], argument: T) -> None:
+        return None
 
     def merge(self, tasks: Sequence[MergeTask]) -> None:
         return None
@@ -134,6 +141,9 @@ class Processes:
                                                    for index in order}
         return (futures[index].result() for index in range(len(jobs)))
 
+    def offload(self, function: Callable[[T], R], argument: T) -> Future[R]:
+        return self.pool.submit(function, argument)
+
     def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock]:
         futures = [self.pool.submit(write_block, task) for task in tasks]
         return (future.result() for future in futures)
@@ -175,6 +185,9 @@ class Dask:
         futures = [self.client.submit(_rate_on_dask, job, self.context, pure=False, **self._placed(index))
                    for index, job in enumerate(jobs)]
         return (future.result() for future in futures)
+
+    def offload(self, function: Callable[[T], R], argument: T) -> None:
+        return None  # a piece's text would cross the network to a worker: read here
 
     def merge(self, tasks: Sequence[MergeTask]) -> Iterator[OutputBlock]:
         futures = [self.client.submit(write_block, task, pure=False, **self._placed(index))

@@ -7,22 +7,25 @@ _columnar_json), row by row elsewhere (the csv module, JSON); both give the same
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
-import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ._calls import _carrier, _duration, _identifier, _optional_country, _skus, call_type
-from ._columnar import RowPiece, own_csv_pieces
+from ._calls import _duration, _identifier
+from ._columnar import PlainPiece, RowPiece, own_csv_pieces, read_plain
 from ._columnar_json import own_json_pieces
 from ._errors import InvalidFieldError, PolicyHistoryError
 from ._instant import format_instant, to_instant
 from ._layouts import LayoutReader, OwnLayout
 from ._merge import RunWriter
 from ._money import Audit
+from ._read_pieces import CallKinds, PieceJob, PieceParts, read_piece, write_frame_parts
+from ._read_pieces import shard_of as shard_for
 from ._records import encode, rejected_record
 from ._rows import printable_text, read_table, refuse_lone_surrogates
 from ._scratch_url import join, write_parquet
@@ -30,6 +33,7 @@ from ._shards import REJECTED, RUN_BATCH, SHARD_SCHEMA
 from ._timeline import micros
 
 if TYPE_CHECKING:
+    from ._executors import Executor
     from ._rerate import Rerate, RerateSummary
 
 Progress = Callable[[str, int, int | None], None]
@@ -39,6 +43,14 @@ _BATCH = 10_000
 """Rows read between two progress reports."""
 FLUSH_ROWS = 20_000
 """Good rows buffered (over all shards) before they are written to the shards' Parquet parts."""
+_PIECES_IN_FLIGHT = 4
+"""Plain pieces given to the workers and not yet taken back (each holds its 8 MB of text)."""
+
+
+_Pending = tuple["Future[PieceParts] | PieceParts", int, Path, "list[str] | None", int, int, "LayoutReader | None"]
+"""A piece read or being read: what was found (or a worker's future of it), its file's index and path and
+columns, its first row number and its rows, the layout reader of its left rows."""
+
 
 def _raw_call_id(raw: object, reader: LayoutReader | None) -> object:
     if isinstance(raw, dict):
@@ -50,16 +62,13 @@ def _raw_call_id(raw: object, reader: LayoutReader | None) -> object:
     return None
 
 
-_Kind = tuple[str, str | None, tuple[str, ...], str | None]
-"""A call's type, usage location, licenses and carrier, checked once per distinct input."""
-
-
 class ShardReading:
     """One run's reading: its rows into tenant shards (`parts`: each shard's Parquet files) and `rows`, the
     number of input rows, once `read` is done."""
 
     def __init__(self, rerate: Rerate, scratch: Path | str, shard_count: int, rejected_writer: RunWriter,
-                 read_audit: Audit | None, summary: RerateSummary, progress: Progress | None) -> None:
+                 read_audit: Audit | None, summary: RerateSummary, progress: Progress | None,
+                 executor: Executor | None = None) -> None:
         self.rerate = rerate
         self.scratch = scratch
         self.shard_count = shard_count
@@ -68,7 +77,9 @@ class ShardReading:
         """The audit of the rows rejected while reading (the shards audit theirs)."""
         self.summary = summary
         self.progress = progress
-        self.kinds: dict[tuple[object, ...], _Kind] = {}
+        self.kinds = CallKinds()
+        self.executor = executor
+        """Workers to read plain pieces, if the run has them (see Executor.offload)."""
         self.parts: list[list[str]] = [[] for _ in range(shard_count)]
         self.rows = 0
 
@@ -76,62 +87,65 @@ class ShardReading:
         """Read and check every row: a rejected row's record goes to the run of rejected rows, a good row to its
         tenant's shard (buffered, written as Parquet parts). A CSV or JSON Lines file of our layout is read by the
         columnar fast path where it can be (see _columnar, _columnar_json), row by row elsewhere; both give the
-        same rows and errors."""
+        same rows and errors. With workers, they read plain pieces of a CSV file (see _read_pieces);
+        what they give back is taken in the file's order, so the rejected rows' run stays in row order."""
         self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
         self.buffered = 0
         self.rejected: list[tuple[int, str, int]] = []
         self.shard_of: dict[str, int] = {}
+        self.pending: collections.deque[_Pending] = collections.deque()
         seq = 0
         for file_index, path in enumerate(self.rerate.paths):
-            fast = own_csv_pieces(path, self._kind_of) or own_json_pieces(path, self._kind_of)
+            fast = own_csv_pieces(path) or own_json_pieces(path, self.kinds.joined)
             if fast is None:
+                self._take(everything=True)
                 columns, rows = read_table(path)
                 seq = self._rows(file_index, path, columns, rows, seq)
                 continue
             columns, pieces = fast
             reader = OwnLayout() if columns is None else None  # JSON Lines: the first row's layout, ours
-            for piece in pieces:
+            for number, piece in enumerate(pieces):
+                name = f"piece-{file_index}-{number}"
                 if isinstance(piece, RowPiece):
+                    self._take(everything=True)
                     seq = self._rows(file_index, path, columns, piece.rows, seq)
                     continue
-                if piece.frame.height:
-                    self._frame(file_index, piece.frame, seq)
-                for at, line, values in piece.others:
-                    self._rows(file_index, path, columns, [(line, values)], seq + at, reader)
+                # A plain piece goes to a worker while fewer than _PIECES_IN_FLIGHT are out; else (or without
+                # workers) it is read here, its parts written now and its left rows taken in their turn.
+                found: Future[PieceParts] | PieceParts | None = None
+                if isinstance(piece, PlainPiece) and self.executor is not None and sum(
+                        isinstance(item[0], Future) for item in self.pending) < _PIECES_IN_FLIGHT:
+                    found = self.executor.offload(read_piece, PieceJob(piece, file_index, seq, self.shard_count,
+                                                                       str(self.scratch), name))
+                if found is None:
+                    read = read_plain(piece, self.kinds.joined) if isinstance(piece, PlainPiece) else piece
+                    found = PieceParts(write_frame_parts(read.frame, file_index, seq, self.shard_count,
+                                                         str(self.scratch), name) if read.frame.height else [],
+                                       read.others)
+                self.pending.append((found, file_index, path, columns, seq, piece.count, reader))
+                self._take(everything=False)
                 seq += piece.count
+        self._take(everything=True)
         self._flush(self.buffers)
         self.rejected_writer.write(self.rejected)
         self.rows = self.summary.rows = seq
 
-    def _frame(self, file_index: int, frame: pl.DataFrame, seq_offset: int) -> None:
-        """Rows the columnar path read and checked: to their shards, as Parquet parts of their own."""
-        shard_of = self.shard_of
-        for tenant in frame["tenant_id"].unique().to_list():
-            if tenant not in shard_of:
-                shard_of[tenant] = self._shard(tenant)
-        frame = frame.with_columns(
-            (pl.col("at") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
-            # Our layout: its billed names no Capability, and its licenses are given, not inferred.
-            pl.lit(None, dtype=pl.String).alias("capability"), pl.lit(False).alias("infer"),
-            pl.lit(None, dtype=pl.String).alias("billed_capability"), pl.lit(False).alias("billed_has_capability"),
-            pl.col("tenant_id").replace_strict(shard_of, return_dtype=pl.Int64).alias("shard"))
-        for (shard,), part in frame.partition_by("shard", as_dict=True).items():
-            index = int(shard)  # type: ignore[call-overload]
-            path = join(self.scratch, f"shard-{index}-part-{len(self.parts[index])}.parquet")
-            write_parquet(part.select(list(SHARD_SCHEMA)).cast(SHARD_SCHEMA), path)  # type: ignore[arg-type]
-            self.parts[index].append(path)
-
-    def _shard(self, tenant_id: str) -> int:
-        return zlib.crc32(tenant_id.encode("utf-8", "surrogatepass")) % self.shard_count
-
-    def _kind_of(self, kind_given: str | None, location_given: str | None, licenses_given: str | None,
-                 carrier: str | None) -> tuple[str, str | None, str, str | None] | None:
-        key = (kind_given, location_given, licenses_given, carrier)
-        try:
-            kind = self.kinds.get(key) or self._kind(kind_given, location_given, licenses_given, carrier)
-        except PolicyHistoryError:
-            return None
-        return kind[0], kind[1], "\n".join(kind[2]), kind[3]
+    def _take(self, *, everything: bool) -> None:
+        """Take the pieces read (here or by workers) in the file's order: the ones done at the head of the queue,
+        or, with `everything`, all of them, waiting for the workers."""
+        while self.pending:
+            found, file_index, path, columns, seq, count, reader = self.pending[0]
+            if isinstance(found, Future):
+                if not (everything or found.done()):
+                    return
+                found = found.result()
+            self.pending.popleft()
+            for shard, part in found.parts:
+                self.parts[shard].append(part)
+            for at, line, values in found.others:  # the rows the vectorised checks left to the row-by-row code
+                self._rows(file_index, path, columns, [(line, values)], seq + at, reader)
+            if self.progress:
+                self.progress("reading", seq + count, None)
 
     def _rows(self, file_index: int, path: Path, columns: list[str] | None, rows: Iterable[tuple[int, Any]],
               seq: int, reader: LayoutReader | None = None) -> int:
@@ -139,7 +153,7 @@ class ShardReading:
         name = str(path)
         tenant: str | None = None
         width = -1
-        kinds = self.kinds
+        known_kinds = self.kinds.known
         buffers, rejected, shard_of = self.buffers, self.rejected, self.shard_of
         for line, raw in rows:
             try:
@@ -167,9 +181,9 @@ class ShardReading:
                     raise InvalidFieldError("destination", None, "an E.164 number such as +33142685300, or a "
                                             "country code; the row has none (it ends before that column)")
                 kind_key = (kind_given, location_given, licenses_given, carrier)
-                kind = kinds.get(kind_key) if type(licenses_given) is not list else None
+                kind = known_kinds.get(kind_key) if type(licenses_given) is not list else None
                 if kind is None:
-                    kind = self._kind(kind_given, location_given, licenses_given, carrier)
+                    kind = self.kinds.of(kind_given, location_given, licenses_given, carrier)
             except PolicyHistoryError as error:
                 head = {"file": name, "line": line, "call_id": printable_text(_raw_call_id(raw, reader))}
                 record = rejected_record(head, error)
@@ -185,7 +199,7 @@ class ShardReading:
                 continue
             shard = shard_of.get(tenant_id)
             if shard is None:
-                shard = shard_of[tenant_id] = self._shard(tenant_id)
+                shard = shard_of[tenant_id] = shard_for(tenant_id, self.shard_count)
             number = destination if type(destination) is str else str(destination)
             # The key of a row is its UsageId where the layout has one (Call ID is not unique). A usage layout's
             # billed names the Capability that carried the call; our layout's does not.
@@ -214,16 +228,6 @@ class ShardReading:
             write_parquet(pl.DataFrame(rows, schema=SHARD_SCHEMA, orient="row"), path)
             self.parts[index].append(path)
             rows.clear()
-
-    def _kind(self, kind_given: object, location_given: object, licenses_given: object,
-              carrier: object = None) -> _Kind:
-        """The call type, usage location, licenses and carrier of a call, checked once per distinct input."""
-        kind = (call_type(str(kind_given) if kind_given is not None else ""), _optional_country(location_given),
-                _skus(licenses_given), _carrier(carrier))
-        if type(licenses_given) is not list:
-            self.kinds[(kind_given, location_given, licenses_given, carrier)] = kind
-        return kind
-
 
 def _start(value: object) -> tuple[int, str]:
     """A call's start as (integer microseconds, ISO text in UTC)."""

@@ -4,7 +4,8 @@ The run, with memory bounded by the largest shard rather than the input:
 1. read: each row is read and checked (call id, tenant, start, duration, call type, usage location, licenses);
    a row that fails gets its record with its error, in a run file of rejected rows. A good row goes to its
    tenant's shard: tenants are hashed to shards, and each shard's rows are written as Parquet parts in the
-   run's scratch folder (in `workdir`).
+   run's scratch folder (in `workdir`). With worker processes, they read plain pieces of a CSV file of our
+   layout too (see _reading, _read_pieces).
 2. classify: each distinct dialed number is classified once per run, remembered in the store (keyed by the
    number and phonenumbers' version) so that the next run skips it; new numbers are spread over the workers.
 3. rate: each shard is rated on its own (pools never cross tenants) by `_shards.rate_shard`: sorted by
@@ -329,7 +330,7 @@ class _Run:
             with open_file(rejected_path, "wb") as out:
                 rejected_writer = RunWriter(out, rejected_path, RUN_BATCH)
                 reading = ShardReading(rerate, self.scratch, self.shard_count, rejected_writer, self.read_audit,
-                                       self.summary, self.progress)
+                                       self.summary, self.progress, executor)
                 reading.read()
             self.parts, self.rows = reading.parts, reading.rows
             if executor is None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import policyhistory
 from policyhistory import Rerate
-from policyhistory._columnar import FramePiece, own_csv_pieces
+from policyhistory._columnar import PlainPiece, own_csv_pieces, read_plain
 from policyhistory._columnar_json import own_json_pieces
 
 from .test_rerate_agreement import COLUMNS, DESTINATIONS, KNOWN_AT, LICENSE_SETS, _plain_field, _store
@@ -28,7 +28,7 @@ def both_ways(monkeypatch: Any, store: policyhistory.Store, path: Path) -> tuple
     """(the records with the columnar path, the records read row by row)."""
     columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:  # undone after each example
-        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path: None)
         patched.setattr("policyhistory._reading.own_json_pieces", lambda path, kind_of: None)
         row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     return columnar, row_by_row
@@ -76,15 +76,16 @@ def test_columnar_csv_reads_usage_id_and_carrier_itself(tmp_path, monkeypatch):
     path.write_text("\n".join([",".join(columns), f"c1,{good},u1,", f"c1,{good},u2,Operator Connect",
                                f"c2,{good},u\x00,", f"c3,{good},,nope", f"c4,{good},u1,direct_routing"]) + "\n",
                     encoding="utf-8")
-    found = own_csv_pieces(path, lambda *given: ("conf_out", "FR", "audio_conferencing", None)
-                           if given[3] in (None, "Operator Connect", "direct_routing") else None)
+    found = own_csv_pieces(path)
     assert found is not None
     pieces = list(found[1])
-    assert 1 == len(pieces) and isinstance(pieces[0], FramePiece)
-    frame = pieces[0].frame
+    assert 1 == len(pieces) and isinstance(pieces[0], PlainPiece)
+    read = read_plain(pieces[0], lambda *given: ("conf_out", "FR", "audio_conferencing", None)
+                      if given[3] in (None, "Operator Connect", "direct_routing") else None)
+    frame = read.frame
     assert [("c1", "u1", "u1"), ("c1", "u2", "u2"), ("c4", "u1", "u1")] == list(
         zip(frame["call_id"], frame["usage_id"], frame["key"], strict=True))
-    assert [(2, 4), (3, 5)] == [(at, line) for at, line, _ in pieces[0].others]
+    assert [(2, 4), (3, 5)] == [(at, line) for at, line, _ in read.others]
     columnar, row_by_row = both_ways(monkeypatch, _store(tmp_path), path)
     assert row_by_row == columnar
     records = [json.loads(text) for text in columnar]
@@ -245,7 +246,7 @@ def test_columnar_readers_number_rows_across_files(tmp_path, monkeypatch):
     store = _store(tmp_path)
     columnar = list(Rerate(store, [first, second], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:
-        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path: None)
         patched.setattr("policyhistory._reading.own_json_pieces", lambda path, kind_of: None)
         row_by_row = list(Rerate(store, [first, second], known_at=KNOWN_AT).records_json())
     assert row_by_row == columnar

@@ -231,7 +231,7 @@ def test_rerate_agreement_columnar_reader_reads_as_the_csv_module_does(tmp_path,
     store = _store(tmp_path)
     columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:  # undone after each example
-        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path: None)
         row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     assert row_by_row == columnar
 
@@ -250,7 +250,7 @@ def test_rerate_agreement_a_quote_left_open_in_a_crlf_file_keeps_its_crlf(tmp_pa
     store = _store(tmp_path)
     columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:
-        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path, kind_of: None)
+        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path: None)
         row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     assert row_by_row == columnar
     assert "\\r\\n" in columnar[1] and "unreadable row" in columnar[1]
