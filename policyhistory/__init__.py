@@ -39,9 +39,10 @@ from ._rater import Rater
 from ._rating import OUTCOMES, PoolKey, PoolUse, Rating, TraceStep
 from ._rerate import InputRow, Rerate, RerateSummary, invoice_date
 from ._rules import PlanCache, PoolPlan, RatingPlan, Refusal, plan_call, pool_capacity, rate_call
-from ._store import HistoryEntry, LoadReport, Override, Store, open
+from ._store import Store, open
+from ._store_load import LoadReport
 from ._tenants import SKU_ALIASES, SKUS, LicenseFact, TenantFact, TenantIndex, TenantSnapshot
-from ._timeline import PolicyChange, PolicySet, Timeline, resolve_by_scan
+from ._timeline import HistoryEntry, Override, PolicyChange, PolicySet, Timeline, resolve_by_scan
 from ._verify import VerifyReport
 
 __all__ = [

@@ -43,7 +43,7 @@ def file_record(path: Path, role: str) -> dict[str, Any]:
 def chain_heads(store: Any) -> dict[str, dict[str, Any]]:
     """Each hash-chained table's row count and last row hash: the store's state, in a few bytes. Any row
     appended, edited or removed changes a head (verify tells which)."""
-    from ._store import CHAINED_TABLES
+    from ._chains import CHAINED_TABLES
 
     heads = {}
     for spec in CHAINED_TABLES:

@@ -1,5 +1,8 @@
 """The store: SQLite through sqlite-utils, append-only, bitemporal, hash-chained. Part of the shell: it is
-the one place (with the CLI) that reads the clock, and only when `known_at` is left to default to now."""
+the one place (with the CLI) that reads the clock, and only when `known_at` is left to default to now.
+
+Store opens the file, takes each write's transaction and keeps the timeline, tenant index and rate cards in
+memory; what a load appends is _store_load's, explaining _store_explain's, a key's history _timeline's."""
 
 from __future__ import annotations
 
@@ -13,22 +16,17 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pendulum
 import sqlite_utils
 
 from ._calls import Call, call_from_mapping
-from ._catalog import LocatedVersion, bundled_catalog_path, check_versions, read_catalog
-from ._chains import CHAINED_TABLES as CHAINED_TABLES  # re-exported: the chains' specs live in _chains
+from ._catalog import LocatedVersion, bundled_catalog_path, read_catalog
 from ._chains import (
-    CHAINS,
     LICENSE_TABLE,
     POLICY_TABLE,
     RATE_TABLE,
     STORE_TABLES,
     TENANT_TABLE,
-    TENANTS_TABLE,
-    append,
     check_open,
     create_schema,
     reading,
@@ -36,35 +34,20 @@ from ._chains import (
     table_names,
     writing,
 )
-from ._chains import POLICY_CONTENT as POLICY_CONTENT
-from ._chains import ChainedTable as ChainedTable
 from ._convert import converter
-from ._errors import (
-    AppendOnlyError,
-    InvalidRecordsError,
-    NotAStoreError,
-    PolicyHistoryError,
-    Problem,
-    StoreDamagedError,
-    UnknownPolicyKeyError,
-)
-from ._explain import BUCKETS, Comparison, Explanation, compare, explanation
-from ._instant import format_instant, month_of, to_instant
+from ._errors import NotAStoreError, StoreDamagedError
+from ._explain import Comparison, Explanation
+from ._instant import format_instant, to_instant
 from ._ledger import PoolState
 from ._policy import PARAMS_BY_KIND, PolicyVersion, Source
-from ._ratecards import (
-    RATE_IDENTITY,
-    RateCard,
-    RateCardEntry,
-    ambiguities,
-    entry_from_row,
-    read_rate_card,
-)
+from ._ratecards import RateCard, RateCardEntry, entry_from_row, read_rate_card
 from ._rater import BoundedPlanCache, Rater
 from ._rating import Rating
 from ._rules import PlanCache
-from ._tenants import LicenseFact, TenantFact, TenantIndex, read_facts_located
-from ._timeline import PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets
+from ._store_explain import compare_call, explain_under
+from ._store_load import LoadReport, read_load, write_facts, write_rates, write_versions
+from ._tenants import LicenseFact, TenantFact, TenantIndex
+from ._timeline import HistoryEntry, PolicyChange, PolicySet, Timeline, diff_beliefs, diff_policy_sets, key_history
 from ._upgrade import is_legacy, upgrade_legacy
 from ._verify import VerifyReport, parse_digest
 from ._verify import digest as chain_digest
@@ -79,38 +62,6 @@ def utc_now() -> pendulum.DateTime:
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 """Seconds a writer waits for another process's write to finish before it says the store is busy."""
-
-
-@attrs.frozen
-class LoadReport:
-    """What a load did: the ids it appended and the ids it found already stored with the same content."""
-
-    added: tuple[str, ...]
-    unchanged: tuple[str, ...]
-
-
-@attrs.frozen
-class Override:
-    """A later-recorded version that replaced (part of) an earlier belief, over `valid_from..valid_to`."""
-
-    by: str
-    from_recorded_at: pendulum.DateTime
-    valid_from: pendulum.DateTime
-    valid_to: pendulum.DateTime | None
-
-
-@attrs.frozen
-class HistoryEntry:
-    """One version of a key with every later-recorded version that overrides it."""
-
-    version: PolicyVersion
-    overridden_by: tuple[Override, ...]
-
-
-TENANT_IDENTITY = ("tenant_id", "valid_from")
-LICENSE_IDENTITY = ("tenant_id", "sku", "usage_location", "valid_from")
-Place = tuple[str | None, int | None]
-"""Where a fact was read (file, line), so that a refusal can name it."""
 
 
 def _connect(path: Path | None, timeout: float) -> sqlite3.Connection:
@@ -156,20 +107,6 @@ def _create(path: Path, clock: Clock, bundled: bool, timeout: float) -> None:
     finally:
         os.unlink(temporary)
 
-
-def _policy_row(version: PolicyVersion) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "key": version.key,
-        "kind": version.kind,
-        "valid_from": format_instant(version.valid_from),
-        "valid_to": format_instant(version.valid_to) if version.valid_to else None,
-        "recorded_at": format_instant(version.recorded_at),
-        "params": json.dumps(converter.unstructure(version.params), sort_keys=True, ensure_ascii=False),
-        "source": json.dumps(converter.unstructure(version.source), sort_keys=True, ensure_ascii=False),
-        "notes": version.notes,
-        "in_force": int(version.in_force),
-    }
 
 
 def _version_from_row(row: dict[str, Any]) -> PolicyVersion:
@@ -281,34 +218,12 @@ class Store:
         """Load catalog files (none: no catalog), a tenants file, a licenses file and a rate card in ONE
         transaction: all of it is written, or (any problem in any file) nothing. Every file's problems are
         listed together."""
-        problems: list[Problem] = []
-        located: list[LocatedVersion] = []
-        chosen = [Path(path) for path in paths]
-        if chosen:
-            try:
-                located = read_catalog(chosen)
-            except InvalidRecordsError as error:
-                problems.extend(error.problems)
-        facts: dict[str, list[tuple[Any, Place]]] = {"tenants": [], "licenses": []}
-        for kind, given in (("tenants", tenants), ("licenses", licenses)):
-            if given:
-                try:
-                    facts[kind] = read_facts_located(Path(given), kind)
-                except InvalidRecordsError as error:
-                    problems.extend(error.problems)
-        entries: list[RateCardEntry] = []
-        if rates:
-            try:
-                entries = list(read_rate_card(Path(rates)))
-            except InvalidRecordsError as error:
-                problems.extend(error.problems)
-        if problems:
-            raise InvalidRecordsError(problems)
+        files = read_load(paths, tenants, licenses, rates)
         try:
             with writing(self.db.conn, self.path):
-                versions = self._write_versions(located)
-                tenant_report = self._write_facts(facts["tenants"], facts["licenses"])
-                rate_report = self._write_rates(entries, str(rates)) if rates else LoadReport((), ())
+                versions = write_versions(self.db, files.versions, self.versions(), self.now)
+                tenant_report = write_facts(self.db, files.tenants, files.licenses, self.now)
+                rate_report = self._write_rates(files.rates, str(rates)) if rates else LoadReport((), ())
         finally:
             self._timeline = None
             self._tenant_index = None
@@ -318,39 +233,9 @@ class Store:
 
     def load_versions(self, located: Sequence[LocatedVersion]) -> LoadReport:
         with writing(self.db.conn, self.path):
-            report = self._write_versions(located)
+            report = write_versions(self.db, located, self.versions(), self.now)
         self._timeline = None
         return report
-
-    def _write_versions(self, located: Sequence[LocatedVersion]) -> LoadReport:
-        """Inside a write transaction: what is stored is read under the write lock, so that two processes
-        loading the same catalog at once append it once."""
-        stored = {version.id: version for version in self.versions()}
-        problems = check_versions(located, stored.values())
-        if problems:
-            raise InvalidRecordsError(problems)
-        added: list[str] = []
-        unchanged: list[str] = []
-        new_rows: list[dict[str, Any]] = []
-        for item in located:
-            version = item.version
-            if version.id in stored:
-                if _policy_row(stored[version.id]) != _policy_row(version):
-                    raise AppendOnlyError(version.id, item.file, item.line)
-                if version.id not in unchanged:
-                    unchanged.append(version.id)
-                continue
-            if version.id in added:
-                continue
-            added.append(version.id)
-            new_rows.append(_policy_row(version))
-        loaded_at = format_instant(self.now())
-        append(self.db.conn, CHAINS[POLICY_TABLE], [{**row, "loaded_at": loaded_at} for row in new_rows])
-        return LoadReport(tuple(added), tuple(unchanged))
-
-    def _append(self, spec: ChainedTable, rows: Sequence[dict[str, Any]]) -> None:
-        """Append rows to a chain; inside a write transaction (`_chains.writing`)."""
-        append(self.db.conn, spec, rows)
 
     def load_tenant_facts(self, tenants: str | Path | None = None, licenses: str | Path | None = None) -> LoadReport:
         """Load a tenants file and/or a licenses file (CSV or JSON) in one transaction; all or nothing."""
@@ -359,44 +244,10 @@ class Store:
     def add_tenant_facts(self, tenants: Iterable[TenantFact] = (), licenses: Iterable[LicenseFact] = ()) -> LoadReport:
         """Append tenant facts and licenses; identical rows are skipped, a changed row is refused."""
         with writing(self.db.conn, self.path):
-            report = self._write_facts([(fact, (None, None)) for fact in tenants],
-                                       [(fact, (None, None)) for fact in licenses])
+            report = write_facts(self.db, [(fact, (None, None)) for fact in tenants],
+                                 [(fact, (None, None)) for fact in licenses], self.now)
         self._tenant_index = None
         return report
-
-    def _write_facts(self, tenants: Sequence[tuple[TenantFact, Place]],
-                     licenses: Sequence[tuple[LicenseFact, Place]]) -> LoadReport:
-        tenant_rows = [({"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "country": f.country,
-                         "communications_credits": int(f.communications_credits)}, place) for f, place in tenants]
-        license_rows = [({"tenant_id": f.tenant_id, "valid_from": format_instant(f.valid_from), "sku": f.sku,
-                          "usage_location": f.usage_location, "purchased": f.purchased, "assigned": f.assigned},
-                         place) for f, place in licenses]
-        added: list[str] = []
-        unchanged: list[str] = []
-        fresh: dict[str, list[dict[str, Any]]] = {}
-        for spec, rows, identity in ((CHAINS[TENANT_TABLE], tenant_rows, TENANT_IDENTITY),
-                                     (CHAINS[LICENSE_TABLE], license_rows, LICENSE_IDENTITY)):
-            content = [column for column in spec.content if column != "loaded_at"]
-            stored = {tuple(row[c] for c in identity): {c: row[c] for c in content}
-                      for row in self.db.query(f"SELECT * FROM {spec.name}")}
-            for row, (file, line) in rows:
-                label = f"{spec.name} " + "/".join(str(row[c]) for c in identity)
-                existing = stored.get(tuple(row[c] for c in identity))
-                if existing is not None:
-                    if existing != row:
-                        raise AppendOnlyError(label, file, line, _differences(existing, row))
-                    unchanged.append(label)
-                    continue
-                stored[tuple(row[c] for c in identity)] = row
-                fresh.setdefault(spec.name, []).append(row)
-                added.append(label)
-        loaded_at = format_instant(self.now())
-        known = {row[0] for row in self.db.conn.execute(f"SELECT tenant_id FROM {TENANTS_TABLE}")}
-        new_tenants = sorted({row["tenant_id"] for rows in fresh.values() for row in rows} - known)
-        append(self.db.conn, CHAINS[TENANTS_TABLE], [{"tenant_id": t, "loaded_at": loaded_at} for t in new_tenants])
-        for name in (TENANT_TABLE, LICENSE_TABLE):
-            append(self.db.conn, CHAINS[name], [{**row, "loaded_at": loaded_at} for row in fresh.get(name, [])])
-        return LoadReport(tuple(added), tuple(unchanged))
 
     def load_rates(self, path: str | Path) -> LoadReport:
         """Append a rate card file (CSV or JSON; see _ratecards); all or nothing. An entry already stored with
@@ -412,32 +263,9 @@ class Store:
     def _write_rates(self, entries: Sequence[RateCardEntry], file: str | None) -> LoadReport:
         """Inside a write transaction: the stored entries are read under the write lock."""
         self._rate_card = None
-        stored = {tuple(entry.row()[c] for c in RATE_IDENTITY): entry.row() for entry in self.rate_cards().entries}
-        added: list[str] = []
-        unchanged: list[str] = []
-        fresh: list[dict[str, Any]] = []
-        kept: list[RateCardEntry] = list(self.rate_cards().entries)
-        for entry in entries:
-            row = entry.row()
-            identity = tuple(row[c] for c in RATE_IDENTITY)
-            label = f"{RATE_TABLE} {entry.label}"
-            existing = stored.get(identity)
-            if existing is not None:
-                if existing != row:
-                    raise AppendOnlyError(label, file)
-                unchanged.append(label)
-                continue
-            stored[identity] = row
-            fresh.append(row)
-            kept.append(entry)
-            added.append(label)
-        problems = ambiguities(kept, {index: file or "" for index in range(len(kept) - len(fresh), len(kept))})
-        if problems:
-            raise InvalidRecordsError(problems)
-        loaded_at = format_instant(self.now())
-        append(self.db.conn, CHAINS[RATE_TABLE], [{**row, "loaded_at": loaded_at} for row in fresh])
+        report = write_rates(self.db, entries, self.rate_cards().entries, file, self.now)
         self._rate_card = None
-        return LoadReport(tuple(added), tuple(unchanged))
+        return report
 
     def refresh(self) -> None:
         """Forget what the store keeps in memory (its timeline, tenant index and rate cards), to read them
@@ -502,56 +330,15 @@ class Store:
         """Rate `call` after every call of `earlier` that precedes it in its tenant's month (so that its pool
         use is right) and explain the rating: facts, steps, pool, versions and their sources."""
         target = call if isinstance(call, Call) else call_from_mapping(call)
-        return self._explain_with(self.timeline, target, as_of, known_at, earlier)
-
-    def _explain_with(self, timeline: Timeline, target: Call, as_of: object, known_at: object,
-                      earlier: Iterable[Call]) -> Explanation:
-        rater = self.rater(as_of, known_at, timeline=timeline)
-        month = month_of(target.start)
-        before = sorted((c for c in earlier if c.tenant_id == target.tenant_id and month_of(c.start) == month
-                         and (c.start, c.key) < (target.start, target.key)),
-                        key=lambda c: (c.start, c.key))
-        earlier_ratings = []
-        for other in before:
-            try:
-                earlier_ratings.append(rater.rate(other))
-            except PolicyHistoryError:
-                continue  # a call that cannot be rated draws on no pool; rerate reports it
-        return explanation(target, rater.rate(target), rater.known_at, timeline, earlier_ratings)
+        return explain_under(self, self.timeline, target, as_of, known_at, earlier)
 
     def compare(self, call: Call | dict[str, Any], billed_at: object, known_at: object = None,
                 earlier: Iterable[Call] = (), billed: dict[str, Any] | None = None) -> Comparison:
         """The call as known at `billed_at` and as known at `known_at` (default now), and why they differ."""
         earlier = list(earlier)
         target = call if isinstance(call, Call) else call_from_mapping(call)
-        then = self.explain(target, known_at=to_instant(billed_at, "billed_at"), earlier=earlier)
-        now = self.explain(target, known_at=known_at, earlier=earlier)
+        return compare_call(self, target, billed_at, known_at, earlier, billed)
 
-        def decisive(version: PolicyVersion) -> bool:
-            """Counterfactual: knowing of this version's key only what was known when billed, would today's
-            answer move? (Per key, not per version: a belief restated by later records, as the catalog's are
-            at each page's date and again from the French copies, is decisive although no single record is.)"""
-            without = Timeline(v for v in self.timeline.versions
-                               if v.key != version.key or v.recorded_at <= then.known_at)
-            other = self._explain_with(without, target, None, now.known_at, earlier).rating
-            return any(getattr(other, bucket) != getattr(now.rating, bucket) for bucket in BUCKETS)
-
-        def first_changed(version: PolicyVersion) -> list[PolicyVersion]:
-            """Knowing of this version's key what was recorded up to each later recording date in turn (all
-            else as known now): the versions of the key recorded on the first date that gives today's answer
-            and cover the instant the call is rated at."""
-            at = now.rating.as_of or target.start
-            recorded = sorted({v.recorded_at for v in self.timeline.versions
-                               if v.key == version.key and then.known_at < v.recorded_at <= version.recorded_at})
-            for moment in recorded:
-                upto = Timeline(v for v in self.timeline.versions if v.key != version.key or v.recorded_at <= moment)
-                other = self._explain_with(upto, target, None, now.known_at, earlier).rating
-                if all(getattr(other, bucket) == getattr(now.rating, bucket) for bucket in BUCKETS):
-                    return [v for v in self.timeline.versions
-                            if v.key == version.key and v.recorded_at == moment and v.covers(at)]
-            return []
-
-        return compare(then, now, billed, decisive, first_changed)
 
     def diff(self, first: object, second: object, *, axis: str = "as_of",
              at: object = None) -> tuple[PolicyChange, ...]:
@@ -587,22 +374,8 @@ class Store:
 
     def history(self, key: str) -> tuple[HistoryEntry, ...]:
         """Every version of `key`, oldest belief first, each with the later versions that override it."""
-        versions = [version for version in self.timeline.versions if version.key == key]
-        if not versions:
-            raise UnknownPolicyKeyError(key, self.timeline.keys())
-        entries = []
-        for version in versions:
-            overrides = []
-            for later in versions:
-                if later.recorded_at <= version.recorded_at:
-                    continue
-                start = max(version.valid_from, later.valid_from)
-                ends = [end for end in (version.valid_to, later.valid_to) if end is not None]
-                end = min(ends) if ends else None
-                if end is None or start < end:
-                    overrides.append(Override(later.id, later.recorded_at, start, end))
-            entries.append(HistoryEntry(version, tuple(overrides)))
-        return tuple(entries)
+        return key_history(self.timeline, key)
+
 
     def verify(self, digest: str | dict[str, Any] | None = None) -> VerifyReport:
         """Check the file, recompute every chain from its first row, compare each chain's head with the one
@@ -625,8 +398,3 @@ def open(path: str | Path | None = None, *, clock: Clock = utc_now, bundled: boo
          busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
     """A store with the bundled catalog: in memory when `path` is None, else the SQLite file at `path`."""
     return Store.open(path, clock=clock, bundled=bundled, busy_timeout=busy_timeout)
-
-
-def _differences(stored: dict[str, Any], given: dict[str, Any]) -> str:
-    return ", ".join(f"{name} {stored.get(name)!r} stored, {value!r} given" for name, value in given.items()
-                     if stored.get(name) != value)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 import attrs
 import pendulum
 
+from ._errors import UnknownPolicyKeyError
 from ._policy import PolicyVersion
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -222,3 +223,41 @@ def diff_beliefs(timeline: Timeline, first: pendulum.DateTime, second: pendulum.
                 open_changes[key] = attrs.evolve(current, valid_from=instants[point], valid_to=end)
     changes.extend(open_changes.values())
     return tuple(sorted(changes, key=lambda c: (c.key, c.valid_from or instants[points[0]])))
+
+
+@attrs.frozen
+class Override:
+    """A later-recorded version that replaced (part of) an earlier belief, over `valid_from..valid_to`."""
+
+    by: str
+    from_recorded_at: pendulum.DateTime
+    valid_from: pendulum.DateTime
+    valid_to: pendulum.DateTime | None
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One version of a key with every later-recorded version that overrides it."""
+
+    version: PolicyVersion
+    overridden_by: tuple[Override, ...]
+
+
+def key_history(timeline: Timeline, key: str) -> tuple[HistoryEntry, ...]:
+    """Every version of `key`, oldest belief first, each with the later versions that override it."""
+    versions = [version for version in timeline.versions if version.key == key]
+    if not versions:
+        raise UnknownPolicyKeyError(key, timeline.keys())
+    entries = []
+    for version in versions:
+        overrides = []
+        for later in versions:
+            if later.recorded_at <= version.recorded_at:
+                continue
+            start = max(version.valid_from, later.valid_from)
+            ends = [end for end in (version.valid_to, later.valid_to) if end is not None]
+            end = min(ends) if ends else None
+            if end is None or start < end:
+                overrides.append(Override(later.id, later.recorded_at, start, end))
+        entries.append(HistoryEntry(version, tuple(overrides)))
+    return tuple(entries)

@@ -18,11 +18,13 @@ from .._describe import rating_record, version_record
 from .._errors import InvalidRecordsError, PolicyHistoryError
 from .._explaining import CallExplanation
 from .._instant import format_instant, to_instant
-from .._store import HistoryEntry, Store
-from .._timeline import PolicyChange, PolicySet
+from .._store import Store
+from .._timeline import HistoryEntry, PolicyChange, PolicySet
 from .auth import require_token
 from .explaining import explain_call, explain_job_call
-from .jobs import BadUpload, Jobs, TooLarge, job_paths, receive, stream_records
+from .job_table import job_paths, stream_records
+from .job_uploads import BadUpload, TooLarge, receive
+from .jobs import Jobs
 from .problems import READS, WRITES, Missing, error_data, problem, problem_responses
 from .settings import Settings
 from .state import StoreHolder

@@ -18,7 +18,7 @@ from .._explaining import CallExplanation
 from .._instant import format_instant
 from .._pictures import timeline_html
 from .._policy import PolicyVersion
-from .jobs import FINISHED, job_paths
+from .job_table import FINISHED, job_paths
 from .problems import Missing
 
 templates = Environment(loader=PackageLoader("policyhistory.service", "templates"),
