@@ -27,12 +27,13 @@ from ._cli_common import (
 from ._errors import PolicyHistoryError
 from ._manifest import Manifest, chain_heads, file_record, new_run_id, store_digest
 from ._merge import OutputBlock
-from ._money import AUDITED_COLUMNS, Audit, run_summary_record, short_summary
+from ._money import AUDITED_COLUMNS, Audit
 from ._outputs import atomic_output, write_text
 from ._pictures import report_html
 from ._records import cells
 from ._rerate import Rerate
 from ._results import SqliteResults, compare_run, read_run, write_parquet
+from ._run_summary import run_summary_record, short_summary
 from ._scratch_url import check_processes
 from ._shards import CHANGED
 from ._store import Store

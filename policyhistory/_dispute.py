@@ -17,7 +17,7 @@ import attrs
 
 from ._explain import Comparison, Explanation
 from ._instant import format_instant, to_instant
-from ._money import decimal, implied_rate, money_text
+from ._money_values import decimal, implied_rate, money_text
 from ._ratecards import RateCard
 from ._rating import Rating
 from ._rerate import billed_change, billed_text, rating_text

@@ -19,21 +19,17 @@ Amounts are exact decimals (`decimal.Decimal`) throughout, written to JSON as nu
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import heapq
 import itertools
 import json
 import math
-import operator
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-import attrs
-import pendulum
-
 from ._instant import format_instant, to_instant
+from ._money_values import ZERO, ImpliedRate, MoneyTotals, amount, decimal, implied_rate, money_text
 from ._ratecards import RateCard
 from ._records import RECORD_FIELDS, _text, encode
 from ._rejections import Rejections
@@ -45,26 +41,6 @@ AUDITED_COLUMNS = (*RECORD_FIELDS, *(name for name in AUDIT_FIELDS if name not i
 """The flat columns of an audited record (rerate --format csv, a job's CSV records)."""
 TOP_CHANGED = 20
 """Calls kept by the size of their charge difference, for the summary and the report."""
-_RATE_PLACES = Decimal("0.000001")
-_ZERO = Decimal(0)
-_DECIMALS: dict[float, Decimal] = {}
-_CREDITS = "communications_credits"
-
-
-def decimal(value: object) -> Decimal | None:
-    """A billed amount as an exact decimal: 0.36 read from its shortest text, not its binary float."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return value
-    if type(value) is float:  # bills repeat a few amounts: remember them (bounded)
-        found = _DECIMALS.get(value)
-        if found is None:
-            found = Decimal(repr(value))
-            if len(_DECIMALS) < 100_000:
-                _DECIMALS[value] = found
-        return found
-    return Decimal(str(value))
 
 
 def _start_us(text: str) -> int:
@@ -76,112 +52,6 @@ def _start_us(text: str) -> int:
 def _number(value: float | None) -> str:
     """A float as json.dumps writes it."""
     return "null" if value is None else repr(value) if math.isfinite(value) else json.dumps(value)
-
-
-def amount(value: Decimal | None) -> float | None:
-    """An amount for JSON: the nearest float to the exact decimal (0.36 -> 0.36)."""
-    return None if value is None else float(value)
-
-
-def money_text(value: Decimal | None) -> str:
-    """An amount as plain decimal text, to the millionth, without trailing zeros or an exponent: 4.416, 0, -0.08."""
-    if value is None:
-        return "-"
-    text = format(value.quantize(_RATE_PLACES).normalize(), "f")
-    return "0" if text in ("-0", "0") else text
-
-
-@attrs.define
-class MoneyTotals:
-    """What one tenant was billed and what it is charged now, in one month and currency."""
-
-    calls: int = 0
-    billed: Decimal = Decimal(0)
-    billed_calls: int = 0
-    recomputed: Decimal = Decimal(0)
-    recomputed_calls: int = 0
-    difference: Decimal = Decimal(0)
-    compared_calls: int = 0
-    without_rate: int = 0
-    changed: int = 0
-
-    def add(self, other: MoneyTotals) -> None:
-        self.calls += other.calls
-        self.billed += other.billed
-        self.billed_calls += other.billed_calls
-        self.recomputed += other.recomputed
-        self.recomputed_calls += other.recomputed_calls
-        self.difference += other.difference
-        self.compared_calls += other.compared_calls
-        self.without_rate += other.without_rate
-        self.changed += other.changed
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled as its values, amounts as their text: a shard's audit sent back from a worker holds one per
-        # tenant-month (attrs' own pickling of slotted classes took seconds for a run's few hundred thousand,
-        # and a Decimal pickles four times slower than its text, which gives it back exactly, exponent and all).
-        return _money_totals, tuple(str(value) if type(value) is Decimal else value for value in _totals_values(self))
-
-    def record(self) -> dict[str, Any]:
-        return {"calls": self.calls, "billed": amount(self.billed), "billed_calls": self.billed_calls,
-                "recomputed": amount(self.recomputed), "recomputed_calls": self.recomputed_calls,
-                "difference": amount(self.difference), "compared_calls": self.compared_calls,
-                "without_rate": self.without_rate, "changed": self.changed}
-
-
-_totals_values = operator.attrgetter(*(field.name for field in attrs.fields(MoneyTotals)))
-"""Every field of MoneyTotals, in order (its __init__'s arguments)."""
-_AMOUNTS = tuple(index for index, value in enumerate(_totals_values(MoneyTotals())) if type(value) is Decimal)
-"""Where the amounts are among those fields."""
-
-
-def _money_totals(*values: Any) -> MoneyTotals:
-    """MoneyTotals from its pickled values (see MoneyTotals.__reduce__): amounts from their text."""
-    given = list(values)
-    for index in _AMOUNTS:
-        text = given[index]
-        given[index] = _ZERO if text == "0" else Decimal(text)
-    return MoneyTotals(*given)
-
-
-@attrs.define
-class ImpliedRate:
-    """Calls billed at one implied per-minute rate to one destination in one month and currency."""
-
-    calls: int = 0
-    examples: list[str] = attrs.Factory(list)
-    orders: list[int] = attrs.Factory(list)
-    """Where each example's record stands in the run's output (its examples are the first ones)."""
-
-    def keep(self, order: int, call_id: str) -> None:
-        """Count a call; keep it as an example if it is among the first three (by `order`) seen so far."""
-        self.calls += 1
-        if len(self.orders) < 3 or order < self.orders[-1]:
-            at = bisect.bisect(self.orders, order)
-            self.orders.insert(at, order)
-            self.examples.insert(at, call_id)
-            del self.orders[3:], self.examples[3:]
-
-
-def implied_rate(billed: Mapping[str, Any] | None, billable_minutes: int) -> tuple[Decimal, int] | None:
-    """(charge per minute, minutes charged) of a bill that charged the call wholly to credits, or None.
-
-    The minutes charged are the billed credit minutes where the input gives them (our layout), else, where
-    the bill names credits or no outcome at all (the Teams export charges credits only), the call's billable
-    minutes. A bill of 0, or of no minutes, implies nothing (0 / 185 is not a price)."""
-    if not billed:
-        return None
-    charge = decimal(billed.get("charge"))
-    if charge is None or charge <= 0:
-        return None
-    minutes = billed.get("minutes")
-    if minutes is None:
-        if billed.get("outcome") not in (None, _CREDITS):
-            return None
-        minutes = billable_minutes
-    if not minutes or minutes <= 0:
-        return None
-    return (charge / minutes).quantize(_RATE_PLACES).normalize(), int(minutes)
 
 
 class Audit:
@@ -339,7 +209,7 @@ class Audit:
         if entry is not None:
             charge, currency = entry.charge(credit_minutes), entry.currency
         elif credit_minutes <= 0:
-            charge, currency = _ZERO, billed.get("currency") if billed else None
+            charge, currency = ZERO, billed.get("currency") if billed else None
         else:
             charge = currency = None
             warning = self._unpriced(country, number_type, start)
@@ -488,76 +358,3 @@ class Audit:
         if anomalies:
             lines.append(f"  {len(anomalies)} destination-month(s) billed at different implied rates (anomalies)")
         return lines
-
-
-def pools_nearest_capacity(pools: Mapping[tuple[str, str, str, str], Any], count: int = 10) -> list[str]:
-    """Summary lines of the pool-months whose use came nearest their capacity (or went past it)."""
-    ranked = heapq.nsmallest(count, pools.items(), key=lambda item: (
-        -(item[1].used / item[1].capacity if item[1].capacity else (1e9 if item[1].used else 0)), item[0]))
-    lines = []
-    for (tenant, pool, month, counter), use in ranked:
-        share = f" ({100 * use.used / use.capacity:.0f} %)" if use.capacity else ""
-        alerts = (", alerts: " + ", ".join(a.split(" of pool")[0] + " (" + a.rsplit("(", 1)[1] for a in use.alerts)
-                  if use.alerts else "")
-        # use.text(): "used / capacity", and every capacity the month met where licenses changed mid-month.
-        lines.append(f"  {tenant} {pool} {month} {counter}: {use.text()}{share}{alerts}")
-    return lines
-
-
-def short_summary(summary: Any, audit: Audit, full: str | None) -> list[str]:
-    """The stderr summary: counts, minutes per outcome, changes by kind (RerateSummary's own first lines),
-    money per currency, the 10 pool-months nearest their capacity, and where the full summary went."""
-    lines = []
-    for line in summary.lines(pools=False):  # RerateSummary: every pool-month is for the full summary
-        if line.startswith("pools (tenant"):
-            break
-        lines.append(line)
-    lines += audit.lines()
-    if summary.pools:
-        nearest = pools_nearest_capacity(summary.pools)
-        lines.append(f"pool-months nearest their capacity ({len(nearest)} of {len(summary.pools)}; tenant, pool, "
-                     "month, counter: used / capacity, alerts):")
-        lines += nearest
-    rejected = audit.rejections.groups()
-    if rejected:
-        shown = rejected[:5]
-        lines.append(f"rejected rows by reason ({len(rejected)} reason(s)"
-                     f"{f', the {len(shown)} most frequent' if len(rejected) > len(shown) else ''}):")
-        lines += [f"  {group.count}: {group.reason}" for group in shown]
-        if len(rejected) > len(shown):
-            others = rejected[len(shown):]
-            lines.append(f"  {sum(group.count for group in others)} more row(s) for {len(others)} other reason(s) "
-                         "(every reason: --summary-json FILE, or the report)")
-    lines.append(f"full summary: {full}" if full else
-                 "full summary (every pool-month, money per tenant and month): give --summary-json FILE")
-    return lines
-
-
-def run_summary_record(summary: Any, audit: Audit) -> dict[str, Any]:
-    """The whole summary of a run as JSON values: counts, minutes, changes, every pool-month, money,
-    rejected rows by reason."""
-    return {
-        "rows": summary.rows, "rated": summary.rated, "rejected": summary.rejected, "changed": summary.changed,
-        "known_at": format_instant(summary.known_at) if summary.known_at else None,
-        "as_of": format_instant(summary.as_of) if summary.as_of else None,
-        "minutes": dict(summary.minutes), "changes": dict(summary.changes),
-        "pools": [{"tenant_id": tenant, "pool": pool, "month": month, "counter": counter, "capacity": use.capacity,
-                   "capacities": list(use.capacities), "used": use.used, "alerts": list(use.alerts)}
-                  for (tenant, pool, month, counter), use in sorted(summary.pools.items())],
-        "money": audit.record(),
-        "rejected_by_reason": [group.record() for group in audit.rejections.groups()],
-    }
-
-
-def month_axis(months: Iterable[str]) -> list[str]:
-    """Every month from the first to the last given, YYYY-MM, missing ones included (a continuous axis)."""
-    given = sorted(set(months))
-    if not given:
-        return []
-    first = pendulum.datetime(int(given[0][:4]), int(given[0][5:7]), 1, tz="UTC")
-    last = pendulum.datetime(int(given[-1][:4]), int(given[-1][5:7]), 1, tz="UTC")
-    axis = []
-    while first <= last:
-        axis.append(f"{first.year:04d}-{first.month:02d}")
-        first = first.add(months=1)
-    return axis

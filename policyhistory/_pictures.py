@@ -211,7 +211,7 @@ _HATCH = ('<defs><pattern id="hatch-over" width="6" height="6" patternUnits="use
 
 
 def _month_axis(months: Iterable[str]) -> list[str]:
-    from ._money import month_axis
+    from ._run_summary import month_axis
 
     return month_axis(months)
 
@@ -292,7 +292,7 @@ def report_html(summary: Any, changed: Sequence[Mapping[str, Any]], known_at: pe
     import jinja2
     from markupsafe import Markup
 
-    from ._money import decimal, money_text
+    from ._money_values import decimal, money_text
 
     environment = jinja2.Environment(loader=jinja2.PackageLoader("policyhistory", "templates"), autoescape=True)
     charts: dict[tuple[str, str, str], dict[str, tuple[int, int]]] = {}

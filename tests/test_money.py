@@ -196,7 +196,7 @@ def test_the_shards_audit_gives_the_lines_and_money_of_the_records_audit(tmp_pat
     calls) and rejected rows by reason (their first rows) as auditing every record in output order."""
     import policyhistory
     from policyhistory import Audit, Rerate
-    from policyhistory._money import run_summary_record
+    from policyhistory._run_summary import run_summary_record
 
     store = policyhistory.open()
     store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
