@@ -101,9 +101,14 @@ _KINDS = CallKinds()
 """A worker's own checked kinds (the values are the same in every process)."""
 
 
+def piece_parts(found: FramePiece, file_index: int, seq: int, shard_count: int, scratch: str,
+                name: str) -> PieceParts:
+    """A piece the columnar path read: its rows that passed written to their shards' parts, the others kept."""
+    parts = write_frame_parts(found.frame, file_index, seq, shard_count, scratch, name) if found.frame.height else []
+    return PieceParts(parts, found.others)
+
+
 def read_piece(job: PieceJob) -> PieceParts:
     """Read one plain piece into its shards' parts (run by a worker)."""
-    found: FramePiece = read_plain(job.piece, _KINDS.joined)
-    parts = write_frame_parts(found.frame, job.file_index, job.seq, job.shard_count, job.scratch, job.name) \
-        if found.frame.height else []
-    return PieceParts(parts, found.others)
+    return piece_parts(read_plain(job.piece, _KINDS.joined), job.file_index, job.seq, job.shard_count, job.scratch,
+                       job.name)

@@ -24,7 +24,7 @@ from ._instant import format_instant, to_instant
 from ._layouts import LayoutReader, OwnLayout
 from ._merge import RunWriter
 from ._money import Audit
-from ._read_pieces import CallKinds, PieceJob, PieceParts, read_piece, write_frame_parts
+from ._read_pieces import CallKinds, PieceJob, PieceParts, piece_parts, read_piece
 from ._read_pieces import shard_of as shard_for
 from ._records import encode, rejected_record
 from ._rows import printable_text, read_table, refuse_lone_surrogates
@@ -119,9 +119,7 @@ class ShardReading:
                                                                        str(self.scratch), name))
                 if found is None:
                     read = read_plain(piece, self.kinds.joined) if isinstance(piece, PlainPiece) else piece
-                    found = PieceParts(write_frame_parts(read.frame, file_index, seq, self.shard_count,
-                                                         str(self.scratch), name) if read.frame.height else [],
-                                       read.others)
+                    found = piece_parts(read, file_index, seq, self.shard_count, str(self.scratch), name)
                 self.pending.append((found, file_index, path, columns, seq, piece.count, reader))
                 self._take(everything=False)
                 seq += piece.count
