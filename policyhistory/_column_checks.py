@@ -17,8 +17,10 @@ from ._rating import OUTCOMES
 
 # ASCII digits: \d would take other scripts' digits, which polars does not read as numbers and Python's float
 # does ("94٣6" is 9436.0): such a value is left to the row-by-row reading.
-_START = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
-_DURATION = r"^[0-9]{1,6}$"
+# Seconds up to 59: polars reads a leap second (23:59:60) as the next minute's first, Python's fromisoformat
+# and pendulum refuse it, and the row-by-row reading rejects the row.
+START = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9]Z$"
+DURATION = r"^[0-9]{1,6}$"
 _NUMBER = r"^-?[0-9]{1,12}(\.[0-9]{1,12})?$"
 
 KindOf = Callable[[str | None, str | None, str | None, str | None], tuple[str, str | None, str, str | None] | None]
@@ -59,8 +61,8 @@ def checked(named: pl.DataFrame, kind_of: KindOf) -> tuple[pl.DataFrame, pl.Seri
         (pl.col("call_id") != "") & ~pl.col("call_id").str.contains("\x00", literal=True)
         & (pl.col("tenant_id") != "") & ~pl.col("tenant_id").str.contains("\x00", literal=True)
         & (pl.col("usage_id").is_null() | ~pl.col("usage_id").str.contains("\x00", literal=True))
-        & pl.col("start").str.contains(_START) & pl.col("start_us").is_not_null() & (pl.col("start") >= "1900")
-        & pl.col("duration_text").str.contains(_DURATION) & pl.col("duration").is_not_null()
+        & pl.col("start").str.contains(START) & pl.col("start_us").is_not_null() & (pl.col("start") >= "1900")
+        & pl.col("duration_text").str.contains(DURATION) & pl.col("duration").is_not_null()
         & pl.col("destination").is_not_null()
         & (~pl.col("billed") | (
             (pl.col("billed_outcome").is_null() | pl.col("billed_outcome").is_in(list(OUTCOMES)))

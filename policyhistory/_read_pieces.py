@@ -40,7 +40,8 @@ class CallKinds:
             self.known[(kind_given, location_given, licenses_given, carrier)] = kind
         return kind
 
-    def joined(self, kind_given: str | None, location_given: str | None, licenses_given: str | None,
+    def joined(self, kind_given: str | None, location_given: str | None,
+               licenses_given: str | tuple[str, ...] | None,
                carrier: str | None) -> tuple[str, str | None, str, str | None] | None:
         """The columnar checks' view (see _column_checks.KindOf): licenses joined by line breaks, None if refused."""
         key = (kind_given, location_given, licenses_given, carrier)
@@ -61,11 +62,13 @@ def write_frame_parts(frame: pl.DataFrame, file_index: int, seq_offset: int, sha
     """Rows the columnar path read and checked (a FramePiece's frame) to their shards, as Parquet parts named
     after `name`; returns (shard, path) of each part, in shard order."""
     shards = {tenant: shard_of(tenant, shard_count) for tenant in frame["tenant_id"].unique().to_list()}
+    # Our layout: its billed names no Capability, and its licenses are given, not inferred (the Teams export's
+    # frame has these columns).
+    own = {"capability": pl.lit(None, dtype=pl.String), "infer": pl.lit(False),
+           "billed_capability": pl.lit(None, dtype=pl.String), "billed_has_capability": pl.lit(False)}
     frame = frame.with_columns(
         (pl.col("at") + seq_offset).alias("seq"), pl.lit(file_index, dtype=pl.Int32).alias("file"),
-        # Our layout: its billed names no Capability, and its licenses are given, not inferred.
-        pl.lit(None, dtype=pl.String).alias("capability"), pl.lit(False).alias("infer"),
-        pl.lit(None, dtype=pl.String).alias("billed_capability"), pl.lit(False).alias("billed_has_capability"),
+        *(value.alias(name) for name, value in own.items() if name not in frame.columns),
         pl.col("tenant_id").replace_strict(shards, return_dtype=pl.Int64).alias("shard"))
     parts = []
     for (shard,), part in sorted(frame.partition_by("shard", as_dict=True).items()):

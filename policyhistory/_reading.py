@@ -1,8 +1,9 @@
 """Reading a re-rating's input into tenant shards: every row read and checked, a rejected row's record to the
 run of rejected rows, a good row to its tenant's shard (Parquet parts in the run's scratch folder).
 
-A CSV or JSON Lines file of our layout is read by the columnar fast path where it can be (see _columnar,
-_columnar_json), row by row elsewhere (the csv module, JSON); both give the same rows and errors.
+A CSV or JSON Lines file of our layout, or a CSV Teams export, is read by the columnar fast path where it can
+be (see _columnar, _columnar_json, _columnar_teams), row by row elsewhere (the csv module, JSON); both give the
+same rows and errors.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import polars as pl
 from ._calls import _duration, _identifier
 from ._columnar import PlainPiece, RowPiece, own_csv_pieces, read_plain
 from ._columnar_json import own_json_pieces
+from ._columnar_teams import teams_csv_pieces
 from ._errors import InvalidFieldError, PolicyHistoryError
 from ._instant import format_instant, to_instant
-from ._layouts import LayoutReader, OwnLayout
+from ._layouts import LayoutReader, OwnLayout, layout_reader
 from ._merge import RunWriter
 from ._money import Audit
 from ._read_pieces import CallKinds, PieceJob, PieceParts, piece_parts, read_piece
@@ -85,10 +87,11 @@ class ShardReading:
 
     def read(self) -> None:
         """Read and check every row: a rejected row's record goes to the run of rejected rows, a good row to its
-        tenant's shard (buffered, written as Parquet parts). A CSV or JSON Lines file of our layout is read by the
-        columnar fast path where it can be (see _columnar, _columnar_json), row by row elsewhere; both give the
-        same rows and errors. With workers, they read plain pieces of a CSV file (see _read_pieces);
-        what they give back is taken in the file's order, so the rejected rows' run stays in row order."""
+        tenant's shard (buffered, written as Parquet parts). A CSV or JSON Lines file of our layout, or a CSV Teams
+        export, is read by the columnar fast path where it can be (see _columnar, _columnar_json,
+        _columnar_teams), row by row elsewhere; both give the same rows and errors. With workers, they read the
+        plain pieces of a CSV file of our layout (see _read_pieces); what they give back is taken in the file's
+        order, so the rejected rows' run stays in row order."""
         self.buffers: list[list[tuple[Any, ...]]] = [[] for _ in range(self.shard_count)]
         self.buffered = 0
         self.rejected: list[tuple[int, str, int]] = []
@@ -96,7 +99,8 @@ class ShardReading:
         self.pending: collections.deque[_Pending] = collections.deque()
         seq = 0
         for file_index, path in enumerate(self.rerate.paths):
-            fast = own_csv_pieces(path) or own_json_pieces(path, self.kinds.joined)
+            fast = own_csv_pieces(path) or own_json_pieces(path, self.kinds.joined) \
+                or teams_csv_pieces(path, self.kinds.joined, self._tenant_of)
             if fast is None:
                 self._take(everything=True)
                 columns, rows = read_table(path)
@@ -104,12 +108,19 @@ class ShardReading:
                 continue
             columns, pieces = fast
             reader = OwnLayout() if columns is None else None  # JSON Lines: the first row's layout, ours
+            # Reading the whole file, the row-by-row code has the file's reader from its first row the csv
+            # module could read on, which names the call id of a row it could not read: a piece after one such
+            # row starts with that reader too.
+            read_one = False
             for number, piece in enumerate(pieces):
                 name = f"piece-{file_index}-{number}"
                 if isinstance(piece, RowPiece):
                     self._take(everything=True)
-                    seq = self._rows(file_index, path, columns, piece.rows, seq)
+                    given = layout_reader(columns) if read_one and columns is not None else None
+                    seq = self._rows(file_index, path, columns, piece.rows, seq, given)
+                    read_one = read_one or any(type(values) is list for _, values in piece.rows)
                     continue
+                read_one = read_one or piece.count > 0
                 # A plain piece goes to a worker while fewer than _PIECES_IN_FLIGHT are out; else (or without
                 # workers) it is read here, its parts written now and its left rows taken in their turn.
                 found: Future[PieceParts] | PieceParts | None = None
@@ -144,6 +155,13 @@ class ShardReading:
                 self._rows(file_index, path, columns, [(line, values)], seq + at, reader)
             if self.progress:
                 self.progress("reading", seq + count, None)
+
+    def _tenant_of(self, path: Path) -> str | None:
+        """The tenant of a file of a layout without a tenant column, or None where the run has none for it."""
+        try:
+            return self.rerate._tenant_for(path)
+        except PolicyHistoryError:
+            return None
 
     def _rows(self, file_index: int, path: Path, columns: list[str] | None, rows: Iterable[tuple[int, Any]],
               seq: int, reader: LayoutReader | None = None) -> int:
