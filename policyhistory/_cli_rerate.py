@@ -28,7 +28,7 @@ from ._errors import PolicyHistoryError
 from ._manifest import Manifest, chain_heads, file_record, new_run_id, store_digest
 from ._merge import OutputBlock
 from ._money import AUDITED_COLUMNS, Audit
-from ._outputs import atomic_output, write_text
+from ._outputs import atomic_output, write_json, write_text
 from ._pictures import report_html
 from ._records import cells
 from ._rerate import Rerate
@@ -194,7 +194,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         click.echo(f"results (run {run_id}) written to {output}", err=True)
     if summary_json:
         whole = {"manifest": manifest.record(), **run_summary_record(run.summary, audit)}
-        write_text(summary_json, json.dumps(whole, indent=2, ensure_ascii=False) + "\n")
+        write_json(summary_json, whole)
     # Written _SUMMARY_LINES_AT_ONCE lines at a time (click.echo flushes after each call).
     summary = short_summary(run.summary, audit, str(summary_json) if summary_json else None)
     for start in range(0, len(summary), _SUMMARY_LINES_AT_ONCE):

@@ -8,6 +8,7 @@ the file as it was (a killed run may leave its hidden `.NAME.*.tmp` beside it, n
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
@@ -90,3 +91,12 @@ def write_text(path: Path, text: str) -> None:
     """Write the whole text atomically (see atomic_output)."""
     with atomic_output(path) as out:
         out.write(text)
+
+
+def write_json(path: Path, value: object) -> None:
+    """Write a JSON value, indented, and a line break, atomically (see atomic_output): written as it is encoded,
+    since a large run's summary is a text of a hundred megabytes, which json.dumps would hold at once."""
+    with atomic_output(path) as out:
+        for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(value):
+            out.write(chunk)
+        out.write("\n")

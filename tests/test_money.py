@@ -116,7 +116,11 @@ def test_money_totals_per_tenant_month_and_currency(tmp_path):
     summary = tmp_path / "summary.json"
     result, _ = rerate(tmp_path, TEAMS, OWN, "--tenant", "contoso", "--known-at", "2026-11-23",
                        "--summary-json", str(summary))
-    whole = json.loads(summary.read_text(encoding="utf-8"))
+    text = summary.read_text(encoding="utf-8")
+    whole = json.loads(text)
+    # Written as it is encoded (a large run's is 100 MB): the text json.dumps gives, indented, and a line break.
+    assert json.dumps(whole, indent=2, ensure_ascii=False) + "\n" == text
+    assert text.startswith('{\n  "manifest": {\n')
     totals = {(t["tenant_id"], t["month"], t["currency"]): t for t in whole["money"]["totals"]}
     october = totals[("contoso", "2020-10", "USD")]
     assert (2, 1.44, 0.0, 1.44, 2, 1) == (october["calls"], october["billed"], october["recomputed"],
