@@ -102,7 +102,9 @@ def open_results(path: Path) -> sqlite_utils.Database:
 
 
 class SqliteResults:
-    """Writes one run into a results database: its ratings as they stream, then its manifest and totals."""
+    """Writes one run into a results database: its ratings as they stream, then its manifest and totals, all in
+    one transaction (committed by finish, rolled back by abort or by the process's end): a reader never sees a
+    run's ratings without its manifest, and the database is synced once, not once per batch."""
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
@@ -116,6 +118,8 @@ class SqliteResults:
     def write(self, records: Iterable[Mapping[str, Any]]) -> None:
         batch: list[dict[str, Any]] = []
         table = self.db.table("ratings")
+        if not self.db.conn.in_transaction:
+            self.db.begin()  # each insert_all below is a savepoint of it
         for record in records:
             row = flat(record, self.written)
             row["run_id"] = self.run_id
@@ -141,9 +145,9 @@ class SqliteResults:
         self.db.close()
 
     def abort(self) -> None:
-        """Remove what a failed run wrote: a ratings row is never left without its run."""
-        with self.db.conn:
-            self.db.execute("DELETE FROM ratings WHERE run_id = ?", [self.run_id])
+        """Undo what a failed run wrote: a ratings row is never left without its run."""
+        if self.db.conn.in_transaction:
+            self.db.rollback()
         self.db.close()
 
 

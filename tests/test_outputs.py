@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -171,3 +172,31 @@ def test_a_run_that_writes_fewer_rows_than_it_read_exits_1_and_writes_nothing(tm
     assert "wrote 2 of 3 input rows" in result.output
     assert not out.exists()
     assert [] == [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_kill_9_while_results_are_written_leaves_the_results_database_as_it_was(big, tmp_path, calls):
+    """A run's ratings, manifest and totals go into a results database in one transaction: killed while its
+    ratings stream in, the run leaves nothing there (SQLite rolls the transaction back), the earlier run whole."""
+    results = tmp_path / "results.db"
+    first = invoke(tmp_path, "rerate", calls, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                   EXAMPLES / "licenses.csv", "--output", results)
+    assert 0 == first.exit_code, first.output
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    process = start_rerate(big, workdir, "--format", "sqlite", "--output", str(results))
+    journal = tmp_path / "results.db-journal"
+    deadline = time.monotonic() + 120
+    while not journal.exists():  # the run's transaction has written into the database
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.5)
+    process.kill()
+    process.wait(timeout=60)
+    db = sqlite3.connect(results)
+    try:
+        assert [(3, 1)] == db.execute("SELECT count(*), count(DISTINCT run_id) FROM ratings").fetchall()
+        assert 1 == db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        assert [] == db.execute("SELECT run_id FROM ratings EXCEPT SELECT run_id FROM runs").fetchall()
+    finally:
+        db.close()

@@ -84,6 +84,28 @@ def test_results_sqlite_read_back_equals_the_jsonl_records(tmp_path):
     assert 2.64 == round(refund, 6)
 
 
+def test_results_sqlite_a_failed_run_leaves_the_earlier_runs_and_nothing_of_its_own(tmp_path, monkeypatch):
+    from policyhistory._merge import OutputBlock
+    from policyhistory._rerate import Rerate
+
+    results = tmp_path / "results.db"
+    assert 0 == invoke(tmp_path, "rerate", *INPUTS, "--output", str(results)).exit_code
+    original = Rerate.audited_blocks
+
+    def losing_one(self, audit, progress=None):  # every rating is inserted, then the count check fails
+        blocks = [OutputBlock(block.flags, texts=block.lines()) for block in original(self, audit, progress)]
+        blocks[-1] = OutputBlock(blocks[-1].flags[:-1], texts=blocks[-1].lines()[:-1])
+        yield from blocks
+
+    monkeypatch.setattr(Rerate, "audited_blocks", losing_one)
+    failed = invoke(tmp_path, "rerate", *INPUTS, "--output", str(results))
+    assert 1 == failed.exit_code and "wrote 20 of 21 input rows" in failed.output
+    db = sqlite3.connect(results)
+    assert [(21, 1)] == db.execute("SELECT count(*), count(DISTINCT run_id) FROM ratings").fetchall()
+    assert 1 == db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    assert 0 == db.execute("SELECT count(*) FROM ratings WHERE run_id NOT IN (SELECT run_id FROM runs)").fetchone()[0]
+
+
 def test_results_sqlite_refuses_a_file_that_is_not_a_results_database(tmp_path):
     itself = invoke(tmp_path, "rerate", *INPUTS, "--output", str(tmp_path / "p.db"))  # the store of this run
     assert 2 == itself.exit_code and "is the store: writing it would destroy it" in itself.output

@@ -1,0 +1,153 @@
+"""Probes of the call-file readers with odd but plausible input (see the report in the session).
+
+Each test asserts the correct behaviour; the ones marked PROBLEM fail now. The ones marked PASSING check
+risky cases that turned out right."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from policyhistory import Rerate
+from policyhistory.cli import cli
+
+from .test_columnar_readers import both_ways as own_both_ways
+from .test_columnar_teams import EXAMPLE, both_ways, contoso
+from .test_rerate_agreement import KNOWN_AT, _store
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+OWN_HEADER = ("call_id,tenant_id,start,duration_seconds,call_type,organizer_id,organizer_usage_location,"
+              "organizer_licenses,destination,billed_outcome,billed_minutes,billed_charge,currency")
+
+
+def own_row(call_id: str, start: str = "2020-03-02T10:00:00Z", duration: str = "60", minutes: str = "",
+            charge: str = "") -> str:
+    return (f"{call_id},acme,{start},{duration},conf_out,o,FR,audio_conferencing,+33142685300,,{minutes},"
+            f"{charge},USD")
+
+
+def own_file(tmp_path: Path, *rows: str, name: str = "calls.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([OWN_HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def teams_rows() -> tuple[list[str], list[list[str]]]:
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    return lines[0].split(","), [next(csv.reader([line])) for line in lines[1:]]
+
+
+def teams_file(tmp_path: Path, header: list[str], rows: list[list[str]], delimiter: str = ",") -> Path:
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path = tmp_path / "PSTN.calls.csv"
+    path.write_text(text.getvalue(), encoding="utf-8")
+    return path
+
+
+def records_of(texts: list[str]) -> list[dict]:
+    return [json.loads(text) for text in texts]
+
+
+def invoke(tmp_path: Path, *args: object):
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "s.db"), *map(str, args)])
+    # Never a Python traceback: a SystemExit (click's own exit) or nothing.
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def rerate(tmp_path: Path, *paths: Path, tenant: str | None = None):
+    extra = ["--tenant", tenant] if tenant else []
+    return invoke(tmp_path, "rerate", *paths, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                  EXAMPLES / "licenses.csv", "--workers", "1", *extra)
+
+
+# --- PROBLEM: a billed_minutes beyond a 64-bit integer crashes the whole run -------------------------------
+
+@pytest.mark.parametrize("minutes", ["1e19", "9223372036854775808", "1e300"])
+def test_huge_billed_minutes_is_a_rejected_row_not_a_crash(tmp_path, minutes):
+    """PROBLEM. `billed_minutes` of 1e19 passes _layouts._number (a finite float) and int() makes it an int
+    beyond Int64; the shard buffer's DataFrame (SHARD_SCHEMA) then raises a polars ComputeError /
+    OverflowError and the run dies: every other row is lost. Should be a rejected row naming the field."""
+    path = own_file(tmp_path, own_row("c1"), own_row("c2", minutes=minutes), own_row("c3"))
+    records = records_of(list(Rerate(_store(tmp_path), [path], known_at=KNOWN_AT).records_json()))
+    assert ["c1", "c2", "c3"] == [record["call_id"] for record in records]
+    assert "rejected" == records[1]["outcome"] and "billed_minutes" in records[1]["error"]
+    assert minutes in records[1]["error"]
+
+
+def test_huge_billed_minutes_gives_no_traceback_on_the_cli(tmp_path):
+    """PROBLEM. The same on the command line: a polars traceback (exit 1) instead of exit 3 and a rejected
+    row (or a clear error naming file, line, field and value)."""
+    lines = (EXAMPLES / "calls.csv").read_text(encoding="utf-8").splitlines()
+    row = lines[1].split(",")
+    row[lines[0].split(",").index("billed_minutes")] = "1e19"
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join([lines[0], ",".join(row), lines[2]]) + "\n", encoding="utf-8")
+    result = rerate(tmp_path, path)
+    assert 3 == result.exit_code, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert 2 == len(records) and "billed_minutes" in records[0]["error"]
+
+
+def test_huge_billed_minutes_in_json_lines_is_a_rejected_row(tmp_path, monkeypatch):
+    """PROBLEM. JSON Lines alike ({"billed_minutes": 1e19}: an exponent, so read by json.loads), both paths."""
+    good = {"call_id": "j1", "tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": 60,
+            "call_type": "conf_out", "organizer_usage_location": "FR", "organizer_licenses": "audio_conferencing",
+            "destination": "+33142685300"}
+    path = tmp_path / "calls.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "call_id": "j2"})[:-1]
+                    + ', "billed_minutes": 1e19}\n', encoding="utf-8")
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    records = records_of(columnar)
+    assert "rejected" == records[1]["outcome"] and "billed_minutes" in records[1]["error"]
+
+
+# --- PROBLEM: an ISO week-date start is kept as given in the record's `start` ------------------------------
+
+@pytest.mark.parametrize("start", ["2020-W10-1T10:00:00Z", "2020-W10-1T10:00:00+00:00"])
+def test_a_week_date_start_comes_out_in_the_one_iso_form(tmp_path, start):
+    """PROBLEM. _reading._start's fast path takes any 20-character text with T, colons and Z where
+    fromisoformat reads it, and keeps the text as the record's start "whose text is already ours": an ISO
+    week date (2020-W10-1T10:00:00Z, read by Python 3.11's fromisoformat) comes out as
+    "2020-W10-1T10:00:00Z", while the same instant with +00:00 comes out as 2020-03-02T10:00:00Z."""
+    path = own_file(tmp_path, own_row("c1", start=start))
+    records = records_of(list(Rerate(_store(tmp_path), [path], known_at=KNOWN_AT).records_json()))
+    assert "2020-03-02T10:00:00Z" == records[0]["start"]
+
+
+def test_a_week_date_start_in_a_teams_export_comes_out_in_the_one_iso_form(tmp_path, monkeypatch):
+    """PROBLEM. The same in a Teams export, both paths (the columnar one leaves it to the row-by-row code)."""
+    header, rows = teams_rows()
+    rows[0][header.index("Start Time")] = "2018-W22-1T14:00:00Z"  # Monday 2018-05-28
+    path = teams_file(tmp_path, header, rows[:2])
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row
+    assert "2018-05-28T14:00:00Z" == records_of(columnar)[0]["start"]
+
+
+# --- PROBLEM: a Teams Start Time's error quotes a value the file does not hold -----------------------------
+
+@pytest.mark.parametrize("start", ["2018-05-28T14:00:00+02", "2018-05-28  14:00:00"])
+def test_a_teams_start_that_is_refused_is_quoted_as_the_file_has_it(tmp_path, monkeypatch, start):
+    """PROBLEM. _layouts.teams_start rewrites the Start Time before it is read (a space made T, a Z appended
+    when it sees no offset of the form +hh:mm / +hhmm); a refused start is then quoted as rewritten:
+    '2018-05-28T14:00:00+02Z' for the file's '2018-05-28T14:00:00+02' (an ISO offset of hours only, which
+    our layout reads), '2018-05-28T 14:00:00Z' for '2018-05-28  14:00:00'. The error should quote the
+    file's value (and +02 should rather be read as the offset it is)."""
+    header, rows = teams_rows()
+    rows[0][header.index("Start Time")] = start
+    path = teams_file(tmp_path, header, rows[:2])
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row
+    record = records_of(columnar)[0]
+    assert record["outcome"] != "rejected" or repr(start) in record["error"], record["error"]
