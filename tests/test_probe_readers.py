@@ -151,3 +151,66 @@ def test_a_teams_start_that_is_refused_is_quoted_as_the_file_has_it(tmp_path, mo
     assert columnar == row_by_row
     record = records_of(columnar)[0]
     assert record["outcome"] != "rejected" or repr(start) in record["error"], record["error"]
+
+
+# --- PROBLEM: a Charge plus Connection Fee beyond a float's range writes `Infinity`, which is not JSON ------
+
+def test_a_teams_charge_and_fee_that_overflow_are_not_written_as_infinity(tmp_path, monkeypatch):
+    """PROBLEM (unlikely values, but the output is then not JSON). Charge 1e308 and Connection Fee 1e308 each
+    pass _layouts._number (finite); UsageLayout.usage adds them (inf) and the record says
+    `"charge": Infinity` (and `change`: "billed charge inf USD"). Should be a rejected row naming the
+    columns, or at least valid JSON."""
+    header, rows = teams_rows()
+    rows[9][header.index("Charge")] = "1e308"
+    rows[9][header.index("Connection Fee")] = "1e308"
+    path = teams_file(tmp_path, header, rows[9:10])
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row
+    assert "Infinity" not in columnar[0] and "NaN" not in columnar[0]
+    json.loads(columnar[0], parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+
+# --- PROBLEM: the line named for text that does not decode is wrong in CR-only and UTF-16 files ------------
+
+def _bad_byte_message(tmp_path: Path, data: bytes) -> str:
+    path = tmp_path / "PSTN.calls.csv"
+    path.write_bytes(data)
+    result = rerate(tmp_path, path, tenant="contoso")
+    assert 2 == result.exit_code, result.output
+    return result.output
+
+
+def test_a_bad_byte_in_a_file_of_lone_carriage_returns_names_its_line(tmp_path):
+    """PROBLEM. Lines ended by a lone CR (old Mac, some exports) are lines for the reading (records come out
+    as lines 2, 3, ...), but _rows.check_text counts only line feeds: a Windows-1252 byte on line 6 is
+    reported on line 1. (LF and CRLF files: line 6, right.)"""
+    lines = [line.encode() for line in EXAMPLE.read_text(encoding="utf-8").splitlines()]
+    lines[5] = lines[5].replace(b",", b",\xe9", 1)
+    output = _bad_byte_message(tmp_path, b"\r".join(lines) + b"\r")
+    assert "PSTN.calls.csv:6: not UTF-8 text (byte 0xe9)" in output, output
+
+
+def test_a_bad_character_in_a_utf16_file_names_its_line(tmp_path):
+    """PROBLEM. A UTF-16 file (Excel's Unicode Text) with a lone surrogate on line 6: check_text names the
+    first line of the 1 MiB chunk (line 1; _rows.py: `... if encoding == "utf-8-sig" else 0`), not line 6
+    as the README promises ("naming the line of the first byte that does not decode")."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    data = ("\ufeff" + "\n".join(lines[:5]) + "\n").encode("utf-16-le") + b"\x00\xd8" + \
+        ("\n".join(lines[5:]) + "\n").encode("utf-16-le")
+    output = _bad_byte_message(tmp_path, data)
+    assert "PSTN.calls.csv:6: not UTF-16 text" in output, output
+
+
+# --- PROBLEM: a UTF-16 file without its byte order mark gets a misleading message -------------------------
+
+def test_a_utf16_file_without_its_byte_order_mark_is_named_as_such(tmp_path):
+    """PROBLEM (unclear message). UTF-16 LE without a BOM decodes as UTF-8 full of NULs, so it passes
+    check_text and is refused as "no layout we read has these columns (c\\x00a\\x00l\\x00l\\x00...)", with the
+    NULs written raw to the terminal, where the user reads his own, right, column names. The message should
+    say the file is not UTF-8 text (NUL bytes: UTF-16 without its byte order mark?), without raw NULs."""
+    path = tmp_path / "calls.csv"
+    path.write_bytes((EXAMPLES / "calls.csv").read_text(encoding="utf-8").encode("utf-16-le"))
+    result = rerate(tmp_path, path)
+    assert 2 == result.exit_code
+    assert "\x00" not in result.output
+    assert "UTF-16" in result.output or "NUL" in result.output, result.output
