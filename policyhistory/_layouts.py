@@ -92,7 +92,12 @@ def carrier_of(operator: object, duration_source: object = None) -> str | None:
     return None
 
 
-def _number(value: object, field: str) -> float | None:
+MAX_BILLED_MINUTES = 10 ** 12
+"""Billed minutes are below this (two million years): a larger number is no bill's, and beyond 2 ** 63 it
+would not even fit the run's 64-bit columns. The columnar readers take at most 12 digits alike."""
+
+
+def _number(value: object, field: str, below: float = math.inf) -> float | None:
     if value in (None, ""):
         return None
     try:
@@ -101,6 +106,8 @@ def _number(value: object, field: str) -> float | None:
         number = math.nan
     if not math.isfinite(number):  # "inf" and "nan" parse as floats, but no bill says them
         raise InvalidFieldError(field, value, "a number")
+    if abs(number) >= below:
+        raise InvalidFieldError(field, value, f"a number below {below:,}")
     return number
 
 
@@ -210,7 +217,7 @@ class OwnLayout(LayoutReader):
         outcome, minutes_text, charge = values[outcome_at], values[minutes_at], values[charge_at]
         billed = None
         if outcome not in (None, "") or minutes_text not in (None, "") or charge not in (None, ""):
-            minutes = _number(minutes_text, "billed_minutes")
+            minutes = _number(minutes_text, "billed_minutes", MAX_BILLED_MINUTES)
             billed = {
                 "outcome": _billed_outcome(outcome),
                 "minutes": None if minutes is None else int(minutes),
@@ -256,6 +263,9 @@ class UsageLayout(LayoutReader):
         fee = _number(fee_text, role["connection_fee"]) if fee_text not in (None, "", "0") else None
         if charge is not None and fee:
             charge += fee
+            if not math.isfinite(charge):  # each finite, their sum beyond a float
+                raise InvalidFieldError(role["connection_fee"], fee_text,
+                                        f"a fee that, added to the {role['charge']}, gives a number")
         carrier = carrier_of(values[at[role["operator"]]], values[at[role["duration_source"]]])
         billed = None if carrier else capability_billed(capability, charge, _text(values[at[role["currency"]]]))
         return destination, capability, billed, carrier
@@ -312,6 +322,8 @@ def own_row(row: Mapping[str, Any]) -> CallRow:
 
 
 _ISO_DAY = re.compile(r"\d{4}-?\d\d-?\d\d[T ]")
+_ISO_DAY_SPACE = re.compile(r"(\d{4}-?\d\d-?\d\d) (?=\d)")
+_OFFSET = re.compile(r"(Z|[+-]\d\d(:?\d\d)?)$")
 
 
 def teams_start(value: object) -> str:
@@ -320,11 +332,12 @@ def teams_start(value: object) -> str:
     text = str(value or "").strip()
     if not _ISO_DAY.match(text):
         return text
-    if "T" not in text and " " in text:
-        text = text.replace(" ", "T", 1)
-    if not re.search(r"(Z|[+-]\d\d:?\d\d)$", text) and "T" in text:
-        text += "Z"
-    return text
+    # 2018-05-28 14:00:00 is 2018-05-28T14:00:00Z; a text that is not this form (two spaces, say) stays as it
+    # is, so that its refusal quotes the file; an offset given (+02:00, +0200, +02) is kept.
+    iso = _ISO_DAY_SPACE.sub(r"\1T", text, count=1) if "T" not in text else text
+    if "T" in iso and not _OFFSET.search(iso):
+        iso += "Z"
+    return iso
 
 
 def teams_row(row: Mapping[str, Any], tenant_id: str) -> CallRow:

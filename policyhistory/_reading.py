@@ -54,12 +54,14 @@ _Pending = tuple["Future[PieceParts] | PieceParts", int, Path, "list[str] | None
 columns, its first row number and its rows, the layout reader of its left rows."""
 
 
-def _raw_call_id(raw: object, reader: LayoutReader | None) -> object:
+def _raw_call_id(raw: object, reader: LayoutReader | None, columns: list[str] | None) -> object:
+    """The call id a row that could not be read gives, if any: a JSON record's field, a CSV row's column
+    (`columns`: the CSV file's header; None for JSON, where a list is a row that is no record at all)."""
     if isinstance(raw, dict):
         if reader is not None:
             return raw.get(reader.call_id_column)
         return raw.get("call_id") or raw.get("Call ID") or raw.get("callId") or raw.get("correlationId")
-    if reader is not None and isinstance(raw, list) and reader.call_id_index < len(raw):
+    if columns is not None and reader is not None and isinstance(raw, list) and reader.call_id_index < len(raw):
         return raw[reader.call_id_index] or None
     return None
 
@@ -201,7 +203,7 @@ class ShardReading:
                 if kind is None:
                     kind = self.kinds.of(kind_given, location_given, licenses_given, carrier)
             except PolicyHistoryError as error:
-                head = {"file": name, "line": line, "call_id": printable_text(_raw_call_id(raw, reader))}
+                head = {"file": name, "line": line, "call_id": printable_text(_raw_call_id(raw, reader, columns))}
                 record = rejected_record(head, error)
                 text = encode(record)
                 if self.read_audit is not None:
@@ -247,10 +249,12 @@ class ShardReading:
 
 def _start(value: object) -> tuple[int, str]:
     """A call's start as (integer microseconds, ISO text in UTC)."""
+    # Before 1900: to_instant refuses it (the supported range).
     if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T" and value[13] == ":" \
-            and value[16] == ":" and value[:4] >= "1900":  # earlier: to_instant refuses it (the supported range)
+            and value[16] == ":" and value[7] == "-" and value[:4] >= "1900":
         # The common form, read without building a pendulum instant: 2018-06-30T23:59:59Z. Only that form, whose
-        # text is already ours: 2018-06-30T090345.1Z is as long, and must come out as 2018-06-30T09:03:45.100000Z.
+        # text is already ours: 2018-06-30T090345.1Z is as long, and must come out as 2018-06-30T09:03:45.100000Z,
+        # and a week date (2020-W10-1T10:00:00Z, which fromisoformat reads) as 2020-03-02T10:00:00Z.
         try:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError:

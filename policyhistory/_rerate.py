@@ -253,7 +253,7 @@ class Rerate:
                     yield InputRow(str(path), line, row, Call(**row.fields), None)
                 except PolicyHistoryError as error:
                     if tenant_id is None and call_id is None:
-                        yield InputRow(str(path), line, None, None, error, _raw_call_id(raw, reader))
+                        yield InputRow(str(path), line, None, None, error, _raw_call_id(raw, reader, columns))
 
     def _reader(self, path: Path, columns: list[str] | None, raw: list[Any] | dict[str, Any],
                 reader: LayoutReader | None) -> tuple[LayoutReader, list[Any], str | None]:

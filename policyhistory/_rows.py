@@ -114,30 +114,49 @@ def open_text(path: Path) -> IO[str]:
 
 def check_text(path: Path) -> None:
     """Refuse a file that is not text in its encoding (a Latin-1 or Windows-1252 export, say), naming the line
-    of the first bad byte, before any row is read; decoding 100 MB takes about a tenth of a second."""
+    of the first bad byte, before any row is read; decoding 100 MB takes about a tenth of a second. Lines end
+    as the reading ends them: a line feed, a carriage return and line feed, or a carriage return alone."""
     encoding = text_encoding(path)
     decoder = codecs.getincrementaldecoder(encoding)()
     line = 1
+    after_cr = False
     try:
         with _open_bytes(path) as handle:
             while chunk := handle.read(1 << 20):
+                state = decoder.getstate()
                 try:
-                    line += decoder.decode(chunk).count("\n")
+                    text = decoder.decode(chunk)
                 except UnicodeDecodeError as error:
-                    # error.object: the bytes decoded, with any left from the chunk before. In UTF-8 a 0x0a
-                    # byte is always a line break; in UTF-16 and UTF-32 the line is the chunk's first.
-                    before = error.object[:error.start]
-                    line += before.count(b"\n") if encoding == "utf-8-sig" else 0
+                    # error.object: the bytes decoded, with any left from the chunk before (the decoder's state
+                    # held them): the line is that of the text before error.start, decoded from that state.
+                    before = codecs.getincrementaldecoder(encoding)()
+                    before.setstate((b"", state[1]))
+                    line += _line_breaks(before.decode(error.object[:error.start]), after_cr)
                     raise InvalidRecordsError([Problem(str(path), line, None, None,
                                                        f"not {encoding.removesuffix('-sig').upper()} text (byte "
                                                        f"0x{error.object[error.start]:02x}): {_NOT_TEXT}")]) \
                         from None
+                if line == 1 and encoding == "utf-8-sig" and "\0" in text.partition("\n")[0].partition("\r")[0]:
+                    # A header of letters and NUL bytes: UTF-16 or UTF-32 text whose mark says nothing of it.
+                    raise InvalidRecordsError([Problem(str(path), 1, None, None,
+                                                       "not UTF-8 text (NUL bytes in the first line: UTF-16 or "
+                                                       f"UTF-32 without its byte order mark?): {_NOT_TEXT}")])
+                line += _line_breaks(text, after_cr)
+                if text:
+                    after_cr = text.endswith("\r")
             decoder.decode(b"", final=True)
     except OSError as error:
         raise _unreadable(str(path), error) from error
     except UnicodeDecodeError:
         raise InvalidRecordsError([Problem(str(path), line, None, None, f"the file ends inside a character: "
                                            f"{_NOT_TEXT}")]) from None
+
+
+def _line_breaks(text: str, after_cr: bool) -> int:
+    """The line ends in `text`; `after_cr`: the text before it ended with a carriage return (which, with a line
+    feed beginning this one, ends one line, not two)."""
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    return breaks - 1 if after_cr and text.startswith("\n") else breaks
 
 
 def read_table(path: Path) -> tuple[list[str] | None, Generator[tuple[int, Row], None, None]]:

@@ -1,7 +1,6 @@
-"""Probes of the call-file readers with odd but plausible input (see the report in the session).
-
-Each test asserts the correct behaviour; the ones marked PROBLEM fail now. The ones marked PASSING check
-risky cases that turned out right."""
+"""The call-file readers given odd but plausible input, both ways where a columnar reader takes the file
+(the columnar path and row by row give the same records): each case a probe found wrong (marked PROBLEM:
+what it was, fixed since) or risky and right (marked PASSING)."""
 
 from __future__ import annotations
 
@@ -214,3 +213,93 @@ def test_a_utf16_file_without_its_byte_order_mark_is_named_as_such(tmp_path):
     assert 2 == result.exit_code
     assert "\x00" not in result.output
     assert "UTF-16" in result.output or "NUL" in result.output, result.output
+
+
+# --- PROBLEM: a JSON row that is a list takes its first element as the call id ------------------------------
+
+def _list_rows_file(tmp_path: Path) -> Path:
+    good = {"call_id": "j1", "tenant_id": "seoul", "start": "2020-03-02T10:00:00Z", "duration_seconds": 300,
+            "call_type": "conf_out", "organizer_usage_location": "KR", "organizer_licenses": "audio_conferencing",
+            "destination": "+33142685300"}
+    path = tmp_path / "calls.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps([{**good, "call_id": "j2"}]) + "\n"
+                    + json.dumps(["x", 1]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_json_row_that_is_a_list_has_no_call_id(tmp_path, monkeypatch):
+    """PROBLEM. `[{...}]` or `["x", 1]` on a JSON Lines line (or in a JSON array) is rightly rejected
+    ("expected a JSON object"), but _reading._raw_call_id treats any list as a CSV row and takes
+    raw[reader.call_id_index]: the record's call_id is the whole inner object ({"call_id": "j2", ...}) or
+    "x". It should be null (no call id was given); an object there breaks the records' schema (next test)."""
+    path = _list_rows_file(tmp_path)
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path, (EXAMPLES / "tenants.csv").read_text(),
+                                                             (EXAMPLES / "licenses.csv").read_text()), path)
+    assert columnar == row_by_row
+    records = records_of(columnar)
+    assert ["j1", None, None] == [record["call_id"] for record in records]
+
+
+def test_a_json_row_that_is_a_list_gives_no_traceback_writing_parquet(tmp_path):
+    """PROBLEM. With `--output x.parquet` that object call_id makes polars raise a ComputeError (a struct
+    where a text is expected): a traceback, exit 1, instead of exit 3 with the row rejected."""
+    path = _list_rows_file(tmp_path)
+    result = invoke(tmp_path, "rerate", path, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv", "--workers", "1", "--output", tmp_path / "out.parquet")
+    assert 3 == result.exit_code, result.output
+
+
+# --- PASSING: risky cases that turned out right (kept as guards) --------------------------------------------
+
+@pytest.mark.parametrize("odd", ['c{i},acme,2020-03-02T10:00:00Z,60,conf_out,"{pad}\n{pad}",FR,audio_conferencing,'
+                                 '+33142685300,,,,USD', "", "c{i},acme,2020-03-02T10:00:00Z,60,conf_out,F\rR,FR,"
+                                 "audio_conferencing,+33142685300,,,,USD"])
+@pytest.mark.parametrize("shift", [0, 2000])
+def test_passing_an_odd_row_at_the_columnar_piece_edge(tmp_path, monkeypatch, odd, shift):
+    """PASSING. A file just over _columnar.CHUNK_BYTES (8 MiB, rows of ~1 KB) with a quoted line break, a
+    blank line or a lone CR in the rows around the first piece's end: same records both ways, every row
+    once, lines right."""
+    from policyhistory._columnar import CHUNK_BYTES
+
+    pad = "x" * 1000
+    lines, size, index = [OWN_HEADER], len(OWN_HEADER) + 1, 0
+    while size < CHUNK_BYTES - 3000 + shift:
+        lines.append(own_row(f"c{index}").replace(",o,", f",{pad},"))
+        size += len(lines[-1]) + 1
+        index += 1
+    lines += [own_row(f"c{index + k}") if k != 3 else odd.format(i=index + k, pad=pad) for k in range(8)]
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    expected = len(lines) - 1 - (odd == "") + ("\r" in odd)  # a lone CR ends a line: two rows
+    assert expected == len(columnar)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("mark", [b"", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize("last", [True, False])
+def test_passing_line_ends_marks_and_a_last_line_without_its_break(tmp_path, monkeypatch, ending, mark, last):
+    """PASSING. LF, CRLF, lone CR; with and without a UTF-8 BOM; with and without a final line break; a
+    blank line in the middle: the same records and lines both ways."""
+    text = ending.join([OWN_HEADER, own_row("c1"), "", own_row("c2"), own_row("c3")]) + (ending if last else "")
+    path = tmp_path / "calls.csv"
+    path.write_bytes(mark + text.encode("utf-8"))
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    assert [2, 4, 5] == [record["line"] for record in records_of(columnar)]
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ";"])
+def test_passing_tab_and_semicolon_teams_exports_with_reordered_padded_columns(tmp_path, monkeypatch, delimiter):
+    """PASSING. A Teams export tab- or semicolon-delimited, its columns reversed and padded with spaces,
+    an unknown column added, rows missing Call ID / UPN / UsageId: the same records both ways."""
+    header, rows = teams_rows()
+    rows[1][header.index("Call ID")] = ""
+    rows[2][header.index("UPN")] = ""
+    rows[3][header.index("UsageId")] = ""
+    order = list(reversed(range(len(header))))
+    path = teams_file(tmp_path, [f" {header[index]} " for index in order] + ["Extra"],
+                      [[row[index] for index in order] + ["x"] for row in rows], delimiter)
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row and len(rows) == len(columnar)
