@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -262,7 +263,8 @@ class UsageLayout(LayoutReader):
         fee_text = values[at[role["connection_fee"]]]
         fee = _number(fee_text, role["connection_fee"]) if fee_text not in (None, "", "0") else None
         if charge is not None and fee:
-            charge += fee
+            # Added as the decimals the file writes (0.1 and 0.2 make 0.3, not 0.30000000000000004).
+            charge = float(Decimal(repr(charge)) + Decimal(repr(fee)))
             if not math.isfinite(charge):  # each finite, their sum beyond a float
                 raise InvalidFieldError(role["connection_fee"], fee_text,
                                         f"a fee that, added to the {role['charge']}, gives a number")

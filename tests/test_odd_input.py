@@ -169,6 +169,18 @@ def test_a_teams_charge_and_fee_that_overflow_are_not_written_as_infinity(tmp_pa
     json.loads(columnar[0], parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
 
 
+def test_a_teams_charge_and_fee_are_added_as_the_decimals_written(tmp_path, monkeypatch):
+    """PROBLEM (found as questionable). Charge 0.1 plus Connection Fee 0.2 was billed as 0.30000000000000004:
+    the sum of two floats, not of the amounts the file writes."""
+    header, rows = teams_rows()
+    rows[9][header.index("Charge")] = "0.1"
+    rows[9][header.index("Connection Fee")] = "0.2"
+    path = teams_file(tmp_path, header, rows[9:10])
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row
+    assert 0.3 == json.loads(columnar[0])["billed"]["charge"]
+
+
 # --- PROBLEM: the line named for text that does not decode is wrong in CR-only and UTF-16 files ------------
 
 def _bad_byte_message(tmp_path: Path, data: bytes) -> str:
