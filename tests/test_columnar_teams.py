@@ -16,6 +16,7 @@ from policyhistory import Rerate
 from policyhistory._columnar import FramePiece
 from policyhistory._columnar_teams import teams_csv_pieces
 
+from .test_columnar_readers import both_ways as own_both_ways
 from .test_rerate_agreement import COLUMNS, KNOWN_AT, _store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,11 +230,7 @@ def test_columnar_own_layout_leaves_a_leap_second_and_an_overlong_field_to_the_r
     path = tmp_path / "calls.csv"
     path.write_text(",".join(COLUMNS) + "\n" + f"c1,{good.format(start='2020-06-30T23:59:60Z', padding='')}\n"
                     f"c2,{good.format(start='2020-06-30T23:59:59Z', padding='x' * 140_000)}\n", encoding="utf-8")
-    store = _store(tmp_path)
-    columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
-    with monkeypatch.context() as patched:
-        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path: None)
-        row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
     assert row_by_row == columnar
     records = [json.loads(text) for text in columnar]
     assert "second must be in 0..59" in records[0]["error"]
@@ -250,11 +247,7 @@ def test_columnar_own_layout_piece_ends_where_its_last_record_does(tmp_path, mon
     path.write_bytes((",".join(COLUMNS) + f'\nc1,{good}\n"c2\n\n\nx",{good}\nc3,{good}\rc4,{good}\n'
                       + "".join(f"c{index},{good}\n" for index in range(5, 9))).encode("utf-8"))
     monkeypatch.setattr("policyhistory._columnar.CHUNK_BYTES", 64)
-    store = _store(tmp_path)
-    columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
-    with monkeypatch.context() as patched:
-        patched.setattr("policyhistory._reading.own_csv_pieces", lambda path: None)
-        row_by_row = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
     assert row_by_row == columnar
     records = [json.loads(text) for text in columnar]
     assert [(2, "c1"), (3, "c2\n\n\nx"), (7, "c3"), (8, "c4"), (9, "c5"), (10, "c6"), (11, "c7"), (12, "c8")] == [

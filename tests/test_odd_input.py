@@ -154,31 +154,23 @@ def test_a_teams_start_that_is_refused_is_quoted_as_the_file_has_it(tmp_path, mo
 
 # --- PROBLEM: a Charge plus Connection Fee beyond a float's range writes `Infinity`, which is not JSON ------
 
-def test_a_teams_charge_and_fee_that_overflow_are_not_written_as_infinity(tmp_path, monkeypatch):
-    """PROBLEM (unlikely values, but the output is then not JSON). Charge 1e308 and Connection Fee 1e308 each
-    pass _layouts._number (finite); UsageLayout.usage adds them (inf) and the record says
-    `"charge": Infinity` (and `change`: "billed charge inf USD"). Should be a rejected row naming the
-    columns, or at least valid JSON."""
+@pytest.mark.parametrize(("charge", "fee", "billed"), [("1e308", "1e308", None), ("0.1", "0.2", 0.3)])
+def test_a_teams_charge_and_fee_are_added_as_the_decimals_written(tmp_path, monkeypatch, charge, fee, billed):
+    """PROBLEM. Charge 1e308 and Connection Fee 1e308 each pass _layouts._number (finite); UsageLayout.usage
+    added them (inf) and the record said `"charge": Infinity`, which is not JSON: now a rejected row naming
+    the fee. And (found as questionable) Charge 0.1 plus Connection Fee 0.2 was billed as
+    0.30000000000000004, the sum of two floats, not of the amounts the file writes."""
     header, rows = teams_rows()
-    rows[9][header.index("Charge")] = "1e308"
-    rows[9][header.index("Connection Fee")] = "1e308"
+    rows[9][header.index("Charge")] = charge
+    rows[9][header.index("Connection Fee")] = fee
     path = teams_file(tmp_path, header, rows[9:10])
     columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
     assert columnar == row_by_row
-    assert "Infinity" not in columnar[0] and "NaN" not in columnar[0]
-    json.loads(columnar[0], parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
-
-
-def test_a_teams_charge_and_fee_are_added_as_the_decimals_written(tmp_path, monkeypatch):
-    """PROBLEM (found as questionable). Charge 0.1 plus Connection Fee 0.2 was billed as 0.30000000000000004:
-    the sum of two floats, not of the amounts the file writes."""
-    header, rows = teams_rows()
-    rows[9][header.index("Charge")] = "0.1"
-    rows[9][header.index("Connection Fee")] = "0.2"
-    path = teams_file(tmp_path, header, rows[9:10])
-    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
-    assert columnar == row_by_row
-    assert 0.3 == json.loads(columnar[0])["billed"]["charge"]
+    record = json.loads(columnar[0], parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    if billed is None:
+        assert "rejected" == record["outcome"] and "Connection Fee" in record["error"]
+    else:
+        assert billed == record["billed"]["charge"]
 
 
 # --- PROBLEM: the line named for text that does not decode is wrong in CR-only and UTF-16 files ------------
