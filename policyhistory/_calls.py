@@ -76,7 +76,7 @@ phonenumbers.enable_pattern_cache()
 
 
 def call_type(value: str) -> CallType:
-    text = value.strip().lower()
+    text = value.strip().lower() if isinstance(value, str) else ""  # not str: a record without the field
     if text in CALL_TYPES:
         return text  # type: ignore[return-value]
     if text in CALL_TYPE_ALIASES:
@@ -99,6 +99,8 @@ def destination_of(value: str) -> Destination:
     phonenumbers' public API only: parse, region_code_for_number, number_type, format_number. Not cached
     (classify_destination is): a re-rating classifies each distinct number once and keeps its own memory.
     """
+    if not isinstance(value, str):  # a record without the field, or a file without the column
+        raise InvalidFieldError("destination", value, "an E.164 number such as +33142685300, or a country code")
     text = value.strip()
     if _COUNTRY_ONLY.match(text):
         return Destination(country_code(text, "destination"), "unknown")

@@ -17,7 +17,7 @@ import attrs
 from ._calls import Call, classify_destination
 from ._errors import PolicyHistoryError, UnreadableRowError
 from ._instant import format_instant
-from ._layouts import LayoutReader, UnknownLayoutError, detect_layout, layout_class
+from ._layouts import LayoutReader, UnknownLayoutError, detect_layout, layout_class, require_columns
 from ._rows import check_text, read_table, zip_member
 
 LAYOUT_TITLES = {
@@ -121,10 +121,9 @@ def inspect_file(path: str | Path) -> Inspection:
                 head = columns if columns is not None else raw
                 if not isinstance(head, (list, dict)):
                     raise UnreadableRowError("not a JSON object of the layout's fields")
-                try:
-                    layout = detect_layout(head)
-                except UnknownLayoutError:
-                    raise
+                layout = detect_layout(head)
+                if columns is not None:
+                    require_columns(layout, columns)
                 cls = layout_class(layout)
                 reader = cls(columns) if columns is not None else cls()
             if isinstance(raw, dict):

@@ -8,6 +8,7 @@ detected from the header: the Teams export says "Call ID", ours says "call_id", 
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -59,6 +60,41 @@ class UnknownLayoutError(InvalidFieldError):
     def reason(self) -> str:
         shown = ", ".join(self.columns[:8]) + (", ..." if len(self.columns) > 8 else "")
         return f"no layout we read has these columns ({shown or 'none'}); expected {EXPECTED_COLUMNS}"
+
+
+REQUIRED_COLUMNS = {
+    "own": ("call_id", "tenant_id", "start", "duration_seconds", "call_type", "destination"),
+    "teams": ("Call ID", "Start Time", "Duration Seconds", "Call Type"),
+}
+"""The columns without which no row of a CSV file of the layout can be rated (a Teams export without its
+Destination Number still has External Country and Destination Dialed, as for a masked number)."""
+
+
+class MissingColumnsError(UnknownLayoutError):
+    """A CSV header of a layout we read without some of the columns every row needs (a misspelt one, say):
+    every row would be rejected alike."""
+
+    def __init__(self, layout: str, columns: list[str], missing: list[str]) -> None:
+        self.layout = layout
+        self.missing = missing
+        super().__init__(columns)
+
+    @property
+    def reason(self) -> str:
+        found = []
+        for name in self.missing:
+            close = difflib.get_close_matches(name, self.columns, n=1, cutoff=0.75)
+            found.append(f"{name!r}" + (f" (the header has {close[0]!r})" if close else ""))
+        layout = "our layout" if self.layout == "own" else f"the {self.layout} layout"
+        return f"the header of {layout} lacks the column(s) every row needs: {', '.join(found)}"
+
+
+def require_columns(layout: str, columns: list[str]) -> None:
+    """Refuse a CSV header of `layout` that lacks a column every row needs (MissingColumnsError)."""
+    present = set(columns)
+    missing = [name for name in REQUIRED_COLUMNS.get(layout, ()) if name not in present]
+    if missing:
+        raise MissingColumnsError(layout, columns, missing)
 
 
 def detect_layout(columns: Mapping[str, Any] | list[str]) -> str:

@@ -27,7 +27,15 @@ import pendulum
 from ._calls import Call
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnreadableRowError
 from ._instant import format_instant, to_instant
-from ._layouts import CallRow, LayoutReader, UnknownLayoutError, detect_layout, layout_class, layout_reader
+from ._layouts import (
+    CallRow,
+    LayoutReader,
+    UnknownLayoutError,
+    detect_layout,
+    layout_class,
+    layout_reader,
+    require_columns,
+)
 from ._ledger import PoolMonth
 from ._merge import OutputBlock
 from ._money import Audit
@@ -195,6 +203,8 @@ class Rerate:
             if isinstance(first, (list, dict)) and "__error__" not in first:
                 try:
                     layout = detect_layout(first)
+                    if columns is not None:
+                        require_columns(layout, columns)
                 except UnknownLayoutError as error:
                     # Every row would be rejected alike: the file is unusable, not its rows.
                     raise InvalidRecordsError([Problem(str(path), 1, "header", None, error.reason)]) from None

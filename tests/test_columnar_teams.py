@@ -109,7 +109,7 @@ def teams_export(draw: Any) -> tuple[bytes, str]:
     header = list(draw(st.sampled_from([HEADER_20, HEADER_25])))
     if draw(st.integers(0, 4)) == 0:
         header.remove(draw(st.sampled_from(["UsageId", "UPN", "Capability", "Charge", "User Location",
-                                            "Destination Number", "Call Type"])))
+                                            "Destination Number", "Currency"])))
     lines = [delimiter.join(header)]
     odd_lines = draw(st.booleans())  # else every line one record as wide as the header
     for _ in range(draw(st.integers(1, 14))):

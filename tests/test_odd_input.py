@@ -307,3 +307,33 @@ def test_passing_tab_and_semicolon_teams_exports_with_reordered_padded_columns(t
                       [[row[index] for index in order] + ["x"] for row in rows], delimiter)
     columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
     assert columnar == row_by_row and len(rows) == len(columnar)
+
+
+# --- PROBLEM (a newcomer's trial): a misspelt column every row needs ----------------------------------------
+
+@pytest.mark.parametrize(("column", "typo"), [("destination", "destinaton"), ("call_type", "calltype"),
+                                              ("start", "strt")])
+def test_a_header_without_a_column_every_row_needs_is_refused_naming_it(tmp_path, column, typo):
+    """PROBLEM. A misspelt `destination` or `call_type` made `inspect` and `explain --calls` die with an
+    AttributeError (None.strip()), and `rerate` reject every row with "the row has none (it ends before that
+    column)". Now the header is refused (exit 2) naming the column and the header's close spelling."""
+    lines = (EXAMPLES / "calls.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    header[header.index(column)] = typo
+    path = tmp_path / "typo.csv"
+    path.write_text("\n".join([",".join(header), *lines[1:]]) + "\n", encoding="utf-8")
+    expected = f"lacks the column(s) every row needs: {column!r} (the header has {typo!r})"
+    rerated = rerate(tmp_path, path)
+    assert 2 == rerated.exit_code and "typo.csv:1" in rerated.output and expected in rerated.output
+    inspected = invoke(tmp_path, "inspect", path)
+    assert 2 == inspected.exit_code and expected in inspected.output
+    explained = invoke(tmp_path, "explain", "seoul-1", "--calls", path)
+    assert "Traceback" not in explained.output and explained.exit_code in (1, 2)
+
+
+def test_a_teams_export_without_its_call_type_column_is_refused(tmp_path):
+    header, rows = teams_rows()
+    at = header.index("Call Type")
+    path = teams_file(tmp_path, header[:at] + header[at + 1:], [row[:at] + row[at + 1:] for row in rows])
+    result = rerate(tmp_path, path, tenant="contoso")
+    assert 2 == result.exit_code and "lacks the column(s) every row needs: 'Call Type'" in result.output
