@@ -32,7 +32,7 @@ from ._outputs import atomic_output, write_json, write_text
 from ._pictures import report_html
 from ._records import cells
 from ._rerate import Rerate
-from ._results import SqliteResults, compare_run, read_run, write_parquet
+from ._results import NotAResultsDatabaseError, SqliteResults, UnknownRunError, compare_run, read_run, write_parquet
 from ._run_summary import run_summary_record, short_summary
 from ._scratch_url import check_processes
 from ._shards import CHANGED
@@ -233,8 +233,10 @@ def _write_records(fmt: str, blocks: Iterator[OutputBlock], out: IO[str]) -> Non
 
 def _replay(store: Store, results_path: Path, run_id: str, workdir: Path | str | None) -> None:
     """Re-run a recorded run with its inputs, known_at, as_of and options; exit 0 identical, 1 different."""
-    with library_errors():
+    try:
         recorded, stored = read_run(results_path, run_id)
+    except (NotAResultsDatabaseError, UnknownRunError) as error:  # the argument is unusable: exit 2
+        raise click.BadParameter(str(error), param_hint="--replay") from error
     inputs = recorded["inputs"]
     calls = []
     for item in inputs:

@@ -39,9 +39,9 @@ _PARQUET_PART = 100_000
 class NotAResultsDatabaseError(PolicyHistoryError, ValueError):
     """A results file that is not SQLite, or holds tables of something else (a store, say)."""
 
-    def __init__(self, path: object, why: str) -> None:
+    def __init__(self, path: object, why: str, hint: str = "give another --output") -> None:
         self.path = path
-        super().__init__(f"{path} is not a results database: {why}; give another --output")
+        super().__init__(f"{path} is not a results database: {why}; {hint}")
 
 
 class UnknownRunError(PolicyHistoryError, LookupError):
@@ -220,9 +220,13 @@ def _cell(value: Any, known: bool) -> Any:
 
 def read_run(path: Path, run_id: str) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
     """A recorded run's manifest and its ratings rows in output order (as results rows: flat, JSON text)."""
+    hint = "give the file a run wrote with --output results.db (or --format sqlite)"
     if not path.exists():
-        raise NotAResultsDatabaseError(path, "the file does not exist")
-    db = open_results(path)
+        raise NotAResultsDatabaseError(path, "the file does not exist", hint)
+    try:
+        db = open_results(path)
+    except NotAResultsDatabaseError as error:
+        raise NotAResultsDatabaseError(path, str(error).split(": ", 1)[1].rsplit("; ", 1)[0], hint) from None
     found = list(db.query("SELECT manifest FROM runs WHERE run_id = ?", [run_id]))
     if not found:
         known = [row["run_id"] for row in db.query("SELECT run_id FROM runs ORDER BY run_id")]

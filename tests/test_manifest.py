@@ -80,7 +80,11 @@ def test_replay_says_what_differs_and_exits_1(tmp_path):
 def test_replay_of_an_unknown_run_or_a_changed_input(tmp_path):
     calls, results, run, _ = recorded_run(tmp_path, "--known-at", "2026-11-23", "--changed-only")
     unknown = invoke(tmp_path, "rerate", "--replay", str(results), "nope")
-    assert 1 == unknown.exit_code and f"has no run 'nope' (its latest runs: {run['run_id']})" in unknown.output
+    # An unusable argument, exit 2 (1 is "different"); a file that is not a results database alike.
+    assert 2 == unknown.exit_code and f"has no run 'nope' (its latest runs: {run['run_id']})" in unknown.output
+    not_results = invoke(tmp_path, "rerate", "--replay", str(calls), run["run_id"])
+    assert 2 == not_results.exit_code and "is not a results database" in not_results.output
+    assert "--output results.db" in not_results.output and "give another --output" not in not_results.output
     # Only the changed calls were written; the replay writes and compares the same subset.
     assert 0 == invoke(tmp_path, "rerate", "--replay", str(results), run["run_id"]).exit_code
     text = calls.read_text(encoding="utf-8").replace("2018-07-01T09:00:00Z,2018-07-01T09:15:00Z,900",
