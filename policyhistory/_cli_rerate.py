@@ -121,6 +121,8 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
         run.check()
     except PolicyHistoryError as error:
         raise click.UsageError(str(error)) from error
+    for warning in run.warnings:
+        click.echo(f"warning: {warning}", err=True)
     started = store.now()
     run_id = new_run_id(started)
     facts = [(path, role) for path, role in ((tenants, "tenants"), (licenses, "licenses")) if path]

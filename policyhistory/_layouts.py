@@ -97,6 +97,21 @@ def require_columns(layout: str, columns: list[str]) -> None:
         raise MissingColumnsError(layout, columns, missing)
 
 
+def lookalike_columns(layout: str, columns: list[str]) -> list[tuple[str, str]]:
+    """(column, the column of the layout it is spelt like) for each column of a CSV header the layout does not
+    read that is close to one it reads and the header lacks: a misspelt optional column (organizer_licensesx,
+    billed_outcom) is not read, and changes every rating it would have decided."""
+    names = layout_class(layout).names
+    absent = [name for name in names if name not in columns]
+    found = []
+    for column in columns:
+        if column not in names:
+            close = difflib.get_close_matches(column, absent, n=1, cutoff=0.85)
+            if close:
+                found.append((column, close[0]))
+    return found
+
+
 def detect_layout(columns: Mapping[str, Any] | list[str]) -> str:
     """"teams", "graph", "graph_direct_routing", "direct_routing" or "own", from a header or a JSON record's
     names; UnknownLayoutError for anything else."""

@@ -34,6 +34,7 @@ from ._layouts import (
     detect_layout,
     layout_class,
     layout_reader,
+    lookalike_columns,
     require_columns,
 )
 from ._ledger import PoolMonth
@@ -175,6 +176,8 @@ class Rerate:
         self.shards = shards
         self._file_tenants: dict[Path, str] = {}
         self._checked: dict[Path, tuple[int, int]] = {}
+        self.warnings: list[str] = []
+        """What check() found worth saying but not refusing: a column spelt like one the layout reads."""
         """Files whose text was checked: (size, modification time) then."""
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         self.workers_used: set[str] = set()
@@ -186,8 +189,10 @@ class Rerate:
             yield json.loads(text)
 
     def check(self) -> None:
-        """Refuse unusable files before any row is read: text that does not decode, a Teams export without
-        a tenant to belong to. A file checked before and unchanged since is not read again."""
+        """Refuse unusable files before any row is read: text that does not decode, a header of no layout or
+        without a column every row needs, a Teams export without a tenant to belong to; note in `warnings` a
+        column spelt like one the layout reads. A file checked before and unchanged since is not decoded again."""
+        warnings: list[str] = []
         for path in self.paths:
             try:
                 stat = path.stat()
@@ -205,11 +210,14 @@ class Rerate:
                     layout = detect_layout(first)
                     if columns is not None:
                         require_columns(layout, columns)
+                        warnings += [f"{path}:1: column {column!r} is not read (is it {name!r}?)"
+                                     for column, name in lookalike_columns(layout, columns)]
                 except UnknownLayoutError as error:
                     # Every row would be rejected alike: the file is unusable, not its rows.
                     raise InvalidRecordsError([Problem(str(path), 1, "header", None, error.reason)]) from None
                 if layout_class(layout).needs_tenant:
                     self._tenant_for(path, layout)
+        self.warnings = warnings
 
     def records_json(self, progress: Progress | None = None) -> Iterator[str]:
         """Output records in input order, as JSON text (one line each)."""

@@ -337,3 +337,18 @@ def test_a_teams_export_without_its_call_type_column_is_refused(tmp_path):
     path = teams_file(tmp_path, header[:at] + header[at + 1:], [row[:at] + row[at + 1:] for row in rows])
     result = rerate(tmp_path, path, tenant="contoso")
     assert 2 == result.exit_code and "lacks the column(s) every row needs: 'Call Type'" in result.output
+
+
+@pytest.mark.parametrize(("column", "typo"), [("organizer_licenses", "organizer_licensesx"),
+                                              ("billed_outcome", "billed_outcom")])
+def test_a_misspelt_optional_column_is_warned_of(tmp_path, column, typo):
+    """PROBLEM (a newcomer's trial). A misspelt optional column is not read: every call of calls.csv came out
+    blocked, or no call changed, with exit 0 and nothing said. The run still goes on (the column may be
+    another program's), with a warning naming the column and the one it is spelt like."""
+    lines = (EXAMPLES / "calls.csv").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "typo.csv"
+    path.write_text("\n".join([lines[0].replace(column, typo), *lines[1:]]) + "\n", encoding="utf-8")
+    result = rerate(tmp_path, path)
+    assert 0 == result.exit_code, result.output
+    assert f"warning: {path}:1: column {typo!r} is not read (is it {column!r}?)" in result.stderr
+    assert "warning" not in rerate(tmp_path, EXAMPLES / "calls.csv").stderr
