@@ -27,7 +27,7 @@ from ._calls import NUMBER_TYPES
 from ._chains import RATE_FIELDS
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem
 from ._instant import format_instant, to_instant
-from ._rows import check_text, read_rows
+from ._rows import check_text, missing_fields_problem, read_rows
 from ._tenants import country_code
 from ._timeline import micros
 
@@ -154,6 +154,7 @@ def read_rate_card(path: Path) -> list[RateCardEntry]:
     anything is kept."""
     entries: list[RateCardEntry] = []
     problems: list[Problem] = []
+    missing_seen: set[tuple[str, ...]] = set()
     check_text(path)
     for line, row in read_rows(path):
         if not isinstance(row, dict):
@@ -163,9 +164,10 @@ def read_rate_card(path: Path) -> list[RateCardEntry]:
         if "__error__" in row:
             problems.append(Problem(str(path), line, None, "row", row["__error__"]))
             continue
-        missing = [name for name in RATE_FIELDS if name not in row]
-        if missing:
-            problems.append(Problem(str(path), line, None, ", ".join(missing), "required column is missing"))
+        if any(name not in row for name in RATE_FIELDS):
+            problem = missing_fields_problem(path, line, row, RATE_FIELDS, missing_seen)
+            if problem is not None:
+                problems.append(problem)
             continue
         record = f"{row.get('destination_country')}/{row.get('number_type') or ANY_NUMBER_TYPE}"
         try:

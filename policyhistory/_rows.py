@@ -5,10 +5,11 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import difflib
 import io
 import json
 import zipfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -400,3 +401,21 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line, row  # type: ignore[misc]
         else:
             yield line, {column: (row[index] if index < len(row) else None) for index, column in enumerate(columns)}
+
+
+def missing_fields_problem(path: Path, line: int, row: dict[str, Any], expected: Sequence[str],
+                           seen: set[tuple[str, ...]]) -> Problem | None:
+    """The problem of a facts file's row that lacks required fields, or None where it lacks none. The same
+    missing fields are said once (`seen` keeps them: a CSV header's every row lacks them alike), with the
+    row's closest spelling of each (a misspelt column)."""
+    missing = tuple(name for name in expected if name not in row)
+    if not missing or missing in seen:
+        return None
+    seen.add(missing)
+    given = [name for name in row if isinstance(name, str) and name not in expected]
+    close = [f"{name!r}" + (f" (the file has {found[0]!r})" if (found := difflib.get_close_matches(name, given, n=1,
+                                                                                                  cutoff=0.75)) else "")
+             for name in missing]
+    return Problem(str(path), line, None, ", ".join(missing),
+                   f"required column is missing: {', '.join(close)}; said once for the rows that lack it")
+

@@ -19,7 +19,7 @@ import phonenumbers
 
 from ._errors import InvalidFieldError, InvalidRecordsError, PolicyHistoryError, Problem, UnknownTenantError
 from ._instant import format_instant, from_micros, to_instant
-from ._rows import check_text, read_rows
+from ._rows import check_text, missing_fields_problem, read_rows
 from ._timeline import micros
 
 SKUS = (
@@ -207,6 +207,7 @@ def read_facts_located(path: Path, kind: str) -> list[tuple[Any, tuple[str | Non
     expected = TENANT_FIELDS if kind == "tenants" else LICENSE_FIELDS
     facts: list[Any] = []
     problems: list[Problem] = []
+    missing_seen: set[tuple[str, ...]] = set()
     check_text(path)
     for line, row in read_rows(path):
         if not isinstance(row, dict):  # a JSON record that is not an object
@@ -216,9 +217,10 @@ def read_facts_located(path: Path, kind: str) -> list[tuple[Any, tuple[str | Non
         if "__error__" in row:
             problems.append(Problem(str(path), line, row.get("tenant_id"), "row", row["__error__"]))
             continue
-        missing = [name for name in expected if name not in row]
-        if missing:
-            problems.append(Problem(str(path), line, None, ", ".join(missing), "required column is missing"))
+        if any(name not in row for name in expected):
+            problem = missing_fields_problem(path, line, row, expected, missing_seen)
+            if problem is not None:
+                problems.append(problem)
             continue
         row_problems = [Problem(str(path), line, _record(row), field, why) for field, why in _field_problems(row, kind)]
         if row_problems:  # every problem of the row at once, not only its first

@@ -144,3 +144,15 @@ def test_tenant_facts_json_record_that_is_not_an_object_is_a_problem(fresh_store
     assert [(2, "row", "expected a JSON object of the tenants fields, got [1]"),
             (3, "row", "expected a JSON object of the tenants fields, got null")] == [
         (p.line, p.field, p.message) for p in caught.value.problems]
+
+
+def test_tenant_facts_a_misspelt_column_is_named_once_with_its_spelling(fresh_store, tmp_path):
+    """A newcomer's trial: a misspelt header (contry) was "required column is missing" on every row, never
+    naming the column the file has."""
+    path = write(tmp_path, "t.csv", "tenant_id,valid_from,contry,communications_credits\n"
+                 "x,2018-01-01,US,true\ny,2018-01-01,FR,false\nz,2018-01-01,GB,true\n")
+    with pytest.raises(InvalidRecordsError) as caught:
+        fresh_store.load_tenant_facts(path)
+    assert [(2, "country")] == [(p.line, p.field) for p in caught.value.problems]
+    assert "required column is missing: 'country' (the file has 'contry')" in caught.value.problems[0].message
+    assert 0 == fresh_store.db["tenant_facts"].count
