@@ -23,6 +23,7 @@ from ._capability import capability_billed
 from ._countries import MASK, country_from_text, masked_destination
 from ._errors import InvalidFieldError
 from ._rating import OUTCOMES
+from ._rows import spelt_like
 from ._tenants import SKU_ALIASES
 
 __all__ = ["country_from_text"]  # re-exported: the exact name table lives in _countries
@@ -81,12 +82,9 @@ class MissingColumnsError(UnknownLayoutError):
 
     @property
     def reason(self) -> str:
-        found = []
-        for name in self.missing:
-            close = difflib.get_close_matches(name, self.columns, n=1, cutoff=0.75)
-            found.append(f"{name!r}" + (f" (the header has {close[0]!r})" if close else ""))
+        named = ", ".join(spelt_like(name, self.columns, "the header") for name in self.missing)
         layout = "our layout" if self.layout == "own" else f"the {self.layout} layout"
-        return f"the header of {layout} lacks the column(s) every row needs: {', '.join(found)}"
+        return f"the header of {layout} lacks the column(s) every row needs: {named}"
 
 
 def require_columns(layout: str, columns: list[str]) -> None:

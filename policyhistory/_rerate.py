@@ -176,9 +176,9 @@ class Rerate:
         self.shards = shards
         self._file_tenants: dict[Path, str] = {}
         self._checked: dict[Path, tuple[int, int]] = {}
+        """Files whose text was checked: (size, modification time) then."""
         self.warnings: list[str] = []
         """What check() found worth saying but not refusing: a column spelt like one the layout reads."""
-        """Files whose text was checked: (size, modification time) then."""
         self.summary = RerateSummary(known_at=self.known_at, as_of=self.as_of)
         self.workers_used: set[str] = set()
         """Where the shards were rated (process ids, or Dask worker addresses)."""

@@ -41,6 +41,7 @@ class NotAResultsDatabaseError(PolicyHistoryError, ValueError):
 
     def __init__(self, path: object, why: str, hint: str = "give another --output") -> None:
         self.path = path
+        self.why = why
         super().__init__(f"{path} is not a results database: {why}; {hint}")
 
 
@@ -226,7 +227,7 @@ def read_run(path: Path, run_id: str) -> tuple[dict[str, Any], Iterator[dict[str
     try:
         db = open_results(path)
     except NotAResultsDatabaseError as error:
-        raise NotAResultsDatabaseError(path, str(error).split(": ", 1)[1].rsplit("; ", 1)[0], hint) from None
+        raise NotAResultsDatabaseError(path, error.why, hint) from None
     found = list(db.query("SELECT manifest FROM runs WHERE run_id = ?", [run_id]))
     if not found:
         known = [row["run_id"] for row in db.query("SELECT run_id FROM runs ORDER BY run_id")]

@@ -403,6 +403,13 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line, {column: (row[index] if index < len(row) else None) for index, column in enumerate(columns)}
 
 
+def spelt_like(name: str, given: Sequence[str], where: str) -> str:
+    """`name` quoted, with the closest spelling of it among `given` where there is one: a missing column
+    named beside the misspelt one the file has ("'country' (the file has 'contry')")."""
+    close = difflib.get_close_matches(name, given, n=1, cutoff=0.75)
+    return f"{name!r} ({where} has {close[0]!r})" if close else repr(name)
+
+
 def missing_fields_problem(path: Path, line: int, row: dict[str, Any], expected: Sequence[str],
                            seen: set[tuple[str, ...]]) -> Problem | None:
     """The problem of a facts file's row that lacks required fields, or None where it lacks none. The same
@@ -413,9 +420,6 @@ def missing_fields_problem(path: Path, line: int, row: dict[str, Any], expected:
         return None
     seen.add(missing)
     given = [name for name in row if isinstance(name, str) and name not in expected]
-    close = [f"{name!r}" + (f" (the file has {found[0]!r})" if (found := difflib.get_close_matches(name, given, n=1,
-                                                                                                  cutoff=0.75)) else "")
-             for name in missing]
+    named = ", ".join(spelt_like(name, given, "the file") for name in missing)
     return Problem(str(path), line, None, ", ".join(missing),
-                   f"required column is missing: {', '.join(close)}; said once for the rows that lack it")
-
+                   f"required column is missing: {named}; said once for the rows that lack it")
