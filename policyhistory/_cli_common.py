@@ -14,7 +14,7 @@ import click
 import tabulate
 
 from ._errors import NotAStoreError, OutputIsInputError, PolicyHistoryError
-from ._instant import to_instant
+from ._instant import format_instant, to_instant
 from ._outputs import refuse_clobbering as check_outputs
 from ._scratch_url import check_base, is_url
 from ._store import DEFAULT_BUSY_TIMEOUT, Store
@@ -94,6 +94,21 @@ def instant_option(value: str | None, name: str) -> Any:
         return to_instant(value, name)
     except PolicyHistoryError as error:
         raise click.BadParameter(str(error), param_hint=f"--{name.replace('_', '-')}") from error
+
+
+def known_at_option(value: str | None, store: Store, name: str = "known_at") -> Any:
+    """A --known-at (or --billed-at) instant, now when not given. One later than now is allowed (a run may be
+    asked as of an invoice date to come) but said on stderr: the store knows only what is recorded by now, so
+    the same question asked later may be answered differently."""
+    known = instant_option(value, name)
+    now = store.now()
+    if known is None:
+        return now
+    if known > now:
+        click.echo(f"warning: --{name.replace('_', '-')} {format_instant(known)} is later than now "
+                   f"({format_instant(now)}): the answer is what the store knows now; what is recorded until "
+                   "then may change it", err=True)
+    return known
 
 
 class FileToWrite(click.Path):

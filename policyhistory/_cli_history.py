@@ -12,6 +12,7 @@ from ._cli_common import (
     FileToWrite,
     emit,
     instant_option,
+    known_at_option,
     library_errors,
     open_store,
     output_options,
@@ -33,7 +34,7 @@ def policies(ctx: click.Context, as_of: str, known_at: str | None, fmt: str) -> 
     """The policy versions in force at --as-of, as known at --known-at."""
     store = open_store(ctx)
     at = instant_option(as_of, "as_of")
-    known = instant_option(known_at, "known_at") or store.now()
+    known = known_at_option(known_at, store)
     with library_errors():
         policy_set = store.policies(at, known)
     records = {"as_of": format_instant(at), "known_at": format_instant(known),
@@ -123,7 +124,7 @@ def timeline(ctx: click.Context, output: Path, known_at: str | None) -> None:
     they replaced, hover text with sources."""
     refuse_clobbering(ctx, [("--output", output)], [])
     store = open_store(ctx)
-    known = instant_option(known_at, "known_at") or store.now()
+    known = known_at_option(known_at, store)
     with library_errors():
         page = timeline_html(store.timeline, known)
     write_text(output, page)

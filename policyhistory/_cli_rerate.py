@@ -19,6 +19,7 @@ from ._cli_common import (
     Workdir,
     _terminal_safe,
     instant_option,
+    known_at_option,
     library_errors,
     open_store,
     refuse_clobbering,
@@ -107,7 +108,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     if fmt in ("sqlite", "parquet") and output is None:
         raise click.UsageError(f"--format {fmt} writes a file: give --output")
     at = instant_option(as_of, "as_of")
-    known = instant_option(known_at, "known_at") or store.now()
+    known = known_at_option(known_at, store)
     try:
         if tenants or licenses:
             store.load_tenant_facts(tenants, licenses)

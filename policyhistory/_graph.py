@@ -95,6 +95,10 @@ class GraphLayout(UsageLayout):
         "duration_source": "callDurationSource"}
     names = tuple(GRAPH_COLUMNS)
     call_id_column = "callId"
+    field_columns: ClassVar[dict[str, str]] = {
+        "call_id": "callId", "usage_id": "id", "start": "startDateTime", "duration_seconds": "duration",
+        "call_type": "callType", "destination": "calleeNumber", "usage_location": "usageCountryCode",
+        "user_id": "userPrincipalName"}
 
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         at = self._at
@@ -114,6 +118,9 @@ class GraphDirectRoutingLayout(LayoutReader):
     names = tuple(GRAPH_DIRECT_ROUTING_COLUMNS)
     call_id_column = "correlationId"
     needs_tenant = True
+    field_columns: ClassVar[dict[str, str]] = {
+        "call_id": "correlationId", "usage_id": "id", "start": "startDateTime", "duration_seconds": "duration",
+        "call_type": "callType", "destination": "calleeNumber", "user_id": "userPrincipalName"}
 
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         at = self.at
@@ -140,6 +147,9 @@ class DirectRoutingLayout(LayoutReader):
     names = tuple(DIRECT_ROUTING_COLUMNS)
     call_id_column = "Correlation ID"
     needs_tenant = True
+    field_columns: ClassVar[dict[str, str]] = {
+        "call_id": "Correlation ID", "start": "Start time", "duration_seconds": "Duration (seconds)",
+        "call_type": "Call type", "destination": "Callee Number", "user_id": "UPN"}
 
     def __init__(self, columns: list[str] | None = None) -> None:
         super().__init__(columns)

@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 
 from ._calls import Call, classify_destination
-from ._errors import PolicyHistoryError, UnreadableRowError
+from ._errors import InstantParseError, InstantRangeError, PolicyHistoryError, UnreadableRowError
 from ._instant import format_instant
-from ._layouts import LayoutReader, UnknownLayoutError, detect_layout, layout_class, require_columns
+from ._layouts import LayoutReader, UnknownLayoutError, detect_layout, in_file_terms, layout_class, require_columns
 from ._rows import check_text, read_table, zip_member
 
 LAYOUT_TITLES = {
@@ -137,9 +137,9 @@ def inspect_file(path: str | Path) -> Inspection:
         except UnknownLayoutError:
             raise
         except PolicyHistoryError as error:
-            reason = _reason(error)
+            reason = _reason(error, reader)
             if rejected[reason] < _EXAMPLES:
-                examples.append((line, str(error)))
+                examples.append((line, in_file_terms(error, reader)))
             rejected[reason] += 1
             continue
         readable += 1
@@ -178,14 +178,19 @@ def inspect_file(path: str | Path) -> Inspection:
                       duplicates, dict(rejected.most_common()), tuple(examples), tuple(notes))
 
 
-def _reason(error: PolicyHistoryError) -> str:
-    """A rejection's reason without its value, so that rows rejected alike are counted together."""
+def _reason(error: PolicyHistoryError, reader: LayoutReader | None) -> str:
+    """A rejection's reason without its value, so that rows rejected alike are counted together; the file's
+    column where the layout names the field otherwise (as rerate's reasons do)."""
     field = getattr(error, "field", None)
     expected = getattr(error, "expected", None)
     if isinstance(error, UnreadableRowError):
         return f"unreadable row: {error.why.split(':')[0]}"
+    if isinstance(error, InstantParseError) and not isinstance(error, InstantRangeError):
+        expected = "an ISO 8601 instant with offset, a date, or an aware datetime"
     if field and expected:
-        return f"field {field!r}: expected {expected}"
+        column = reader.field_columns.get(field) if reader is not None else None
+        return f"column {column!r} ({field}): expected {expected}" if column else \
+            f"field {field!r}: expected {expected}"
     return type(error).__name__
 
 

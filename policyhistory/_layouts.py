@@ -189,6 +189,9 @@ class LayoutReader:
     names: tuple[str, ...] = ()
     call_id_column = "call_id"
     needs_tenant = False
+    field_columns: ClassVar[dict[str, str]] = {}
+    """The file's column of each call field the layout names otherwise (the Teams export's "Start Time" is our
+    start): a rejected row's reason names the column the file has (see in_file_terms)."""
 
     def __init__(self, columns: list[str] | None = None) -> None:
         self.columns = list(columns) if columns is not None else list(self.names)
@@ -333,6 +336,10 @@ class TeamsLayout(UsageLayout):
     names = ("UsageId", "Call ID", "Start Time", "Duration Seconds", "Call Type", "User Location", "UPN",
              *roles.values())
     call_id_column = "Call ID"
+    field_columns: ClassVar[dict[str, str]] = {
+        "call_id": "Call ID", "usage_id": "UsageId", "start": "Start Time", "duration_seconds": "Duration Seconds",
+        "call_type": "Call Type", "destination": "Destination Number", "usage_location": "User Location",
+        "user_id": "UPN"}
 
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         at = self._at
@@ -349,6 +356,21 @@ class TeamsLayout(UsageLayout):
                 country_from_text(location) if location else None,
                 (SKU_ALIASES[capability],) if capability in SKU_ALIASES else (), billed, capability, True,
                 usage_id, carrier)
+
+
+def in_file_terms(error: Exception, reader: LayoutReader | None) -> str:
+    """The error of a row, naming the file's own column where its layout calls our field otherwise: "column
+    'Duration Seconds' (duration_seconds): expected a whole number of seconds, got 'abc'", not "field
+    'duration_seconds': ..." of a column the file does not have."""
+    text = str(error)
+    field = getattr(error, "field", None)
+    column = reader.field_columns.get(field) if reader is not None and type(field) is str else None
+    if column is None:
+        return text
+    for prefix in (f"field {field!r}: ", f"{field}: "):
+        if text.startswith(prefix):
+            return f"column {column!r} ({field}): {text[len(prefix):]}"
+    return text
 
 
 def layout_class(name: str) -> type[LayoutReader]:

@@ -340,6 +340,8 @@ class Audit:
     def lines(self) -> list[str]:
         """The money part of the short summary: totals per currency, and calls without a rate."""
         currencies = self.by_currency()
+        if not self.totals and len(self.rejections):
+            return ["money: no row was rated (every one was rejected): nothing to compare"]
         if not self.rates and not any(totals.billed_calls for totals in currencies.values()):
             return ["money: the input carries no charges and no rate card is loaded (policyhistory load --rates): "
                     "nothing to compare"]

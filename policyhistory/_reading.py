@@ -23,7 +23,7 @@ from ._columnar_json import own_json_pieces
 from ._columnar_teams import teams_csv_pieces
 from ._errors import InvalidFieldError, PolicyHistoryError
 from ._instant import format_instant, to_instant
-from ._layouts import LayoutReader, OwnLayout, layout_reader
+from ._layouts import LayoutReader, OwnLayout, in_file_terms, layout_reader
 from ._merge import RunWriter
 from ._money import Audit
 from ._read_pieces import CallKinds, PieceJob, PieceParts, piece_parts, read_piece
@@ -204,7 +204,7 @@ class ShardReading:
                     kind = self.kinds.of(kind_given, location_given, licenses_given, carrier)
             except PolicyHistoryError as error:
                 head = {"file": name, "line": line, "call_id": printable_text(_raw_call_id(raw, reader, columns))}
-                record = rejected_record(head, error)
+                record = rejected_record(head, in_file_terms(error, reader))
                 text = encode(record)
                 if self.read_audit is not None:
                     text = text[:-1] + self.read_audit.rejected_suffix(seq, record)

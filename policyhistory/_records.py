@@ -189,8 +189,9 @@ def rating_record(rating: Rating, billed: dict[str, Any] | None = None, *, trace
     return record
 
 
-def rejected_record(head: dict[str, Any], error: Exception) -> dict[str, Any]:
-    """A row that could not be rated: `head` (file, line, call_id, and tenant_id once it was read), the reason."""
+def rejected_record(head: dict[str, Any], error: Exception | str) -> dict[str, Any]:
+    """A row that could not be rated: `head` (file, line, call_id, and tenant_id once it was read), the reason
+    (an error, or its text)."""
     return {**head, "outcome": "rejected", "error": str(error)}
 
 

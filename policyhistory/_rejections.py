@@ -28,6 +28,7 @@ FIXES = (
     ("no policy in force", "Nothing the catalog knew at known_at rules this call: re-rate with a later --known-at, "
                            "or load the catalog version that covers it."),
     ("expected an aware instant", "Give the start a UTC offset (2020-06-15T02:00:00Z); we never guess a zone."),
+    ("expected an ISO 8601 instant", "Write the start in ISO 8601 with a UTC offset (2020-06-15T02:00:00Z)."),
     ("already drawn", "The call id appears twice in the tenant: remove the duplicate row (it was rated once, for "
                       "its earlier start)."),
     ("unreadable row", "Fix the file at that line: a quote left open or a field with a line break; save as CSV "

@@ -16,6 +16,7 @@ The run, with memory bounded by the largest shard rather than the input:
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -289,9 +290,17 @@ class Rerate:
         return reader, reader.values(raw), tenant
 
     def _tenant_for(self, path: Path, layout: str = "teams") -> str:
-        if self.default_tenant:
-            return self.default_tenant
         tenants = self.store.tenant_index.tenant_ids()
+        if self.default_tenant:
+            if self.default_tenant not in tenants:
+                # Every row of the file would be rejected alike ("no tenant facts"): the option is wrong.
+                known = ", ".join(map(repr, tenants[:5])) + (", ..." if len(tenants) > 5 else "")
+                close = difflib.get_close_matches(self.default_tenant, tenants, n=1, cutoff=0.6)
+                raise InvalidFieldError("tenant", self.default_tenant, (
+                    f"--tenant naming a tenant the store has facts for ({f'is it {close[0]!r}? ' if close else ''}"
+                    f"it has {len(tenants)}{f': {known}' if tenants else ''}; load a tenant's facts with "
+                    "--tenants FILE --licenses FILE)"))
+            return self.default_tenant
         if len(tenants) == 1:
             return tenants[0]
         name = LAYOUT_NAMES.get(layout, layout)

@@ -46,7 +46,13 @@ def short_summary(summary: Any, audit: Audit, full: str | None) -> list[str]:
         shown = rejected[:5]
         lines.append(f"rejected rows by reason ({len(rejected)} reason(s)"
                      f"{f', the {len(shown)} most frequent' if len(rejected) > len(shown) else ''}):")
-        lines += [f"  {group.count}: {group.reason}" for group in shown]
+        for group in shown:
+            # The reason hides the row's values; its first row shows them, where the file holds it, and the fix.
+            lines.append(f"  {group.count} row(s): {group.reason}")
+            if group.first:
+                first = group.first[0]
+                lines.append(f"    first: {first['file']}:{first['line']}: {first['error']}")
+            lines.append(f"    fix: {group.fix}")
         if len(rejected) > len(shown):
             others = rejected[len(shown):]
             lines.append(f"  {sum(group.count for group in others)} more row(s) for {len(others)} other reason(s) "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ._calls import call_from_mapping
 from ._catalog import bundled_catalog_path, catalog_files, read_catalog
 from ._cli_common import (
     DEFAULT_DB,
@@ -18,6 +19,7 @@ from ._cli_common import (
     busy_timeout,
     emit,
     instant_option,
+    known_at_option,
     library_errors,
     open_store,
     output_options,
@@ -111,10 +113,16 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
     if not isinstance(call, dict):
         raise click.BadParameter(f"expected a JSON object of the call's fields, got {type(call).__name__} "
                                  f"{call_text.strip()[:40]!r}", param_hint="--call")
+    at = instant_option(as_of, "as_of")
+    known = known_at_option(known_at, store) if known_at else None
+    try:
+        call = call_from_mapping(call)
+    except PolicyHistoryError as error:
+        raise click.BadParameter(str(error), param_hint="--call") from error
     with library_errors():
         if tenants or licenses:
             store.load_tenant_facts(tenants, licenses)
-        rating = store.rate(call, as_of=instant_option(as_of, "as_of"), known_at=instant_option(known_at, "known_at"))
+        rating = store.rate(call, as_of=at, known_at=known)
     record = rating_record(rating)
     if fmt == "json":
         click.echo(encode(record, pretty=True))
@@ -166,8 +174,8 @@ def explain(ctx: click.Context, call_id: str, calls: tuple[Path, ...], tenants: 
     the month after the call (the usual invoice date).
     """
     store = open_store(ctx)
-    known = instant_option(known_at, "known_at") or store.now()
-    billed_instant = instant_option(billed_at, "billed_at")
+    known = known_at_option(known_at, store)
+    billed_instant = known_at_option(billed_at, store, "billed_at") if billed_at else None
     try:
         if tenants or licenses:
             store.load_tenant_facts(tenants, licenses)

@@ -285,8 +285,10 @@ def test_inspect_says_what_a_file_holds_before_rating(tmp_path):
     assert {"user_out": 4, "user_out_forwarding": 1, "user_in": 1, "emergency_out": 1} == found["call_types"]
     assert {"MCOPSTN1": 5, "MCOEV": 1, "MCOPSTNPP": 1} == found["capabilities"]
     assert {"microsoft": 6, "operator_connect": 1} == found["carriers"]
-    assert {"field 'duration_seconds': expected a whole number of seconds": 1} == found["rejected"]
-    assert [[8, "field 'duration_seconds': expected a whole number of seconds, got 'twenty'"]] == found["examples"]
+    # The Teams export's own column is named, as rerate's reasons name it.
+    assert {"column 'Duration Seconds' (duration_seconds): expected a whole number of seconds": 1} == found["rejected"]
+    assert [[8, "column 'Duration Seconds' (duration_seconds): expected a whole number of seconds, got 'twenty'"]] \
+        == found["examples"]
     assert "Operator" in found["columns_used"] and "Administrative Units" in found["columns_ignored"]
 
 

@@ -457,8 +457,8 @@ def test_rerate_semicolon_file_with_decimal_commas_reads_as_the_export(tmp_path)
 @pytest.mark.parametrize(("given", "outcome", "error"), [
     ("2018-05-28 14:00:00", "complimentary", None),  # UTC, as the report writes it
     ("20180528T140000", "complimentary", None),
-    ("5/28/2018 2:00:00 PM", "rejected", "start: expected an ISO 8601 instant with offset, a date, or an aware "
-                                         "datetime, got '5/28/2018 2:00:00 PM'"),  # re-saved by Excel
+    ("5/28/2018 2:00:00 PM", "rejected", "column 'Start Time' (start): expected an ISO 8601 instant with offset, "
+                                         "a date, or an aware datetime, got '5/28/2018 2:00:00 PM'"),  # by Excel
 ])
 def test_rerate_teams_start_time_forms(tmp_path, given, outcome, error):
     rows = list(csv.reader(TEAMS.read_text(encoding="utf-8").splitlines()))

@@ -91,8 +91,10 @@ def test_tenant_facts_cli_rate(tmp_path):
 
 def test_tenant_facts_cli_rate_bad_call(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "p.db"), "rate", "--call", '{"call_id": "x"}'])
-    assert 1 == result.exit_code
-    assert "Error: field 'tenant_id': expected a value (the field is required), got nothing" == result.output.strip()
+    # A call that cannot be read is a usage error of --call (exit 2), as a --call that is not JSON is.
+    assert 2 == result.exit_code
+    assert ("Error: Invalid value for --call: field 'tenant_id': expected a value (the field is required), got "
+            "nothing") == result.output.strip().splitlines()[-1]
 
 
 def test_tenant_facts_cli_rate_call_from_a_file(tmp_path):
