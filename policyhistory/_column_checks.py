@@ -22,6 +22,8 @@ from ._rating import OUTCOMES
 START = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9]Z$"
 DURATION = r"^[0-9]{1,6}$"
 _NUMBER = r"^-?[0-9]{1,12}(\.[0-9]{1,12})?$"
+_MINUTES = r"^[0-9]{1,12}(\.0{1,12})?$"
+"""Billed minutes: whole, 0 or more (_layouts._billed_minutes; "15.0" is 15)."""
 
 KindOf = Callable[[str | None, str | None, str | None, str | None], tuple[str, str | None, str, str | None] | None]
 """(call type, usage location, licenses, carrier) as given -> normalised (licenses joined by line breaks), or
@@ -66,7 +68,7 @@ def checked(named: pl.DataFrame, kind_of: KindOf) -> tuple[pl.DataFrame, pl.Seri
         & pl.col("destination").is_not_null()
         & (~pl.col("billed") | (
             (pl.col("billed_outcome").is_null() | pl.col("billed_outcome").is_in(list(OUTCOMES)))
-            & ((pl.col("minutes_text") == "") | pl.col("minutes_text").str.strip_chars().str.contains(_NUMBER))
+            & ((pl.col("minutes_text") == "") | pl.col("minutes_text").str.strip_chars().str.contains(_MINUTES))
             & ((pl.col("charge_text") == "") | pl.col("charge_text").str.strip_chars().str.contains(_NUMBER))))
     )
     frame = frame.with_columns(ok.fill_null(False).alias("ok"))

@@ -316,13 +316,12 @@ def _frame_piece(data: bytes, columns: list[str], delimiter: str, line: int, lay
             return pl.when(pl.col(names[one]) != "").then(pl.col(names[one])).otherwise(pl.col(names[other]))
         return column(first if one < len(names) else second)
 
-    licenses_at = layout.at("organizer_licenses")
     named = raw.select(
         "line", "at", column("call_id").alias("call_id"), column("tenant_id").alias("tenant_id"),
         column("start").alias("start"), column("duration_seconds").alias("duration_text"),
         column("call_type").alias("call_type"),
         first_given("organizer_usage_location", "usage_location").alias("location"),
-        (column("organizer_licenses") if licenses_at < len(names) else column("licenses")).alias("licenses"),
+        first_given("organizer_licenses", "licenses").alias("licenses"),
         column("destination").alias("destination"), column("billed_outcome").alias("outcome"),
         column("billed_minutes").alias("minutes"), column("billed_charge").alias("charge"),
         column("currency").alias("currency"), first_given("organizer_id", "user_id").alias("user_id"),

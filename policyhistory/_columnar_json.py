@@ -141,7 +141,7 @@ def _frame_piece(data: bytes, text: str, line: int, kind_of: KindOf) -> tuple[Fr
         (pl.col("index").cast(pl.Int64) + line).alias("line"), "at",
         "call_id", "tenant_id", "start", pl.col("duration_seconds").alias("duration_text"), "call_type",
         first_given("organizer_usage_location", "usage_location").alias("location"),
-        pl.coalesce("organizer_licenses", "licenses").alias("licenses"), "destination",
+        first_given("organizer_licenses", "licenses").alias("licenses"), "destination",
         pl.col("billed_outcome").alias("outcome"), pl.col("billed_minutes").alias("minutes"),
         pl.col("billed_charge").alias("charge"), "currency", first_given("organizer_id", "user_id").alias("user_id"),
         "usage_id", "carrier")

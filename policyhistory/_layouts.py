@@ -148,10 +148,13 @@ would not even fit the run's 64-bit columns. The columnar readers take at most 1
 
 
 def _number(value: object, field: str, below: float = math.inf) -> float | None:
+    """A billed amount: a number (in any script's digits, as Python reads them, but without the underscores
+    Python's float also takes: "1_0" is a typo, not 10), finite, below `below`; None when empty."""
     if value in (None, ""):
         return None
+    text = str(value).strip()
     try:
-        number = float(str(value).strip())
+        number = float(text) if "_" not in text else math.nan
     except ValueError:
         number = math.nan
     if not math.isfinite(number):  # "inf" and "nan" parse as floats, but no bill says them
@@ -159,6 +162,18 @@ def _number(value: object, field: str, below: float = math.inf) -> float | None:
     if abs(number) >= below:
         raise InvalidFieldError(field, value, f"a number below {below:,}")
     return number
+
+
+def _billed_minutes(value: object) -> int | None:
+    """The minutes a bill counted: a whole number, 0 or more ("15.0", as a spreadsheet writes 15, is 15); "1.9"
+    and "-5" are refused rather than read as 1 and -5 minutes, which would mark the call changed for a
+    difference the bill does not have."""
+    number = _number(value, "billed_minutes", MAX_BILLED_MINUTES)
+    if number is None:
+        return None
+    if number < 0 or number != int(number):
+        raise InvalidFieldError("billed_minutes", value, "a whole number of minutes, 0 or more")
+    return int(number)
 
 
 def _billed_outcome(value: object) -> str | None:
@@ -270,16 +285,15 @@ class OwnLayout(LayoutReader):
         outcome, minutes_text, charge = values[outcome_at], values[minutes_at], values[charge_at]
         billed = None
         if outcome not in (None, "") or minutes_text not in (None, "") or charge not in (None, ""):
-            minutes = _number(minutes_text, "billed_minutes", MAX_BILLED_MINUTES)
             billed = {
                 "outcome": _billed_outcome(outcome),
-                "minutes": None if minutes is None else int(minutes),
+                "minutes": _billed_minutes(minutes_text),
                 "charge": _number(charge, "billed_charge"),
                 "currency": values[currency_at] or None,
             }
-        licenses = values[self._licenses[0]]
-        if licenses is None:
-            licenses = values[self._licenses[1]]
+        # The first given of the synonyms, as for the usage location and the user: an empty organizer_licenses
+        # beside a licenses column does not hide it.
+        licenses = values[self._licenses[0]] or values[self._licenses[1]]
         call_id, tenant, start, duration, call_type, destination = self._fields
         user, user_synonym = self._user
         location, location_synonym = self._location
@@ -314,7 +328,9 @@ class UsageLayout(LayoutReader):
         charge = _number(values[at[role["charge"]]], role["charge"])
         fee_text = values[at[role["connection_fee"]]]
         fee = _number(fee_text, role["connection_fee"]) if fee_text not in (None, "", "0") else None
-        if charge is not None and fee:
+        if fee and charge is None:
+            charge = fee  # a connection fee with no Charge given: the fee was what was charged
+        elif fee:
             # Added as the decimals the file writes (0.1 and 0.2 make 0.3, not 0.30000000000000004).
             charge = float(Decimal(repr(charge)) + Decimal(repr(fee)))
             if not math.isfinite(charge):  # each finite, their sum beyond a float

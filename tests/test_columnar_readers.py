@@ -195,8 +195,8 @@ def test_columnar_json_lines_reads_plain_lines_itself_and_hands_back_the_others(
     def line(**changes: Any) -> str:
         return json.dumps({**good, **changes})
 
-    lines = [line(), "", line(call_id="c2", billed_outcome="complimentary", billed_minutes=2.50,
-                              billed_charge=0.3600, currency="USD").replace("2.5", "2.50").replace("0.36", "0.3600"),
+    lines = [line(), "", line(call_id="c2", billed_outcome="complimentary", billed_minutes=2.0,
+                              billed_charge=0.3600, currency="USD").replace("2.0", "2.00").replace("0.36", "0.3600"),
              "   ", "5", line(call_id="c\x00"), line(call_id="c3", usage_id="u\x00"), line(call_id="c4", usage_id=""),
              line(call_id=7, duration_seconds=60.0), line(call_id="c5", duration_seconds=1e2),
              line(call_id="c6", organizer_licenses=["audio_conferencing"]),

@@ -352,3 +352,65 @@ def test_a_misspelt_optional_column_is_warned_of(tmp_path, column, typo):
     assert 0 == result.exit_code, result.output
     assert f"warning: {path}:1: column {typo!r} is not read (is it {column!r}?)" in result.stderr
     assert "warning" not in rerate(tmp_path, EXAMPLES / "calls.csv").stderr
+
+
+# --- PROBLEM (a probe's questionable readings): billed minutes, amounts, a fee alone, an empty synonym -------
+
+@pytest.mark.parametrize(("minutes", "billed"), [("15.0", 15), ("1.9", None), ("-5", None), ("1_0", None),
+                                                 ("\u0661\u0660", 10)])
+def test_billed_minutes_are_a_whole_number_of_minutes_0_or_more(tmp_path, monkeypatch, minutes, billed):
+    """PROBLEM. billed_minutes "1.9" was read as 1 minute (int() of a float) and "-5" as -5 minutes, so the
+    call came out changed for a difference the bill does not have; "1_0" was read as 10 (Python's float
+    takes underscores). Now a whole number, 0 or more ("15.0" as a spreadsheet writes 15 is 15; Arabic-Indic
+    digits are still digits), the same both ways; anything else a rejected row naming it."""
+    path = own_file(tmp_path, own_row("c1"), own_row("c2", minutes=minutes), own_row("c3"))
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    records = records_of(columnar)
+    assert ["c1", "c2", "c3"] == [record["call_id"] for record in records]
+    if billed is None:
+        assert "rejected" == records[1]["outcome"]
+        assert "field 'billed_minutes': expected" in records[1]["error"] and repr(minutes) in records[1]["error"]
+    else:
+        assert billed == records[1]["billed"]["minutes"]
+
+
+@pytest.mark.parametrize("charge", ["1_0", "0.3_6"])
+def test_a_billed_charge_with_an_underscore_is_refused(tmp_path, monkeypatch, charge):
+    """PROBLEM. billed_charge "1_0" was read as 10.0 (Python's float takes underscores): a typo, refused."""
+    path = own_file(tmp_path, own_row("c1", charge=charge))
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    record = records_of(columnar)[0]
+    assert "rejected" == record["outcome"] and "billed_charge" in record["error"]
+
+
+def test_a_teams_connection_fee_without_a_charge_is_what_was_charged(tmp_path, monkeypatch):
+    """PROBLEM. A Connection Fee of 0.5 beside an empty Charge was dropped (the bill read as charging
+    nothing): the fee was what the call was charged."""
+    header, rows = teams_rows()
+    rows[9][header.index("Charge")] = ""
+    rows[9][header.index("Connection Fee")] = "0.5"
+    path = teams_file(tmp_path, header, rows[9:10])
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row
+    assert 0.5 == records_of(columnar)[0]["billed"]["charge"]
+
+
+@pytest.mark.parametrize("name", ["calls.csv", "calls.jsonl"])
+def test_an_empty_organizer_licenses_does_not_hide_licenses(tmp_path, monkeypatch, name):
+    """PROBLEM. With both organizer_licenses and its synonym licenses as columns, an empty organizer_licenses
+    hid the licenses row by row (and in JSON Lines both ways), though an empty organizer_usage_location
+    beside usage_location does not: the first given of the two is read, as for the location and the user."""
+    row = {"call_id": "c1", "tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": "60",
+           "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "FR",
+           "organizer_licenses": "", "licenses": "audio_conferencing", "destination": "+33142685300"}
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
+    else:
+        path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    record = records_of(columnar)[0]
+    assert "rejected" != record["outcome"] and "audio_conferencing" in json.dumps(record), record
