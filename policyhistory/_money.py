@@ -324,11 +324,18 @@ class Audit:
 
     def record(self) -> dict[str, Any]:
         """The whole money summary, ready for JSON."""
+        record = self.streamed_record()
+        record["totals"] = list(record["totals"])
+        return record
+
+    def streamed_record(self) -> dict[str, Any]:
+        """The whole money summary, its totals per tenant and month an iterator, made as they are written
+        (_outputs.json_chunks): a large run has hundreds of thousands."""
         return {
             "rate_card_entries": len(self.rates),
             "by_currency": {currency or "": totals.record() for currency, totals in self.by_currency().items()},
-            "totals": [{"tenant_id": tenant, "month": month, "currency": currency, **totals.record()}
-                       for (tenant, month, currency), totals in sorted(self.totals.items())],
+            "totals": ({"tenant_id": tenant, "month": month, "currency": currency, **totals.record()}
+                       for (tenant, month, currency), totals in sorted(self.totals.items())),
             "top_changed_by_money": self.top_changed(),
             "without_rate": self.without_rate,
             "without_rate_by_destination": [{"destination_country": c, "number_type": t, "calls": n}

@@ -97,6 +97,39 @@ def write_json(path: Path, value: object) -> None:
     """Write a JSON value, indented, and a line break, atomically (see atomic_output): written as it is encoded,
     since a large run's summary is a text of a hundred megabytes, which json.dumps would hold at once."""
     with atomic_output(path) as out:
-        for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(value):
+        for chunk in json_chunks(value):
             out.write(chunk)
         out.write("\n")
+
+
+_INDENTED = json.JSONEncoder(indent=2, ensure_ascii=False)
+
+
+def json_chunks(value: object, depth: int = 0) -> Iterator[str]:
+    """The text of `value` as json.dumps(value, indent=2, ensure_ascii=False) writes it, in pieces, where an
+    array in a dictionary may also be given as an iterator (a generator), encoded item by item as it gives
+    them: a large run's summary has hundreds of thousands of pool-months and money totals, which as lists of
+    dictionaries would take a third of the run's memory at once (json's own encoder takes only lists and
+    tuples). An iterator's items, and lists, are plain JSON values, each encoded as json.dumps would."""
+    if isinstance(value, dict):
+        items: Iterator[tuple[object, object]] = iter(value.items())
+        opening, closing = "{", "}"
+    elif isinstance(value, Iterator):
+        items = ((None, item) for item in value)
+        opening, closing = "[", "]"
+    else:  # a JSON text holds no line break but between its parts: each is indented as deep as the value
+        yield _INDENTED.encode(value).replace("\n", "\n" + "  " * depth)
+        return
+    inner = "\n" + "  " * (depth + 1)
+    separator = opening + inner
+    for key, item in items:
+        yield separator
+        if opening == "{":
+            if not isinstance(key, str):  # as json writes a number, true, false or null as a key
+                key = next(iter(json.loads(json.dumps({key: None}))))
+            yield json.dumps(key, ensure_ascii=False) + ": "
+            yield from json_chunks(item, depth + 1)
+        else:
+            yield _INDENTED.encode(item).replace("\n", inner)
+        separator = "," + inner
+    yield opening + closing if separator.startswith(opening) else "\n" + "  " * depth + closing

@@ -64,16 +64,17 @@ def short_summary(summary: Any, audit: Audit, full: str | None) -> list[str]:
 
 def run_summary_record(summary: Any, audit: Audit) -> dict[str, Any]:
     """The whole summary of a run as JSON values: counts, minutes, changes, every pool-month, money,
-    rejected rows by reason."""
+    rejected rows by reason. The pool-months (and the money's totals) are iterators, made as they are
+    written (_outputs.json_chunks): a large run has hundreds of thousands."""
     return {
         "rows": summary.rows, "rated": summary.rated, "rejected": summary.rejected, "changed": summary.changed,
         "known_at": format_instant(summary.known_at) if summary.known_at else None,
         "as_of": format_instant(summary.as_of) if summary.as_of else None,
         "minutes": dict(summary.minutes), "changes": dict(summary.changes),
-        "pools": [{"tenant_id": tenant, "pool": pool, "month": month, "counter": counter, "capacity": use.capacity,
+        "pools": ({"tenant_id": tenant, "pool": pool, "month": month, "counter": counter, "capacity": use.capacity,
                    "capacities": list(use.capacities), "used": use.used, "alerts": list(use.alerts)}
-                  for (tenant, pool, month, counter), use in sorted(summary.pools.items())],
-        "money": audit.record(),
+                  for (tenant, pool, month, counter), use in sorted(summary.pools.items())),
+        "money": audit.streamed_record(),
         "rejected_by_reason": [group.record() for group in audit.rejections.groups()],
     }
 

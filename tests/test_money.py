@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -200,6 +201,7 @@ def test_the_shards_audit_gives_the_lines_and_money_of_the_records_audit(tmp_pat
     calls) and rejected rows by reason (their first rows) as auditing every record in output order."""
     import policyhistory
     from policyhistory import Audit, Rerate
+    from policyhistory._outputs import json_chunks
     from policyhistory._run_summary import run_summary_record
 
     store = policyhistory.open()
@@ -229,7 +231,36 @@ def test_the_shards_audit_gives_the_lines_and_money_of_the_records_audit(tmp_pat
     assert expected == [line for line, _ in found]
     assert [(json.loads(line).get("changed") is True) + 2 * (json.loads(line)["outcome"] == "rejected")
             for line in expected] == [flags for _, flags in found]
-    assert run_summary_record(texts.summary, serial) == run_summary_record(lines.summary, sharded)
-    money = run_summary_record(lines.summary, sharded)["money"]
+    def whole(summary: Any, audit: Audit) -> Any:  # its pools and totals iterators, as written
+        return json.loads("".join(json_chunks(run_summary_record(summary, audit))))
+
+    assert whole(texts.summary, serial) == whole(lines.summary, sharded)
+    money = whole(lines.summary, sharded)["money"]
     assert money["anomalies"] and money["top_changed_by_money"] and money["without_rate"]
     assert len(run_summary_record(lines.summary, sharded)["rejected_by_reason"]) >= 2
+
+
+def test_the_summary_is_written_as_json_dumps_writes_it_its_arrays_given_as_iterators_too():
+    """--summary-json is written piece by piece (its pool-months and money totals made as they are written):
+    the text is json.dumps(value, indent=2, ensure_ascii=False)'s, for any JSON value, an array in a dictionary
+    given as a list or as an iterator alike."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from policyhistory._outputs import json_chunks
+
+    leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    values = st.recursive(leaves, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=25)
+
+    def as_iterators(value: Any) -> Any:  # every list in a dictionary an iterator
+        if isinstance(value, dict):
+            return {key: iter(item) if isinstance(item, list) else as_iterators(item) for key, item in value.items()}
+        return value
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def check(value: Any) -> None:
+        expected = json.dumps(value, indent=2, ensure_ascii=False)
+        assert expected == "".join(json_chunks(value)) == "".join(json_chunks(as_iterators(value)))
+
+    check()
