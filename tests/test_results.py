@@ -154,3 +154,22 @@ def test_results_an_output_never_overwrites_an_input(tmp_path):
         result = invoke(tmp_path, "rerate", str(calls), *INPUTS[4:], option, str(calls))
         assert 2 == result.exit_code and "writing it would destroy it" in result.output, option
     assert (EXAMPLES / "calls.csv").read_bytes() == calls.read_bytes()
+
+
+def test_results_parquet_keeps_a_field_beyond_its_columns_as_text_in_every_part(tmp_path, monkeypatch):
+    """A record's field that is no results column (a later engine's, say) gets a text column of its own, null
+    in the rows without it, whichever part first carries it: kept, not lost."""
+    from policyhistory._results import RESULT_COLUMNS, write_parquet
+
+    monkeypatch.setattr("policyhistory._results._PARQUET_PART", 4)
+    records = [{"call_id": f"c{index}", "outcome": "free"} for index in range(10)]
+    records[5]["engine_note"] = 5
+    records[9]["engine_note"] = "late"
+    records[9]["also"] = {"a": 1}
+    out = tmp_path / "extra.parquet"
+    assert 10 == write_parquet(out, records)
+    frame = pl.read_parquet(out)
+    assert [*RESULT_COLUMNS] == frame.columns[:len(RESULT_COLUMNS)]
+    assert [None] * 5 + ["5", None, None, None, "late"] == frame["engine_note"].to_list()
+    assert [None] * 9 + ['{"a": 1}'] == frame["also"].to_list()
+    assert [f"c{index}" for index in range(10)] == frame["call_id"].to_list()
