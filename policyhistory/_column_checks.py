@@ -23,7 +23,9 @@ START = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9]Z$"
 DURATION = r"^[0-9]{1,6}$"
 _NUMBER = r"^-?[0-9]{1,12}(\.[0-9]{1,12})?$"
 _MINUTES = r"^[0-9]{1,12}(\.0{1,12})?$"
-"""Billed minutes: whole, 0 or more (_layouts._billed_minutes; "15.0" is 15)."""
+"""Billed minutes: whole, not negative (_layouts._billed_minutes; "15.0" is 15)."""
+
+_CURRENCY = r"^([A-Z]{3})?$"
 
 KindOf = Callable[[str | None, str | None, str | None, str | None], tuple[str, str | None, str, str | None] | None]
 """(call type, usage location, licenses, carrier) as given -> normalised (licenses joined by line breaks), or
@@ -69,7 +71,10 @@ def checked(named: pl.DataFrame, kind_of: KindOf) -> tuple[pl.DataFrame, pl.Seri
         & (~pl.col("billed") | (
             (pl.col("billed_outcome").is_null() | pl.col("billed_outcome").is_in(list(OUTCOMES)))
             & ((pl.col("minutes_text") == "") | pl.col("minutes_text").str.strip_chars().str.contains(_MINUTES))
-            & ((pl.col("charge_text") == "") | pl.col("charge_text").str.strip_chars().str.contains(_NUMBER))))
+            & ((pl.col("charge_text") == "") | pl.col("charge_text").str.strip_chars().str.contains(_NUMBER))
+            # A currency as its code is written (USD); another ("usd", " USD ") is read row by row, which
+            # writes it so (_layouts.currency_code), rather than repeat Python's spaces and capitals in polars.
+            & (pl.col("currency").is_null() | pl.col("currency").str.contains(_CURRENCY))))
     )
     frame = frame.with_columns(ok.fill_null(False).alias("ok"))
     # Call type, usage location, licenses and carrier: checked once per distinct combination, by the

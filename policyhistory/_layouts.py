@@ -147,6 +147,12 @@ MAX_BILLED_MINUTES = 10 ** 12
 would not even fit the run's 64-bit columns. The columnar readers take at most 12 digits alike."""
 
 
+MAX_BILLED_CHARGE = 10 ** 12
+"""A call's charge (or connection fee) is below this in any currency: a larger one is no bill's (a typo, an
+export's overflow), and the run's sums of exact decimals are kept to 28 digits. The columnar readers take
+at most 12 digits before the point alike."""
+
+
 def _number(value: object, field: str, below: float = math.inf) -> float | None:
     """A billed amount: a number (in any script's digits, as Python reads them, but without the underscores
     Python's float also takes: "1_0" is a typo, not 10), finite, below `below`; None when empty."""
@@ -164,6 +170,12 @@ def _number(value: object, field: str, below: float = math.inf) -> float | None:
     return number
 
 
+def currency_code(value: object) -> str | None:
+    """A bill's currency as its code is written, ISO 4217's capitals ("usd", " USD " are USD: else the same
+    currency's money would be totalled apart and left uncompared with the rate card's); None when empty."""
+    return (str(value).strip().upper() or None) if value is not None else None
+
+
 def _billed_minutes(value: object) -> int | None:
     """The minutes a bill counted: a whole number, 0 or more ("15.0", as a spreadsheet writes 15, is 15); "1.9"
     and "-5" are refused rather than read as 1 and -5 minutes, which would mark the call changed for a
@@ -171,9 +183,11 @@ def _billed_minutes(value: object) -> int | None:
     number = _number(value, "billed_minutes", MAX_BILLED_MINUTES)
     if number is None:
         return None
-    if number < 0 or number != int(number):
-        raise InvalidFieldError("billed_minutes", value, "a whole number of minutes, 0 or more")
-    return int(number)
+    # Decided on the decimals written, not on the float they round to ("14.9999999999999999" is 15.0).
+    exact = Decimal(str(value).strip())
+    if number < 0 or exact != exact.to_integral_value():
+        raise InvalidFieldError("billed_minutes", value, "a whole number of minutes, not negative")
+    return int(exact)
 
 
 def _billed_outcome(value: object) -> str | None:
@@ -288,8 +302,8 @@ class OwnLayout(LayoutReader):
             billed = {
                 "outcome": _billed_outcome(outcome),
                 "minutes": _billed_minutes(minutes_text),
-                "charge": _number(charge, "billed_charge"),
-                "currency": values[currency_at] or None,
+                "charge": _number(charge, "billed_charge", MAX_BILLED_CHARGE),
+                "currency": currency_code(values[currency_at]),
             }
         # The first given of the synonyms, as for the usage location and the user: an empty organizer_licenses
         # beside a licenses column does not hide it.
@@ -325,19 +339,17 @@ class UsageLayout(LayoutReader):
             destination = masked_destination(destination, values[at[role["external_country"]]],
                                              values[at[role["dialed"]]], values[at[role["number_type"]]])
         capability = _text(values[at[role["capability"]]]).upper() or None
-        charge = _number(values[at[role["charge"]]], role["charge"])
+        charge = _number(values[at[role["charge"]]], role["charge"], MAX_BILLED_CHARGE)
         fee_text = values[at[role["connection_fee"]]]
-        fee = _number(fee_text, role["connection_fee"]) if fee_text not in (None, "", "0") else None
+        fee = _number(fee_text, role["connection_fee"], MAX_BILLED_CHARGE) if fee_text not in (None, "", "0") else None
         if fee and charge is None:
             charge = fee  # a connection fee with no Charge given: the fee was what was charged
         elif fee:
-            # Added as the decimals the file writes (0.1 and 0.2 make 0.3, not 0.30000000000000004).
+            # Added as the decimals the file writes (0.1 and 0.2 make 0.3, not 0.30000000000000004); each is
+            # below MAX_BILLED_CHARGE, so their sum is a number.
             charge = float(Decimal(repr(charge)) + Decimal(repr(fee)))
-            if not math.isfinite(charge):  # each finite, their sum beyond a float
-                raise InvalidFieldError(role["connection_fee"], fee_text,
-                                        f"a fee that, added to the {role['charge']}, gives a number")
         carrier = carrier_of(values[at[role["operator"]]], values[at[role["duration_source"]]])
-        billed = None if carrier else capability_billed(capability, charge, _text(values[at[role["currency"]]]))
+        billed = None if carrier else capability_billed(capability, charge, currency_code(values[at[role["currency"]]]))
         return destination, capability, billed, carrier
 
 

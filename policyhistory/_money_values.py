@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import operator
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import attrs
@@ -43,7 +43,9 @@ def money_text(value: Decimal | None) -> str:
     """An amount as plain decimal text, to the millionth, without trailing zeros or an exponent: 4.416, 0, -0.08."""
     if value is None:
         return "-"
-    text = format(value.quantize(_RATE_PLACES).normalize(), "f")
+    # Precise enough for any amount: quantize refuses a result of more digits than the context's 28.
+    with localcontext(prec=max(28, value.adjusted() + 8)):
+        text = format(value.quantize(_RATE_PLACES).normalize(), "f")
     return "0" if text in ("-0", "0") else text
 
 

@@ -49,6 +49,11 @@ def _optional_valid_to(value: object) -> pendulum.DateTime | None:
     return to_instant(value, "valid_to")
 
 
+MAX_RATE = 10 ** 6
+"""A price per minute or connection fee is below this in any currency: a larger one is no price list's (a
+typo), and a run's totals of what it recomputes stay within the exact decimals' 28 digits."""
+
+
 def money_amount(value: object, field: str) -> Decimal:
     """A non-negative decimal amount, read exactly (0.024, not 0.0240000000000000004996)."""
     text = str(value).strip() if value is not None else ""
@@ -58,6 +63,8 @@ def money_amount(value: object, field: str) -> Decimal:
         raise InvalidFieldError(field, value, "a decimal amount such as 0.024") from None
     if not amount.is_finite() or amount < 0:
         raise InvalidFieldError(field, value, "a decimal amount, 0 or more")
+    if amount >= MAX_RATE:
+        raise InvalidFieldError(field, value, f"a decimal amount below {MAX_RATE:,}")
     return amount.normalize() if amount else Decimal(0)
 
 

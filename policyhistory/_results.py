@@ -27,8 +27,8 @@ RESULT_COLUMNS = ("seq", *AUDITED_COLUMNS)
 """A results row: its place in the run's output (seq, from 0), the record's fields, the audit fields."""
 LIST_COLUMNS = frozenset({"policy_versions", "alerts", "warnings"})
 INTEGER_COLUMNS = frozenset({"seq", "line", "billable_minutes", "pool_minutes", "credit_minutes", "uncovered_minutes",
-                             "pool_capacity", "pool_used_before", "pool_used_after"})
-FLOAT_COLUMNS = frozenset({"billed_minutes", "billed_charge", "charge", "charge_difference"})
+                             "pool_capacity", "pool_used_before", "pool_used_after", "billed_minutes"})
+FLOAT_COLUMNS = frozenset({"billed_charge", "charge", "charge_difference"})
 BOOLEAN_COLUMNS = frozenset({"changed"})
 INDEXED = ("call_id", "tenant_id", "start", "changed")
 RESULT_TABLES = frozenset({"ratings", "runs", "money_totals"})

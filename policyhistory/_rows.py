@@ -40,7 +40,7 @@ def sniff_delimiter(header: str, sample: str = "") -> str:
 _SAMPLE_LINES = 20
 
 
-DECIMAL_COMMA_COLUMNS = frozenset({"billed_minutes", "billed_charge", "Charge"})
+DECIMAL_COMMA_COLUMNS = frozenset({"billed_minutes", "billed_charge", "Charge", "Connection Fee"})
 """The layouts' columns that hold numbers with decimals: in a semicolon-separated file they are written with
 a decimal comma (0,36), which is read as 0.36."""
 

@@ -167,8 +167,8 @@ def test_a_teams_charge_and_fee_are_added_as_the_decimals_written(tmp_path, monk
     columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
     assert columnar == row_by_row
     record = json.loads(columnar[0], parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
-    if billed is None:
-        assert "rejected" == record["outcome"] and "Connection Fee" in record["error"]
+    if billed is None:  # each beyond a bill's charge (MAX_BILLED_CHARGE): the first named
+        assert "rejected" == record["outcome"] and "field 'Charge': expected a number below" in record["error"]
     else:
         assert billed == record["billed"]["charge"]
 
@@ -357,7 +357,8 @@ def test_a_misspelt_optional_column_is_warned_of(tmp_path, column, typo):
 # --- PROBLEM (a probe's questionable readings): billed minutes, amounts, a fee alone, an empty synonym -------
 
 @pytest.mark.parametrize(("minutes", "billed"), [("15.0", 15), ("1.9", None), ("-5", None), ("1_0", None),
-                                                 ("\u0661\u0660", 10)])
+                                                 ("\u0661\u0660", 10), ("14.9999999999999999", None),
+                                                 ("15.00000000000000001", None), ("1e-400", None), ("1e1", 10)])
 def test_billed_minutes_are_a_whole_number_of_minutes_0_or_more(tmp_path, monkeypatch, minutes, billed):
     """PROBLEM. billed_minutes "1.9" was read as 1 minute (int() of a float) and "-5" as -5 minutes, so the
     call came out changed for a difference the bill does not have; "1_0" was read as 10 (Python's float
@@ -414,3 +415,66 @@ def test_an_empty_organizer_licenses_does_not_hide_licenses(tmp_path, monkeypatc
     assert columnar == row_by_row
     record = records_of(columnar)[0]
     assert "rejected" != record["outcome"] and "audio_conferencing" in json.dumps(record), record
+
+
+# --- PROBLEM (a second probe): a huge charge, a fee's decimal comma, a currency's spelling -------------------
+
+@pytest.mark.parametrize("charge", ["1e22", "1e27", "1000000000000"])
+def test_a_billed_charge_beyond_any_bill_is_a_rejected_row_not_a_traceback(tmp_path, charge):
+    """PROBLEM. billed_charge 1e22 rated, then the money summary's exact decimals failed
+    (decimal.InvalidOperation, exit 1, no report); from 1e27 no record was written at all. A charge is
+    below 10^12 in any currency (MAX_BILLED_CHARGE): beyond, a rejected row naming it; the run goes on."""
+    lines = (EXAMPLES / "calls.csv").read_text(encoding="utf-8").splitlines()
+    row = lines[2].split(",")
+    row[lines[0].split(",").index("billed_charge")] = charge
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join([lines[0], lines[1], ",".join(row)]) + "\n", encoding="utf-8")
+    result = invoke(tmp_path, "rerate", path, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv", "--workers", "1", "--report", tmp_path / "r.html",
+                    "--summary-json", tmp_path / "s.json")
+    assert 3 == result.exit_code, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert 2 == len(records) and "rejected" != records[0]["outcome"]
+    assert f"field 'billed_charge': expected a number below 1,000,000,000,000, got {charge!r}" in records[1]["error"]
+    assert (tmp_path / "r.html").exists() and 1 == json.loads((tmp_path / "s.json").read_text())["rejected"]
+
+
+@pytest.mark.parametrize("column", ["Charge", "Connection Fee"])
+def test_a_teams_charge_or_fee_beyond_any_bill_is_a_rejected_row(tmp_path, monkeypatch, column):
+    header, rows = teams_rows()
+    rows[9][header.index(column)] = "1e22"
+    path = teams_file(tmp_path, header, rows[9:10])
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row
+    record = records_of(columnar)[0]
+    assert "rejected" == record["outcome"] and f"field {column!r}: expected a number below" in record["error"]
+
+
+def test_a_semicolon_teams_export_reads_the_connection_fee_with_a_decimal_comma(tmp_path, monkeypatch):
+    """PROBLEM. In a semicolon-separated export (French Excel) a Connection Fee of 0,10 was a rejected row,
+    though the Charge's 0,36 was read as 0.36: the fee is read with a decimal comma alike (0.46 in all)."""
+    header, rows = teams_rows()
+    rows[9][header.index("Charge")] = "0,36"
+    rows[9][header.index("Connection Fee")] = "0,10"
+    path = teams_file(tmp_path, header, rows[9:10], delimiter=";")
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), path)
+    assert columnar == row_by_row
+    assert 0.46 == records_of(columnar)[0]["billed"]["charge"]
+
+
+@pytest.mark.parametrize("currency", ["USD", "usd", " USD ", "Usd ", ""])
+def test_a_bills_currency_is_read_as_its_code(tmp_path, monkeypatch, currency):
+    """PROBLEM. A currency of "usd" or " USD " was kept as written: the same currency's money was totalled
+    apart and left uncompared with the rate card's USD. It is read as its ISO 4217 code (USD), our layout
+    and the Teams export alike; empty is none."""
+    row = own_row("c1", charge="0.36")
+    path = own_file(tmp_path, row[:row.rindex(",") + 1] + currency)
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    assert ("USD" if currency else None) == records_of(columnar)[0]["billed"]["currency"]
+    header, rows = teams_rows()
+    rows[9][header.index("Currency")] = currency
+    teams = teams_file(tmp_path, header, rows[9:10])
+    columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), teams)
+    assert columnar == row_by_row
+    assert ("USD" if currency else None) == records_of(columnar)[0]["billed"]["currency"]

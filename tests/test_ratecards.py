@@ -93,3 +93,16 @@ def test_ratecards_history_is_append_only_and_ambiguity_refused(fresh_store, tmp
     card = fresh_store.rate_cards()
     assert (Decimal("0.1"), Decimal("0.2")) == (card.resolve("FR", "mobile", "2019-07-01", "2019-12-01").per_minute,
                                                 card.resolve("FR", "mobile", "2019-07-01", "2020-01-01").per_minute)
+
+
+@pytest.mark.parametrize(("field", "row"), [("per_minute", "1e30,0"), ("per_minute", "1000000,0"),
+                                            ("connection_fee", "0.1,5e9")])
+def test_ratecards_refuse_an_amount_beyond_any_price_list(fresh_store, tmp_path, field, row):
+    """PROBLEM. A per-minute price of 1e30 loaded, and the re-rating's money summary died of it
+    (decimal.InvalidOperation): an amount is below 1,000,000 in any currency (a larger one is a typo)."""
+    bad = write(tmp_path, f"2019-01-01,,2019-01-01,FR,*,{row},USD,a\n")
+    with pytest.raises(policyhistory.InvalidRecordsError) as caught:
+        fresh_store.load_rates(bad)
+    assert [(2, field)] == [(p.line, p.field) for p in caught.value.problems]
+    assert "expected a decimal amount below 1,000,000" in str(caught.value)
+    assert 0 == len(fresh_store.rate_cards())

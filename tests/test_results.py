@@ -173,3 +173,20 @@ def test_results_parquet_keeps_a_field_beyond_its_columns_as_text_in_every_part(
     assert [None] * 5 + ["5", None, None, None, "late"] == frame["engine_note"].to_list()
     assert [None] * 9 + ['{"a": 1}'] == frame["also"].to_list()
     assert [f"c{index}" for index in range(10)] == frame["call_id"].to_list()
+
+
+def test_results_billed_minutes_are_whole_numbers_in_parquet_and_sqlite(tmp_path):
+    """billed_minutes is a whole number of minutes (the readers refuse 1.9): an integer column in Parquet and
+    SQLite alike, as the other minutes are (it was a float column: 15.0)."""
+    parquet, db = tmp_path / "r.parquet", tmp_path / "r.db"
+    assert 0 == invoke(tmp_path, "rerate", *INPUTS, "--output", str(parquet)).exit_code
+    assert 0 == invoke(tmp_path, "rerate", *INPUTS, "--output", str(db)).exit_code
+    frame = pl.read_parquet(parquet)
+    assert pl.Int64 == frame.schema["billed_minutes"] == frame.schema["credit_minutes"]
+    expected = [(record.get("billed") or {}).get("minutes") for record in jsonl_records(tmp_path)]
+    assert any(minutes is not None for minutes in expected)
+    assert expected == frame["billed_minutes"].to_list()
+    with sqlite3.connect(db) as connection:
+        assert {"INTEGER"} == {kind for name, kind in (row[1:3] for row in connection.execute(
+            "PRAGMA table_info(ratings)")) if name in ("billed_minutes", "credit_minutes")}
+        assert expected == [row[0] for row in connection.execute("SELECT billed_minutes FROM ratings ORDER BY seq")]
