@@ -289,7 +289,7 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
     with handle:
         if array:
             try:
-                records = json.load(handle, object_pairs_hook=unique_keys)
+                records = json.load(handle, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
             except UnicodeDecodeError:
                 raise _not_text(name, 1) from None
             except json.JSONDecodeError as error:
@@ -316,13 +316,24 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
             raise _not_text(name, number + 1) from None
 
 
+def _integer_text(text: str) -> str:
+    # As json.loads refuses an integer of more digits than Python converts (4,300), naming it too long,
+    # rather than have a field's check quote thousands of digits.
+    return text if len(text) <= 4300 else str(int(text))
+
+
+NUMBERS_AS_TEXT: dict[str, Any] = {"parse_int": _integer_text, "parse_float": str}
+"""A call file's JSON numbers read as their text, as a CSV file would give them: 0.10 is "0.10" (not the
+float 0.1, the same call id as 0.1), 9e2 is "9e2" (not 900.0), -0 is "-0"; each field's own check reads it."""
+
+
 def json_line_rows(text: str) -> list[Row]:
     """The rows of one line of a JSON Lines file (`text` with its line break): none for a blank line, the
     record, a row that could not be read, or a Graph response page's rows (on one line: its rows, at its line)."""
     if not text.strip():
         return []
     try:
-        record = json.loads(text, object_pairs_hook=unique_keys)
+        record = json.loads(text, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
     except json.JSONDecodeError as error:
         return [{"__error__": f"not valid JSON: {error.msg}"}]
     except (ValueError, RecursionError) as error:

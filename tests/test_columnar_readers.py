@@ -219,7 +219,7 @@ def test_columnar_json_lines_reads_plain_lines_itself_and_hands_back_the_others(
     columnar, row_by_row = both_ways(monkeypatch, _store(tmp_path), path)
     assert row_by_row == columnar
     records = [json.loads(text) for text in columnar]
-    assert [(1, "c1"), (3, "c2"), (5, None), (6, "c\x00"), (7, "c3"), (8, "c4"), (9, 7), (10, "c5"), (11, "c6"),
+    assert [(1, "c1"), (3, "c2"), (5, None), (6, "c\x00"), (7, "c3"), (8, "c4"), (9, "7"), (10, "c5"), (11, "c6"),
             (12, "g1"), (12, "g2"), (13, "c7"), (14, "c8"), (15, None), (16, None), (17, None), (18, "c12"),
             (19, "c13"), (20, "c14")] == [(record["line"], record["call_id"]) for record in records]
     assert [record["outcome"] for record in records] == [

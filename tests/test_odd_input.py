@@ -478,3 +478,27 @@ def test_a_bills_currency_is_read_as_its_code(tmp_path, monkeypatch, currency):
     columnar, row_by_row = both_ways(monkeypatch, contoso(tmp_path), teams)
     assert columnar == row_by_row
     assert ("USD" if currency else None) == records_of(columnar)[0]["billed"]["currency"]
+
+
+@pytest.mark.parametrize("name", ["calls.jsonl", "calls.json"])
+def test_json_numbers_are_read_as_their_text(tmp_path, monkeypatch, name):
+    """PROBLEM. The README says a JSON number is read as its text, as a CSV file would give it, but json.loads
+    made it a float first: call ids 0.1 and 0.10 were one call id (the second rejected as a duplicate), an
+    error quoted 9e2 as '900.0', and a duration of -0 was 0 seconds where CSV's -0 is refused. Now each
+    number is its text, in JSON Lines (polars' lines and json.loads' alike) and in a JSON array."""
+    good = {"tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": 60, "call_type": "conf_out",
+            "organizer_usage_location": "FR", "organizer_licenses": "audio_conferencing",
+            "destination": "+33142685300"}
+    texts = [json.dumps({**good, "call_id": "CALL"}).replace('"CALL"', call_id) for call_id in ("0.1", "0.10")]
+    texts.append(json.dumps({**good, "call_id": "c3"}).replace('"duration_seconds": 60', '"duration_seconds": 9e2'))
+    texts.append(json.dumps({**good, "call_id": "c4"}).replace('"duration_seconds": 60', '"duration_seconds": -0'))
+    texts.append(json.dumps({**good, "call_id": 7}))
+    path = tmp_path / name
+    path.write_text("\n".join(texts) + "\n" if name.endswith(".jsonl") else "[" + ",\n".join(texts) + "]\n",
+                    encoding="utf-8")
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    records = records_of(columnar)
+    assert ["0.1", "0.10", "c3", "c4", "7"] == [record["call_id"] for record in records]
+    assert "rejected" not in (records[0]["outcome"], records[1]["outcome"], records[4]["outcome"])
+    assert "got '9e2'" in records[2]["error"] and "got '-0'" in records[3]["error"]
