@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from ._layouts import BLANK
 from ._rating import OUTCOMES
 
 # ASCII digits: \d would take other scripts' digits, which polars does not read as numbers and Python's float
@@ -36,6 +37,15 @@ NAMED = ("line", "at", "call_id", "tenant_id", "start", "duration_text", "call_t
 """The columns `checked` takes, all text but line and at (the row's place in its piece), as the layout reader
 gives them: None where the row has no value; `location` and `user_id` already the first given of their
 synonyms (as OwnLayout.read takes them)."""
+
+
+def synonym_or(value: pl.Expr, synonym: pl.Expr) -> pl.Expr:
+    """_layouts.first_given by columns: the value, or its synonym where the row does not give the value (null,
+    empty, or spaces and tabs beside a synonym that is given)."""
+    def given(column: pl.Expr) -> pl.Expr:
+        return column.fill_null("").str.strip_chars(BLANK) != ""
+
+    return pl.when((value.fill_null("") != "") & (given(value) | ~given(synonym))).then(value).otherwise(synonym)
 
 
 def checked(named: pl.DataFrame, kind_of: KindOf) -> tuple[pl.DataFrame, pl.Series]:

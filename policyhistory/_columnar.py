@@ -24,7 +24,7 @@ from typing import IO, Any
 import attrs
 import polars as pl
 
-from ._column_checks import KindOf, checked
+from ._column_checks import KindOf, checked, synonym_or
 from ._layouts import OwnLayout, detect_layout
 from ._rows import DECIMAL_COMMA_COLUMNS, ZIP_MAGIC, sniff_delimiter, text_encoding
 
@@ -313,7 +313,7 @@ def _frame_piece(data: bytes, columns: list[str], delimiter: str, line: int, lay
     def first_given(first: str, second: str) -> pl.Expr:
         one, other = layout.at(first), layout.at(second)
         if one < len(names) and other < len(names):
-            return pl.when(pl.col(names[one]) != "").then(pl.col(names[one])).otherwise(pl.col(names[other]))
+            return synonym_or(pl.col(names[one]), pl.col(names[other]))
         return column(first if one < len(names) else second)
 
     named = raw.select(

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from ._column_checks import NAMED, KindOf, checked
+from ._column_checks import NAMED, KindOf, checked, synonym_or
 from ._columnar import CHUNK_BYTES, FramePiece, line_chunks
 from ._layouts import OwnLayout, UnknownLayoutError, detect_layout
 from ._rows import JSON_LINES_SUFFIXES, ZIP_MAGIC, _not_text, json_line_rows, text_encoding
@@ -135,7 +135,7 @@ def _frame_piece(data: bytes, text: str, line: int, kind_of: KindOf) -> tuple[Fr
     fields = fields.with_columns(starts.gather(fields["index"]).alias("at"))
 
     def first_given(first: str, second: str) -> pl.Expr:
-        return pl.when(pl.col(first) != "").then(pl.col(first)).otherwise(pl.col(second))
+        return synonym_or(pl.col(first), pl.col(second))
 
     named = fields.select(
         (pl.col("index").cast(pl.Int64) + line).alias("line"), "at",

@@ -170,6 +170,22 @@ def _number(value: object, field: str, below: float = math.inf) -> float | None:
     return number
 
 
+BLANK = " \t"
+"""What a cell holds that a spreadsheet shows as empty: spaces and tabs (the columnar readers strip the same)."""
+
+
+def first_given(value: Any, synonym: Any) -> Any:
+    """The value of a column or, where the row does not give it, of its synonym (organizer_licenses or
+    licenses, organizer_usage_location or usage_location, organizer_id or user_id): an empty cell, or one of
+    spaces beside a synonym that is given, does not hide the synonym; a cell of spaces alone is read (and
+    refused, where its field needs a value) as the row has it."""
+    return synonym if not value or (not _given(value) and _given(synonym)) else value
+
+
+def _given(value: Any) -> bool:
+    return bool(value.strip(BLANK)) if type(value) is str else bool(value)
+
+
 def currency_code(value: object) -> str | None:
     """A bill's currency as its code is written, ISO 4217's capitals ("usd", " USD " are USD: else the same
     currency's money would be totalled apart and left uncompared with the rate card's); None when empty."""
@@ -305,15 +321,13 @@ class OwnLayout(LayoutReader):
                 "charge": _number(charge, "billed_charge", MAX_BILLED_CHARGE),
                 "currency": currency_code(values[currency_at]),
             }
-        # The first given of the synonyms, as for the usage location and the user: an empty organizer_licenses
-        # beside a licenses column does not hide it.
-        licenses = values[self._licenses[0]] or values[self._licenses[1]]
+        licenses = first_given(values[self._licenses[0]], values[self._licenses[1]])
         call_id, tenant, start, duration, call_type, destination = self._fields
         user, user_synonym = self._user
         location, location_synonym = self._location
         return (values[call_id], values[tenant], values[start], values[duration], values[call_type],
-                values[destination], values[user] or values[user_synonym] or "",
-                values[location] or values[location_synonym] or None, licenses or (), billed, None, False,
+                values[destination], first_given(values[user], values[user_synonym]) or "",
+                first_given(values[location], values[location_synonym]) or None, licenses or (), billed, None, False,
                 values[self._key[0]] or None, values[self._key[1]] or None)
 
 

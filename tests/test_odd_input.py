@@ -398,14 +398,16 @@ def test_a_teams_connection_fee_without_a_charge_is_what_was_charged(tmp_path, m
     assert 0.5 == records_of(columnar)[0]["billed"]["charge"]
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\t "])
 @pytest.mark.parametrize("name", ["calls.csv", "calls.jsonl"])
-def test_an_empty_organizer_licenses_does_not_hide_licenses(tmp_path, monkeypatch, name):
+def test_an_empty_organizer_licenses_does_not_hide_licenses(tmp_path, monkeypatch, name, blank):
     """PROBLEM. With both organizer_licenses and its synonym licenses as columns, an empty organizer_licenses
     hid the licenses row by row (and in JSON Lines both ways), though an empty organizer_usage_location
-    beside usage_location does not: the first given of the two is read, as for the location and the user."""
+    beside usage_location does not: the first given of the two is read, as for the location and the user.
+    Nor does a cell of spaces (a second probe: it was read as no license, the call blocked without a word)."""
     row = {"call_id": "c1", "tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": "60",
            "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "FR",
-           "organizer_licenses": "", "licenses": "audio_conferencing", "destination": "+33142685300"}
+           "organizer_licenses": blank, "licenses": "audio_conferencing", "destination": "+33142685300"}
     path = tmp_path / name
     if name.endswith(".csv"):
         path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
@@ -502,3 +504,26 @@ def test_json_numbers_are_read_as_their_text(tmp_path, monkeypatch, name):
     assert ["0.1", "0.10", "c3", "c4", "7"] == [record["call_id"] for record in records]
     assert "rejected" not in (records[0]["outcome"], records[1]["outcome"], records[4]["outcome"])
     assert "got '9e2'" in records[2]["error"] and "got '-0'" in records[3]["error"]
+
+
+@pytest.mark.parametrize("name", ["calls.csv", "calls.jsonl"])
+def test_a_usage_location_of_spaces_gives_way_to_its_synonym_and_alone_is_refused(tmp_path, monkeypatch, name):
+    """A cell of spaces in organizer_usage_location beside usage_location GB: GB is read (it was refused); a
+    cell of spaces with no synonym given is refused quoting it, as before. Columnar and row by row alike."""
+    rows = [{"call_id": "c1", "organizer_usage_location": " ", "usage_location": "GB"},
+            {"call_id": "c2", "organizer_usage_location": " ", "usage_location": ""},
+            {"call_id": "c3", "organizer_usage_location": "FR", "usage_location": "GB"}]
+    common = {"tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": "60", "call_type": "conf_out",
+              "organizer_licenses": "audio_conferencing", "destination": "+33142685300"}
+    rows = [{**common, **row} for row in rows]
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text("\n".join([",".join(rows[0]), *(",".join(row.values()) for row in rows)]) + "\n",
+                        encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    records = records_of(columnar)
+    assert "rejected" != records[0]["outcome"] and "rejected" != records[2]["outcome"], records
+    assert "rejected" == records[1]["outcome"] and "' '" in records[1]["error"]
