@@ -303,8 +303,11 @@ def _frame_piece(data: bytes, columns: list[str], delimiter: str, line: int, lay
                       schema=dict.fromkeys(names, pl.String), empty_string_is_null=False)
     raw = raw.with_columns(pl.int_range(line, line + raw.height, dtype=pl.Int64).alias("line"),
                            pl.int_range(0, raw.height, dtype=pl.Int64).alias("at"))
-    for index in decimal:
-        raw = raw.with_columns(pl.col(names[index]).str.replace_all(",", ".", literal=True))
+    for index in decimal:  # as _rows.decimal_point: one comma and no point
+        given = pl.col(names[index])
+        raw = raw.with_columns(pl.when((given.str.count_matches(",", literal=True) == 1)
+                                       & ~given.str.contains(".", literal=True))
+                               .then(given.str.replace(",", ".", literal=True)).otherwise(given).alias(names[index]))
 
     def column(name: str) -> pl.Expr:
         at = layout.at(name)

@@ -246,8 +246,14 @@ def _with_decimal_points(rows: Generator[tuple[int, Row], None, None],
             if type(values) is list:
                 for index in indexes:
                     if index < len(values):
-                        values[index] = values[index].replace(",", ".")
+                        values[index] = decimal_point(values[index])
             yield line, values
+
+
+def decimal_point(value: str) -> str:
+    """A number written with a decimal comma (0,36) with a point instead (0.36); any other text as it is, so
+    that a refusal quotes it as written ("0,3,6", "1.000,50" are no decimal-comma numbers)."""
+    return value.replace(",", ".") if value.count(",") == 1 and "." not in value else value
 
 
 def _not_text(name: str, line: int) -> InvalidRecordsError:

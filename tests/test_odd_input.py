@@ -527,3 +527,24 @@ def test_a_usage_location_of_spaces_gives_way_to_its_synonym_and_alone_is_refuse
     records = records_of(columnar)
     assert "rejected" != records[0]["outcome"] and "rejected" != records[2]["outcome"], records
     assert "rejected" == records[1]["outcome"] and "' '" in records[1]["error"]
+
+
+@pytest.mark.parametrize(("charge", "billed", "quoted"), [("0,36", 0.36, None), ("0,3,6", None, "0,3,6"),
+                                                          ("1.000,50", None, "1.000,50"), ("12", 12.0, None)])
+def test_a_semicolon_files_refused_amount_is_quoted_as_written(tmp_path, monkeypatch, charge, billed, quoted):
+    """PROBLEM. In a semicolon-separated file every comma of an amount became a point, so "0,3,6" was refused
+    as '0.3.6', a value the file does not have: only a number with one decimal comma (and no point) is read
+    with a point; any other text is refused quoting it as written. Columnar and row by row alike."""
+    header = OWN_HEADER.replace(",", ";")
+    row = own_row("c1").replace(",", ";")
+    fields = row.split(";")
+    fields[OWN_HEADER.split(",").index("billed_charge")] = charge
+    path = tmp_path / "calls.csv"
+    path.write_text(header + "\n" + ";".join(fields) + "\n", encoding="utf-8")
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    record = records_of(columnar)[0]
+    if quoted is None:
+        assert billed == record["billed"]["charge"]
+    else:
+        assert "rejected" == record["outcome"] and f"got {quoted!r}" in record["error"]
