@@ -295,7 +295,13 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
     with handle:
         if array:
             try:
-                records = json.load(handle, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
+                text = handle.read()
+                records = json.loads(text, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
+                if type(records) is list and not all(type(record) is dict for record in records):
+                    # A record that is not an object is refused quoting it: with its numbers as written.
+                    plain = json.loads(text, object_pairs_hook=unique_keys)
+                    records = [record if type(record) is dict else as_written
+                               for record, as_written in zip(records, plain, strict=True)]
             except UnicodeDecodeError:
                 raise _not_text(name, 1) from None
             except json.JSONDecodeError as error:
@@ -340,6 +346,8 @@ def json_line_rows(text: str) -> list[Row]:
         return []
     try:
         record = json.loads(text, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
+        if type(record) is not dict:  # refused quoting it: with its numbers as written (5, not '5')
+            record = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as error:
         return [{"__error__": f"not valid JSON: {error.msg}"}]
     except (ValueError, RecursionError) as error:

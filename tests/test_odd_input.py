@@ -495,13 +495,15 @@ def test_json_numbers_are_read_as_their_text(tmp_path, monkeypatch, name):
     texts.append(json.dumps({**good, "call_id": "c3"}).replace('"duration_seconds": 60', '"duration_seconds": 9e2'))
     texts.append(json.dumps({**good, "call_id": "c4"}).replace('"duration_seconds": 60', '"duration_seconds": -0'))
     texts.append(json.dumps({**good, "call_id": 7}))
+    texts.append("5")  # not an object: refused quoting it as a number, as before
     path = tmp_path / name
     path.write_text("\n".join(texts) + "\n" if name.endswith(".jsonl") else "[" + ",\n".join(texts) + "]\n",
                     encoding="utf-8")
     columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
     assert columnar == row_by_row
     records = records_of(columnar)
-    assert ["0.1", "0.10", "c3", "c4", "7"] == [record["call_id"] for record in records]
+    assert ["0.1", "0.10", "c3", "c4", "7", None] == [record["call_id"] for record in records]
+    assert records[5]["error"].endswith("got 5")
     assert "rejected" not in (records[0]["outcome"], records[1]["outcome"], records[4]["outcome"])
     assert "got '9e2'" in records[2]["error"] and "got '-0'" in records[3]["error"]
 
