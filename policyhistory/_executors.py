@@ -13,6 +13,8 @@ import importlib
 import multiprocessing
 import os
 import pickle
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -94,7 +96,10 @@ class InProcess:
 _CONTEXT: list[RunContext] = []
 
 
-def _set_context(path: str) -> None:
+def _set_context(path: str, parent: int) -> None:
+    # A pool's worker waits for work on a pipe whose other end it holds too, so it would outlive a parent
+    # killed by SIGKILL (no chance to shut the pool down), holding its memory: it leaves when the parent does.
+    threading.Thread(target=_leave_with, args=(parent,), daemon=True, name="policyhistory-parent-watch").start()
     with open_file(path, "rb") as handle:  # written by Processes in the run's own scratch folder
         _CONTEXT[:] = [pickle.load(handle)]
     # A worker of this pool lives for one run, as the CLI's process does (see cli.rerate): the context (the
@@ -102,6 +107,15 @@ def _set_context(path: str) -> None:
     # young objects less often (a shard makes a few short-lived containers per row and no cycles).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+
+
+def _leave_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_WATCH_SECONDS)
+    os._exit(1)  # the parent is gone: no one is left to take this worker's results
+
+
+_PARENT_WATCH_SECONDS = 0.5
 
 
 def _ready() -> None:
@@ -125,7 +139,7 @@ class Processes:
         with open_file(path, "wb") as handle:
             pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_set_context, initargs=(path,))
+                                        initializer=_set_context, initargs=(path, os.getpid()))
         # Start every worker now (the pool starts one a task submitted): each imports policyhistory and polars
         # and receives the context while the caller goes on (reading the input).
         for _ in range(workers):

@@ -200,3 +200,46 @@ def test_kill_9_while_results_are_written_leaves_the_results_database_as_it_was(
         assert [] == db.execute("SELECT run_id FROM ratings EXCEPT SELECT run_id FROM runs").fetchall()
     finally:
         db.close()
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is `parent`, and are not zombies (Linux's /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_kill_9_of_a_run_with_workers_leaves_no_worker_behind(big, tmp_path):
+    """A newcomer's trial: `rerate --workers 2` killed by SIGKILL left its two workers (160 MB each) and
+    multiprocessing's resource tracker running for good, reparented to init: a worker waits on a pipe whose
+    other end it holds itself. Each worker now leaves when its parent is gone (and then the tracker)."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    process = start_rerate(big, workdir, "--workers", "2", "--output", str(tmp_path / "out.jsonl"))
+    deadline = time.monotonic() + 60
+    while len(children := _children(process.pid)) < 3:  # the two workers and the resource tracker
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.kill()
+    process.wait(timeout=60)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [] == [pid for pid in children if _alive(pid)]
