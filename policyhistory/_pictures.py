@@ -193,6 +193,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 REPORT_STYLE = STYLE + """
 .num { text-align: right; font-variant-numeric: tabular-nums; } .mono { font-family: ui-monospace, monospace; }
+pre.mono, td.mono { white-space: pre-wrap; overflow-wrap: anywhere; }
 .manifest th { background: #f4f4f4; font-weight: 600; } .manifest td { font-size: 12px; }
 .rejected td { vertical-align: top; } .rejected div { font-size: 12px; }
 .axis { stroke: #555; stroke-width: 1; fill: none; } .grid { stroke: #e4e4e4; fill: none; }

@@ -119,3 +119,26 @@ def test_watch_a_job_page_until_the_job_is_done(server: Server, browser: Any, tm
     driver.find_element(By.LINK_TEXT, "The audit report").click()
     assert "Re-rating audit report" in driver.find_element(By.TAG_NAME, "h1").text
     assert EXAMPLES.is_dir()
+
+
+@pytest.mark.parametrize("width", [1200, 1100])
+def test_the_audit_report_fits_the_page_width(browser: Any, tmp_path: Path, width: int) -> None:
+    """A newcomer's trial: the report's store digest line (a long line of hexadecimal) ran off a 1200 px page,
+    though the report is made to be printed and sent. Nothing is wider than the window now."""
+    report = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "policyhistory.cli", "--db", str(tmp_path / "s.db"), "rerate",
+                           str(EXAMPLES / "PSTN.calls.2022-06-30.csv"), str(EXAMPLES / "calls.csv"), "--tenant",
+                           "contoso", "--tenants", str(EXAMPLES / "tenants.csv"), "--licenses",
+                           str(EXAMPLES / "licenses.csv"), "--output", str(tmp_path / "out.jsonl"),
+                           "--report", str(report)], capture_output=True, text=True, cwd=ROOT)
+    assert 0 == done.returncode, done.stderr
+    browser.set_window_size(width, 1400)
+    try:
+        browser.get(report.as_uri())
+        wide = browser.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth, "
+            "Array.from(document.querySelectorAll('pre, td, th, p')).filter(e => e.scrollWidth > e.clientWidth + 1)"
+            ".map(e => e.tagName + ': ' + e.textContent.slice(0, 60))]")
+    finally:
+        browser.set_window_size(1260, 1500)
+    assert wide[0] <= wide[1] and [] == wide[2], wide
