@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -108,12 +109,17 @@ def start_rerate(big: tuple[Path, Path], workdir: Path, *extra: str) -> subproce
                              *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for_scratch(workdir: Path, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while not any(workdir.glob("policyhistory-rerate-*")):
+def wait_until(process: subprocess.Popen[bytes], ready: Callable[[], bool], seconds: float = 60) -> None:
+    """Until `ready()`, the run still running (its stderr shown if it ended) and within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not ready():
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def wait_for_scratch(workdir: Path, process: subprocess.Popen[bytes]) -> None:
+    wait_until(process, lambda: any(workdir.glob("policyhistory-rerate-*")))
     time.sleep(0.3)  # well inside the run: reading, scratch files being written
 
 
@@ -185,11 +191,7 @@ def test_kill_9_while_results_are_written_leaves_the_results_database_as_it_was(
     workdir.mkdir()
     process = start_rerate(big, workdir, "--format", "sqlite", "--output", str(results))
     journal = tmp_path / "results.db-journal"
-    deadline = time.monotonic() + 120
-    while not journal.exists():  # the run's transaction has written into the database
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(process, journal.exists, 120)  # the run's transaction has written into the database
     time.sleep(0.5)
     process.kill()
     process.wait(timeout=60)
@@ -231,11 +233,8 @@ def test_kill_9_of_a_run_with_workers_leaves_no_worker_behind(big, tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()
     process = start_rerate(big, workdir, "--workers", "2", "--output", str(tmp_path / "out.jsonl"))
-    deadline = time.monotonic() + 60
-    while len(children := _children(process.pid)) < 3:  # the two workers and the resource tracker
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(process, lambda: len(_children(process.pid)) >= 3)  # the two workers and the resource tracker
+    children = _children(process.pid)
     time.sleep(0.5)
     process.kill()
     process.wait(timeout=60)
