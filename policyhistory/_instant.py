@@ -66,7 +66,9 @@ def _read(value: object, field: str) -> Instant:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
             raise NaiveDatetimeError(field, value)
-        return pendulum.instance(value).in_timezone(UTC)
+        # By the datetime's own offset, as Python (and format_instant) read it: pendulum.instance would read a
+        # wall time a zone skips (02:00 in Paris on a spring-forward night) at the later offset, an hour off.
+        return _utc(value)
     if isinstance(value, dt.date):
         return pendulum.datetime(value.year, value.month, value.day, tz=UTC)
     if isinstance(value, str):

@@ -39,3 +39,14 @@ def test_micros_counts_from_the_epoch_in_any_zone(naive: dt.datetime, zone: dt.t
     value = naive.replace(tzinfo=zone)
     assert (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1) == micros(value)
     assert micros(value) == micros(to_instant(value))
+
+
+def test_a_wall_time_its_zone_skips_is_read_at_the_datetimes_own_offset() -> None:
+    """Found by the property above in a fresh clone's CI: 02:00 on a spring-forward night in Paris, as a
+    datetime with pendulum's zone, has the offset +01:00 in Python, which pendulum.instance read at +02:00
+    (an hour off, 00:00Z). The instant is the datetime's own: 01:00Z, as format_instant writes it."""
+    for naive in (dt.datetime(2526, 3, 31, 2, 0), dt.datetime(2020, 3, 29, 2, 30)):
+        value = naive.replace(tzinfo=pendulum.timezone("Europe/Paris"))
+        assert reference(value) == format_instant(to_instant(value)) == format_instant(value)
+    assert "2020-03-29T01:30:00Z" == format_instant(to_instant(dt.datetime(2020, 3, 29, 2, 30).replace(
+        tzinfo=pendulum.timezone("Europe/Paris"))))
