@@ -69,7 +69,8 @@ def checked(named: pl.DataFrame, kind_of: KindOf) -> tuple[pl.DataFrame, pl.Seri
         .dt.epoch("us").alias("start_us"),
         pl.col("duration_text").str.to_integer(strict=False).alias("duration"),
         pl.col("minutes_text").str.strip_chars().cast(pl.Float64, strict=False).alias("minutes_number"),
-        pl.col("charge_text").str.strip_chars().cast(pl.Float64, strict=False).alias("charge_number"),
+        # + 0.0: a charge of -0 is 0 (as _layouts._number reads it), not -0.0 in the record.
+        (pl.col("charge_text").str.strip_chars().cast(pl.Float64, strict=False) + 0.0).alias("charge_number"),
     )
     ok = (
         (pl.col("call_id") != "") & ~pl.col("call_id").str.contains("\x00", literal=True)

@@ -167,7 +167,7 @@ def _number(value: object, field: str, below: float = math.inf) -> float | None:
         raise InvalidFieldError(field, value, "a number")
     if abs(number) >= below:
         raise InvalidFieldError(field, value, f"a number below {below:,}")
-    return number
+    return number + 0.0  # -0 is 0: a record says 0.0, not -0.0
 
 
 BLANK = " \t"

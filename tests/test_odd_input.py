@@ -550,3 +550,13 @@ def test_a_semicolon_files_refused_amount_is_quoted_as_written(tmp_path, monkeyp
         assert billed == record["billed"]["charge"]
     else:
         assert "rejected" == record["outcome"] and f"got {quoted!r}" in record["error"]
+
+
+@pytest.mark.parametrize("charge", ["-0", "-0.0", " -0.00 "])
+def test_a_billed_charge_of_minus_0_is_0(tmp_path, monkeypatch, charge):
+    """PROBLEM. A billed_charge of -0 came out as -0.0 in billed.charge (and in charge_difference, and as
+    "charge -0 USD" in the change text): it is 0."""
+    path = own_file(tmp_path, own_row("c1", charge=charge))
+    columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
+    assert columnar == row_by_row
+    assert '"charge": 0.0' in columnar[0] and '": -0' not in columnar[0] and "charge -0" not in columnar[0]
