@@ -109,7 +109,7 @@ def json_chunks(value: object, depth: int = 0) -> Iterator[str]:
     """The text of `value` as json.dumps(value, indent=2, ensure_ascii=False) writes it, in pieces, where an
     array in a dictionary may also be given as an iterator (a generator), encoded item by item as it gives
     them: a large run's summary has hundreds of thousands of pool-months and money totals, which as lists of
-    dictionaries would take a third of the run's memory at once (json's own encoder takes only lists and
+    dictionaries would all be held at once (see benchmarks/README.md; json's own encoder takes only lists and
     tuples). An iterator's items, and lists, are plain JSON values, each encoded as json.dumps would."""
     if isinstance(value, dict):
         items: Iterator[tuple[object, object]] = iter(value.items())

@@ -181,7 +181,7 @@ def write_parquet(path: Path, records: Iterable[Mapping[str, Any]],
     written = 0
     with tempfile.TemporaryDirectory(prefix="policyhistory-parquet-", dir=workdir) as scratch:
         parts: list[Path] = []
-        # A part's rows by column (a list per column, not a dictionary per row: a third of the memory).
+        # A part's rows by column: a list per column holds no dictionary per row (see benchmarks/README.md).
         columns: dict[str, list[Any]] = {column: [] for column in schema}
         rows = 0
 
