@@ -193,7 +193,7 @@ def rerate(ctx: click.Context, calls: tuple[Path, ...], tenants: Path | None, li
     if progress:
         progress.close()
     if results is not None:
-        results.finish(manifest.record(), audit.streamed_record()["totals"])
+        results.finish(manifest.record(), audit.totals_rows())
         click.echo(f"results (run {run_id}) written to {output}", err=True)
     if summary_json:
         whole = {"manifest": manifest.record(), **run_summary_record(run.summary, audit)}

@@ -109,13 +109,13 @@ def _set_context(path: str, parent: int) -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+_PARENT_WATCH_SECONDS = 0.5
+
+
 def _leave_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(_PARENT_WATCH_SECONDS)
     os._exit(1)  # the parent is gone: no one is left to take this worker's results
-
-
-_PARENT_WATCH_SECONDS = 0.5
 
 
 def _ready() -> None:

@@ -189,7 +189,7 @@ def _given(value: Any) -> bool:
 def currency_code(value: object) -> str | None:
     """A bill's currency as its code is written, ISO 4217's capitals ("usd", " USD " are USD: else the same
     currency's money would be totalled apart and left uncompared with the rate card's); None when empty."""
-    return (str(value).strip().upper() or None) if value is not None else None
+    return _text(value).upper() or None
 
 
 def _billed_minutes(value: object) -> int | None:

@@ -334,8 +334,7 @@ class Audit:
         return {
             "rate_card_entries": len(self.rates),
             "by_currency": {currency or "": totals.record() for currency, totals in self.by_currency().items()},
-            "totals": ({"tenant_id": tenant, "month": month, "currency": currency, **totals.record()}
-                       for (tenant, month, currency), totals in sorted(self.totals.items())),
+            "totals": self.totals_rows(),
             "top_changed_by_money": self.top_changed(),
             "without_rate": self.without_rate,
             "without_rate_by_destination": [{"destination_country": c, "number_type": t, "calls": n}
@@ -343,6 +342,11 @@ class Audit:
             "implied_rates": self.implied_rates(),
             "anomalies": self.anomalies(),
         }
+
+    def totals_rows(self) -> Iterator[dict[str, Any]]:
+        """The totals per tenant, month and currency, one dictionary each, in that order, as they are asked for."""
+        for (tenant, month, currency), totals in sorted(self.totals.items()):
+            yield {"tenant_id": tenant, "month": month, "currency": currency, **totals.record()}
 
     def lines(self) -> list[str]:
         """The money part of the short summary: totals per currency, and calls without a rate."""

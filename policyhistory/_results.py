@@ -183,7 +183,6 @@ def write_parquet(path: Path, records: Iterable[Mapping[str, Any]],
         parts: list[Path] = []
         # A part's rows by column: a list per column holds no dictionary per row (see benchmarks/README.md).
         columns: dict[str, list[Any]] = {column: [] for column in schema}
-        rows = 0
 
         def spill() -> None:
             # A field beyond RESULT_COLUMNS (a later engine's, say) gets a text column of its own: kept, not lost.
@@ -204,15 +203,13 @@ def write_parquet(path: Path, records: Iterable[Mapping[str, Any]],
                 if row.get(column) is not None:
                     row[column] = [str(item) for item in row[column]]
             for name in row.keys() - columns.keys():
-                columns[name] = [None] * rows
+                columns[name] = [None] * len(columns["seq"])  # earlier rows of the part had no such field
             for name, values in columns.items():
                 values.append(row.get(name) if name in schema else _text(row.get(name)))
-            rows += 1
             written += 1
-            if rows >= _PARQUET_PART:
+            if len(columns["seq"]) >= _PARQUET_PART:
                 spill()
-                rows = 0
-        if rows or not parts:
+        if columns["seq"] or not parts:
             spill()
         target = Path(scratch) / "all.parquet"
         frames = [pl.scan_parquet(part) for part in parts]

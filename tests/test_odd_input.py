@@ -52,6 +52,16 @@ def teams_file(tmp_path: Path, header: list[str], rows: list[list[str]], delimit
     return path
 
 
+def rows_file(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Rows of our layout (dictionaries with the same keys) as a CSV file, or JSON Lines where `path` says so."""
+    if path.suffix == ".csv":
+        path.write_text("\n".join([",".join(rows[0]), *(",".join(row.values()) for row in rows)]) + "\n",
+                        encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 def records_of(texts: list[str]) -> list[dict]:
     return [json.loads(text) for text in texts]
 
@@ -408,11 +418,7 @@ def test_an_empty_organizer_licenses_does_not_hide_licenses(tmp_path, monkeypatc
     row = {"call_id": "c1", "tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": "60",
            "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "FR",
            "organizer_licenses": blank, "licenses": "audio_conferencing", "destination": "+33142685300"}
-    path = tmp_path / name
-    if name.endswith(".csv"):
-        path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
-    else:
-        path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    path = rows_file(tmp_path / name, [row])
     columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
     assert columnar == row_by_row
     record = records_of(columnar)[0]
@@ -518,12 +524,7 @@ def test_a_usage_location_of_spaces_gives_way_to_its_synonym_and_alone_is_refuse
     common = {"tenant_id": "acme", "start": "2020-03-02T10:00:00Z", "duration_seconds": "60", "call_type": "conf_out",
               "organizer_licenses": "audio_conferencing", "destination": "+33142685300"}
     rows = [{**common, **row} for row in rows]
-    path = tmp_path / name
-    if name.endswith(".csv"):
-        path.write_text("\n".join([",".join(rows[0]), *(",".join(row.values()) for row in rows)]) + "\n",
-                        encoding="utf-8")
-    else:
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    path = rows_file(tmp_path / name, rows)
     columnar, row_by_row = own_both_ways(monkeypatch, _store(tmp_path), path)
     assert columnar == row_by_row
     records = records_of(columnar)
