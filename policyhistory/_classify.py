@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import phonenumbers
 
 from ._calls import destination_of
+from ._chains import writing
 from ._errors import PolicyHistoryError
 from ._store import Store
 
@@ -50,8 +51,9 @@ def classify_numbers(store: Store, numbers: Sequence[str], mapper: Mapper) -> di
     chunks) and remembered."""
     db = store.db
     if not db[TABLE].exists():
-        db.table(TABLE).create({"number": str, "phonenumbers": str, "country": str, "number_type": str, "error": str},
-                         pk=("number", "phonenumbers"))
+        with writing(db.conn, store.path):  # another run may be creating it too
+            db.table(TABLE).create({"number": str, "phonenumbers": str, "country": str, "number_type": str,
+                                    "error": str}, pk=("number", "phonenumbers"), if_not_exists=True)
     found: dict[str, Classified] = {}
     kinds: dict[tuple[str, str], tuple[str, str]] = {}
     for start in range(0, len(numbers), _LOOKUP):
@@ -72,7 +74,9 @@ def classify_numbers(store: Store, numbers: Sequence[str], mapper: Mapper) -> di
             else:
                 found[number] = _interned(kinds, *classified)
                 rows.append((number, VERSION, classified[0], classified[1], None))
-        with db.conn:
+        # One transaction a chunk: the store's connection commits each statement by itself otherwise (it has
+        # no implicit transactions), which synced the database once a number (see benchmarks/README.md).
+        with writing(db.conn, store.path):
             db.conn.executemany(f"INSERT OR REPLACE INTO {TABLE} (number, phonenumbers, country, number_type, error) "
                                 "VALUES (?, ?, ?, ?, ?)", rows)
     return found

@@ -484,3 +484,29 @@ def test_rerate_rows_of_one_tenant_or_one_call(fresh_store, tmp_path):
     [found] = run.rows(call_id="seoul-2")
     assert ("seoul", "2020-06-15T02:00:00Z") == (found.call.tenant_id, policyhistory.format_instant(found.call.start))
     assert [] == list(run.rows(call_id="bad-1"))  # a row that cannot be read is never a match
+
+
+def test_numbers_classified_are_remembered_in_transactions(tmp_path):
+    """A run stores each number's classification for the next run, a chunk of numbers to a transaction: the
+    store's connection commits a statement alone otherwise, and a first run of 200,000 numbers spent 30 s
+    syncing the database once a number."""
+    store = policyhistory.Store.open(tmp_path / "p.db")
+    store.load_tenant_facts(EXAMPLES / "tenants.csv", EXAMPLES / "licenses.csv")
+    statements: list[tuple[str, bool]] = []
+    conn = store.db.conn
+    conn.set_trace_callback(lambda sql: statements.append((sql, conn.in_transaction)))
+    first = list(policyhistory.Rerate(store, [OWN], known_at="2026-11-23T00:00:00Z").records_json())
+    conn.set_trace_callback(None)
+    inserts = [inside for sql, inside in statements if sql.startswith("INSERT OR REPLACE INTO destination_classes")]
+    dialed = {row["destination"] for row in csv.DictReader(OWN.open(encoding="utf-8"))}
+    assert len(dialed) == len(inserts) and all(inserts)
+    remembered = {row["number"]: (row["country"], row["number_type"]) for row in store.db["destination_classes"].rows}
+    assert dialed == set(remembered)
+    assert ("FR", "fixed_line") == remembered["+33142685300"]
+    statements.clear()
+    conn.set_trace_callback(lambda sql: statements.append((sql, conn.in_transaction)))
+    second = list(policyhistory.Rerate(store, [OWN], known_at="2026-11-23T00:00:00Z").records_json())
+    conn.set_trace_callback(None)
+    assert not [sql for sql, _ in statements if "INTO destination_classes" in sql]  # all remembered
+    strip = [json.dumps({k: v for k, v in json.loads(line).items() if k != "run_id"}) for line in first]
+    assert strip == [json.dumps({k: v for k, v in json.loads(line).items() if k != "run_id"}) for line in second]
