@@ -215,11 +215,13 @@ plain_calls = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=plain_calls, delimiter=st.sampled_from([",", ";", "\t"]), crlf=st.booleans())
+@given(calls=plain_calls, delimiter=st.sampled_from([",", ";", "\t"]), crlf=st.booleans(),
+       last=st.sampled_from(["\n", "\r\n", ""]), stray=st.one_of(st.none(), st.integers(0, 2000)))
 def test_rerate_agreement_columnar_reader_reads_as_the_csv_module_does(tmp_path, monkeypatch, calls, delimiter,
-                                                                       crlf):
+                                                                       crlf, last, stray):
     """A CSV file of our layout read by polars where it can be (and by the csv module in the pieces it cannot)
-    gives the same records, errors and lines as the csv module row by row, whatever the fields hold."""
+    gives the same records, errors and lines as the csv module row by row, whatever the fields hold: LF or
+    CRLF line ends, the last line's own (or none), a carriage return anywhere (`stray`)."""
     columns = [*COLUMNS, "billed_outcome", "billed_minutes", "billed_charge", "currency"]
     lines = [delimiter.join(columns)]
     for index, (call_id, tenant, start, duration, kind, destination, location, licenses, outcome, minutes, charge,
@@ -227,7 +229,11 @@ def test_rerate_agreement_columnar_reader_reads_as_the_csv_module_does(tmp_path,
         lines.append(delimiter.join([f"{call_id}{index}", tenant, start, duration, kind, "o", location, licenses,
                                      destination, outcome, minutes, charge, currency]))
     path = tmp_path / "plain.csv"
-    path.write_bytes((("\r\n" if crlf else "\n").join(lines) + "\n").encode("utf-8"))
+    text = ("\r\n" if crlf else "\n").join(lines) + last
+    if stray is not None:
+        at = len(lines[0]) + 1 + stray % max(1, len(text) - len(lines[0]))
+        text = text[:at] + "\r" + text[at:]
+    path.write_bytes(text.encode("utf-8"))
     store = _store(tmp_path)
     columnar = list(Rerate(store, [path], known_at=KNOWN_AT).records_json())
     with monkeypatch.context() as patched:  # undone after each example
