@@ -137,9 +137,9 @@ def inspect_file(path: str | Path) -> Inspection:
         except UnknownLayoutError:
             raise
         except PolicyHistoryError as error:
-            reason = _reason(error, reader)
+            reason = _reason(error, reader, raw)
             if rejected[reason] < _EXAMPLES:
-                examples.append((line, in_file_terms(error, reader)))
+                examples.append((line, in_file_terms(error, reader, raw)))
             rejected[reason] += 1
             continue
         readable += 1
@@ -178,7 +178,7 @@ def inspect_file(path: str | Path) -> Inspection:
                       duplicates, dict(rejected.most_common()), tuple(examples), tuple(notes))
 
 
-def _reason(error: PolicyHistoryError, reader: LayoutReader | None) -> str:
+def _reason(error: PolicyHistoryError, reader: LayoutReader | None, raw: object = None) -> str:
     """A rejection's reason without its value, so that rows rejected alike are counted together; the file's
     column where the layout names the field otherwise (as rerate's reasons do)."""
     field = getattr(error, "field", None)
@@ -188,7 +188,7 @@ def _reason(error: PolicyHistoryError, reader: LayoutReader | None) -> str:
     if isinstance(error, InstantParseError) and not isinstance(error, InstantRangeError):
         expected = "an ISO 8601 instant with offset, a date, or an aware datetime"
     if field and expected:
-        column = reader.field_columns.get(field) if reader is not None else None
+        column = reader.column_of(field, raw) if reader is not None else None
         return f"column {column!r} ({field}): expected {expected}" if column else \
             f"field {field!r}: expected {expected}"
     return type(error).__name__

@@ -265,6 +265,11 @@ class LayoutReader:
     def read(self, values: list[Any], tenant_id: str | None) -> CallFields:
         raise NotImplementedError
 
+    def column_of(self, field: str, raw: object = None) -> str | None:
+        """The file's column that gave `field` in the row `raw` (its values or JSON record), where it is not
+        named `field`: a rejected row's reason names it (in_file_terms)."""
+        return self.field_columns.get(field)
+
     def call_row(self, values: list[Any], tenant_id: str | None) -> CallRow:
         read = self.read(values, tenant_id)
         fields = dict(zip(CALL_ROW_FIELDS, read, strict=False))
@@ -294,6 +299,11 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
 
 
+_SYNONYMS = {"licenses": ("organizer_licenses", "licenses"),
+             "usage_location": ("organizer_usage_location", "usage_location")}
+"""A call field our layout reads from the organizer's column or its synonym: (the column, the synonym)."""
+
+
 class OwnLayout(LayoutReader):
     """Our layout (OWN_COLUMNS); `user_id`, `usage_location` and `licenses` are read as synonyms."""
 
@@ -309,6 +319,23 @@ class OwnLayout(LayoutReader):
         self._licenses = (at("organizer_licenses"), at("licenses"))
         self._billed = (at("billed_outcome"), at("billed_minutes"), at("billed_charge"), at("currency"))
         self._key = (at("usage_id"), at("carrier"))
+
+    def column_of(self, field: str, raw: object = None) -> str | None:
+        """organizer_licenses and organizer_usage_location give the fields licenses and usage_location, unless
+        the row gives them by those names (first_given: the organizer's column first)."""
+        pair = _SYNONYMS.get(field)
+        if pair is None:
+            return None
+        if isinstance(raw, Mapping):
+            value, synonym = raw.get(pair[0]), raw.get(pair[1])
+        elif isinstance(raw, list):
+            at = self.at
+            value, synonym = (raw[at(name)] if at(name) < len(raw) else None for name in pair)
+        else:
+            return pair[0] if pair[0] in self._index else None
+        column = pair[1] if synonym is not None and (not value or (not _given(value) and _given(synonym))) \
+            else pair[0]  # as first_given takes them
+        return column if column != field and column in self._index else None
 
     def read(self, values: list[Any], tenant_id: str | None = None) -> CallFields:
         outcome_at, minutes_at, charge_at, currency_at = self._billed
@@ -400,13 +427,13 @@ class TeamsLayout(UsageLayout):
                 usage_id, carrier)
 
 
-def in_file_terms(error: Exception, reader: LayoutReader | None) -> str:
-    """The error of a row, naming the file's own column where its layout calls our field otherwise: "column
-    'Duration Seconds' (duration_seconds): expected a whole number of seconds, got 'abc'", not "field
-    'duration_seconds': ..." of a column the file does not have."""
+def in_file_terms(error: Exception, reader: LayoutReader | None, raw: object = None) -> str:
+    """The error of a row (`raw`: its values or JSON record), naming the file's own column where its layout
+    calls our field otherwise: "column 'Duration Seconds' (duration_seconds): expected a whole number of
+    seconds, got 'abc'", not "field 'duration_seconds': ..." of a column the file does not have."""
     text = str(error)
     field = getattr(error, "field", None)
-    column = reader.field_columns.get(field) if reader is not None and type(field) is str else None
+    column = reader.column_of(field, raw) if reader is not None and type(field) is str else None
     if column is None:
         return text
     for prefix in (f"field {field!r}: ", f"{field}: "):

@@ -204,7 +204,7 @@ class ShardReading:
                     kind = self.kinds.of(kind_given, location_given, licenses_given, carrier)
             except PolicyHistoryError as error:
                 head = {"file": name, "line": line, "call_id": printable_text(_raw_call_id(raw, reader, columns))}
-                record = rejected_record(head, in_file_terms(error, reader))
+                record = rejected_record(head, in_file_terms(error, reader, raw))
                 text = encode(record)
                 if self.read_audit is not None:
                     text = text[:-1] + self.read_audit.rejected_suffix(seq, record)

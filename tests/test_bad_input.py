@@ -134,9 +134,11 @@ def test_a_row_that_ends_before_its_destination_says_so_and_reasons_past_five_ar
                     EXAMPLES / "licenses.csv")
     records = {record["call_id"]: record for record in map(json.loads, result.stdout.splitlines())}
     assert "None" not in records["b6"]["error"]
-    # The call's field (the licenses file's column is `sku`) and the SKU it does not know.
-    assert records["b4"]["error"].startswith("field 'licenses': expected one of audio_conferencing, ")
+    # The file's column, the call's field (the licenses file's column is `sku`) and the SKU it does not know.
+    assert records["b4"]["error"].startswith("column 'organizer_licenses' (licenses): expected one of "
+                                             "audio_conferencing, ")
     assert records["b4"]["error"].endswith(", got 'MCOPSTN99'")
+    assert records["b7"]["error"].startswith("column 'organizer_usage_location' (usage_location): expected ")
     assert "the row has none (it ends before that column), got nothing" in records["b6"]["error"]
     assert "rejected rows by reason (7 reason(s), the 5 most frequent):" in result.stderr
     assert "  2 more row(s) for 2 other reason(s) (every reason: --summary-json FILE, or the report)" in (
@@ -334,3 +336,29 @@ def test_half_a_surrogate_pair_in_a_json_text_is_a_rejected_row_naming_its_field
     with pytest.raises(InvalidFieldError) as raised:
         store.rate(rows[1], known_at="2026-11-23")
     assert "call_id" == raised.value.field
+
+
+def test_a_refused_license_or_location_names_the_column_or_key_the_row_gave_it_by(tmp_path):
+    """Our layout reads licenses from organizer_licenses or its synonym licenses (the usage location alike):
+    the reason names the one the row gave, in a CSV file and in a JSON record."""
+    calls = tmp_path / "c.csv"
+    calls.write_text("call_id,tenant_id,start,duration_seconds,call_type,organizer_id,usage_location,licenses,"
+                     "destination\nl1,contoso,2022-04-04T10:00:00Z,600,user_out,ann,US,MCOPSTN99,+12027621401\n"
+                     "l2,contoso,2022-04-04T10:00:00Z,600,user_out,ann,XX,MCOPSTN1,+12027621401\n", encoding="utf-8")
+    lines = tmp_path / "c.jsonl"
+    call = {"tenant_id": "contoso", "start": "2022-04-04T10:00:00Z", "duration_seconds": 600,
+            "call_type": "user_out", "organizer_id": "ann", "destination": "+12027621401"}
+    lines.write_text("\n".join(json.dumps({"call_id": call_id, **call, **fields}) for call_id, fields in [
+        ("j1", {"organizer_licenses": "MCOPSTN99"}), ("j2", {"licenses": "MCOPSTN99"}),
+        ("j3", {"organizer_licenses": " ", "licenses": "MCOPSTN99"}),
+        ("j4", {"organizer_usage_location": "XX"}), ("j5", {"usage_location": "XX"})]) + "\n", encoding="utf-8")
+    result = invoke(tmp_path, "rerate", calls, lines, "--tenants", EXAMPLES / "tenants.csv", "--licenses",
+                    EXAMPLES / "licenses.csv")
+    errors = {record["call_id"]: record["error"].split(": expected")[0]
+              for record in map(json.loads, result.stdout.splitlines())}
+    assert {"l1": "field 'licenses'", "l2": "field 'usage_location'",
+            "j1": "column 'organizer_licenses' (licenses)", "j2": "field 'licenses'", "j3": "field 'licenses'",
+            "j4": "column 'organizer_usage_location' (usage_location)", "j5": "field 'usage_location'"} == errors
+    inspected = invoke(tmp_path, "inspect", lines)
+    assert "  1: column 'organizer_licenses' (licenses): expected one of " in inspected.output
+    assert "  2: field 'licenses': expected one of " in inspected.output
