@@ -263,7 +263,7 @@ def test_rerate_json_lines_with_values_of_any_type(tmp_path):
     result, records = rerate(tmp_path, str(jsonl))
     assert 3 == result.exit_code, result.output
     assert [(1, None, "rejected", "row"), (2, "c1", "dial_out_pool", None), (3, "c2", "rejected", "call_type"),
-            (4, "c3", "rejected", "licenses"), (5, None, "rejected", "row"),  # c3: the license "3", as in CSV
+            (4, "c3", "rejected", "organizer_licenses"), (5, None, "rejected", "row"),  # c3: the license "3", as in CSV
             (6, "c4", "rejected", "billed_minutes")] == [
         (r["line"], r["call_id"], r["outcome"], r["error"].split("'")[1] if "error" in r else None) for r in records]
     assert ("FR", False) == (records[1]["destination_country"], records[1]["changed"])
