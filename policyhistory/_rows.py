@@ -339,6 +339,12 @@ NUMBERS_AS_TEXT: dict[str, Any] = {"parse_int": _integer_text, "parse_float": st
 float 0.1, the same call id as 0.1), 9e2 is "9e2" (not 900.0), -0 is "-0"; each field's own check reads it."""
 
 
+def loads_as_written(text: str | bytes) -> Any:
+    """JSON as a call file's is read: numbers as their text (NUMBERS_AS_TEXT), a key twice refused. For the
+    calls `rate --call` and the service take, so that a call reads the same there as in a call file."""
+    return json.loads(text, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
+
+
 def json_line_rows(text: str) -> list[Row]:
     """The rows of one line of a JSON Lines file (`text` with its line break): none for a blank line, the
     record, a row that could not be read, or a Graph response page's rows (on one line: its rows, at its line)."""

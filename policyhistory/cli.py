@@ -34,7 +34,7 @@ from ._explaining import explain_found, find_call
 from ._inspect import inspect_file
 from ._outputs import write_text
 from ._records import encode
-from ._rows import json_refusal, unique_keys
+from ._rows import json_refusal, loads_as_written
 from ._store import Store
 from ._verify import parse_digest
 
@@ -102,7 +102,7 @@ def rate(ctx: click.Context, call_text: str, tenants: Path | None, licenses: Pat
                 if isinstance(error, UnicodeDecodeError) else str(error)
             raise click.BadParameter(f"cannot read {name[:200]}: {why}", param_hint="--call") from error
     try:
-        call = json.loads(call_text, object_pairs_hook=unique_keys)
+        call = loads_as_written(call_text)  # numbers as their text, as in a call file
     except json.JSONDecodeError as error:
         if not call_text.lstrip().startswith(("{", "[", '"')) and "\n" not in call_text.strip():
             raise click.BadParameter(f"no such file: {call_text[:200]!r} (and not JSON either: give the call as "

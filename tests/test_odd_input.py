@@ -514,6 +514,33 @@ def test_json_numbers_are_read_as_their_text(tmp_path, monkeypatch, name):
     assert "got '9e2'" in records[2]["error"] and "got '-0'" in records[3]["error"]
 
 
+def test_rate_reads_the_calls_json_numbers_as_their_text_as_rerate_does(tmp_path):
+    """`rate --call` read a JSON number as a number: the call id 0.10 came out "0.1", a duration 9e2 was
+    refused quoting 900.0 and -0 was 0 seconds, where the same call in a call file is "0.10", refused quoting
+    9e2 and refused quoting -0. Now both read it alike."""
+    good = {"tenant_id": "contoso", "start": "2020-09-15T09:00:00Z", "duration_seconds": 900,
+            "call_type": "conf_out", "organizer_usage_location": "US", "organizer_licenses": "audio_conferencing",
+            "destination": "+33142685300"}
+
+    def text(call_id: str, seconds: str = "900") -> str:
+        return json.dumps({"call_id": "ID", **good}).replace('"ID"', call_id).replace(": 900", f": {seconds}")
+
+    facts = ["--tenants", EXAMPLES / "tenants.csv", "--licenses", EXAMPLES / "licenses.csv"]
+    rated = invoke(tmp_path, "rate", *facts, "--known-at", KNOWN_AT, "--json", "--call", text("0.10"))
+    assert 0 == rated.exit_code, rated.output
+    record = json.loads(rated.stdout)
+    path = tmp_path / "calls.jsonl"
+    path.write_text(text("0.10") + "\n" + text('"c2"', "9e2") + "\n" + text('"c3"', "-0") + "\n", encoding="utf-8")
+    rerated = records_of(invoke(tmp_path, "rerate", path, *facts, "--known-at", KNOWN_AT).stdout.splitlines())
+    fields = ("call_id", "outcome", "billable_minutes", "pool_minutes", "credit_minutes", "destination_country")
+    assert [record[name] for name in fields] == [rerated[0][name] for name in fields]
+    assert "0.10" == record["call_id"]
+    for at, seconds in ((1, "9e2"), (2, "-0")):
+        refused = invoke(tmp_path, "rate", "--known-at", KNOWN_AT, "--call", text('"c"', seconds))
+        assert 2 == refused.exit_code and f"got '{seconds}'" in refused.output
+        assert f"got '{seconds}'" in rerated[at]["error"]
+
+
 @pytest.mark.parametrize("name", ["calls.csv", "calls.jsonl"])
 def test_a_usage_location_of_spaces_gives_way_to_its_synonym_and_alone_is_refused(tmp_path, monkeypatch, name):
     """A cell of spaces in organizer_usage_location beside usage_location GB: GB is read (it was refused); a

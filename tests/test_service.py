@@ -101,6 +101,32 @@ def test_rate_what_if_and_refusals_are_problem_documents(client: httpx.Client) -
     assert malformed.status_code == 400 and malformed.headers["content-type"] == "application/problem+json"
 
 
+def test_rate_reads_a_calls_json_numbers_as_their_text_as_a_call_file_does(server: Server,
+                                                                          client: httpx.Client) -> None:
+    """`"call_id": 0.10` is the call id "0.10" (Litestar's decoder, like json, made it 0.1, so that 0.1 and 0.10
+    were one call in a batch); a duration 9e2 is refused quoting 9e2 (it was read as 900.0), as in a call file
+    and in `rate --call`."""
+    def body(**numbers: str) -> str:
+        text = json.dumps({"call": {**FRANCE_CALL, "call_id": "ID", "duration_seconds": "SECONDS"}})
+        return text.replace('"ID"', numbers.get("call_id", '"c1"')).replace('"SECONDS"', numbers.get("seconds", "900"))
+
+    headers = {"content-type": "application/json"}
+    rated = client.post("/v1/rate", content=body(call_id="0.10"), headers=headers)
+    assert 200 == rated.status_code and "0.10" == rated.json()["call_id"]
+    call = json.loads(body(call_id='"0.10"'))["call"]
+    assert {**rated.json(), "known_at": None} == {**cli_json(server.db, "rate", "--call", body(call_id="0.10")[9:-1],
+                                                              "--json"), "known_at": None}
+    assert call["call_id"] == cli_json(server.db, "rate", "--call", json.dumps(call), "--json")["call_id"]  # type: ignore[index]
+    refused = client.post("/v1/rate", content=body(seconds="9e2"), headers=headers)
+    assert 422 == refused.status_code and ("duration_seconds", "9e2") == (refused.json()["field"],
+                                                                          refused.json()["value"])
+    batch = '{"calls": [' + body(call_id="0.1")[9:-1] + ", " + body(call_id="0.10")[9:-1] + '], "trace": false}'
+    both = client.post("/v1/rate/batch", content=batch, headers=headers)
+    assert 200 == both.status_code and ["0.1", "0.10"] == [record["call_id"] for record in both.json()["records"]]
+    explained = client.post("/v1/explain", content=body(call_id="0.10"), headers=headers)
+    assert 200 == explained.status_code and "0.10" == explained.json()["rating"]["call_id"]
+
+
 def test_rate_batch_carries_pools_in_start_order(client: httpx.Client) -> None:
     calls = [{**FRANCE_CALL, "call_id": f"c{index}", "start": f"2018-09-{20 - index:02d}T09:00:00Z"}
              for index in range(3)]

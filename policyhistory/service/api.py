@@ -134,8 +134,18 @@ def change_record(c: PolicyChange) -> dict[str, Any]:
             "after": version_record(c.after) if c.after else None}
 
 
+def as_written(request: Request[Any, Any, Any], name: str, decoded: Any) -> Any:
+    """The body's `name` (a call's fields, or a list of calls) with its numbers as their text, as `rate
+    --call` and a call file read them (`"call_id": 0.10` is "0.10", not 0.1; a duration 9e2 is refused quoting
+    9e2), where the body was read so (app.refuse_duplicate_keys); else as Litestar decoded it."""
+    written = getattr(request.state, "written", None)
+    return written[name] if isinstance(written, dict) and name in written else decoded
+
+
 async def explanation_for(request: Request[Any, Any, Any], data: ExplainRequest) -> CallExplanation:
     store = store_of(request)
+    data = attrs.evolve(data, call=as_written(request, "call", data.call),
+                        earlier=as_written(request, "earlier", data.earlier))
     if data.job is not None:
         if data.call_id is None and data.call is None:
             raise ValidationException("give call_id with job (the call to look up in the job's files), or call")
@@ -197,7 +207,7 @@ class V1(Controller):
     @post("/rate", status_code=200, sync_to_thread=False, responses=READS)
     def rate(self, request: Request[Any, Any, Any], data: RateRequest) -> dict[str, Any]:
         """Rate one call and return its rating with its trace: `rate --call ... --json`."""
-        rating = store_of(request).rate(data.call, as_of=instant(data.as_of, "as_of"),
+        rating = store_of(request).rate(as_written(request, "call", data.call), as_of=instant(data.as_of, "as_of"),
                                         known_at=instant(data.known_at, "known_at"))
         return rating_record(rating)
 
@@ -210,7 +220,7 @@ class V1(Controller):
             raise HTTPException(status_code=413, detail=f"{len(data.calls)} calls: this server rates at most {limit} "
                                 "per batch (POST /v1/jobs takes any number)")
         calls = []
-        for index, fields in enumerate(data.calls):
+        for index, fields in enumerate(as_written(request, "calls", data.calls)):
             try:
                 calls.append(call_from_mapping(fields))
             except PolicyHistoryError as error:  # say which call, then what the error says

@@ -18,6 +18,7 @@ from .._explaining import CallExplanation
 from .._instant import format_instant
 from .._pictures import timeline_html
 from .._policy import PolicyVersion
+from .._rows import loads_as_written
 from .job_table import FINISHED, job_paths
 from .problems import Missing
 
@@ -109,7 +110,7 @@ def dispute(request: Request[Any, Any, Any], call: str | None = None, known_at: 
     if not call:
         return render("dispute.html", call=None, **form)
     try:
-        fields = json.loads(call)
+        fields = loads_as_written(call)  # numbers as their text, as rate --call reads them
         if not isinstance(fields, dict):
             raise ValueError("expected a JSON object of the call's fields")
         result = explain_call(_store(request), fields, known_at=known_at or None, billed_at=billed_at or None)
