@@ -135,9 +135,7 @@ class Processes:
         # The context goes to the workers in a file, not as the initializer's argument: a spawned process is
         # sent its arguments through a pipe, and the caller's write of a context past the pipe's buffer waits
         # until the child has imported policyhistory to read it, one child after the other.
-        path = join(scratch, "context.pickle")
-        with open_file(path, "wb") as handle:
-            pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        path = _write_context(context, scratch)
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_set_context, initargs=(path, os.getpid()))
         # Start every worker now (the pool starts one a task submitted): each imports policyhistory and polars
@@ -168,9 +166,34 @@ class Processes:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _rate_on_dask(job: ShardJob, context: RunContext) -> ShardResult:
+def _write_context(context: RunContext, scratch: str) -> str:
+    """The run's context pickled in its scratch folder, for the workers to read (see Processes, Dask)."""
+    path = join(scratch, "context.pickle")
+    with open_file(path, "wb") as handle:
+        pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+_DASK_CONTEXT: dict[str, RunContext] = {}
+_DASK_CONTEXT_LOCK = threading.Lock()
+
+
+def _dask_context(path: str) -> RunContext:
+    """The run's context in a Dask worker: read from the shared folder by the worker's first shard of the run,
+    then kept for the others (a worker serves many runs: only the latest run's is kept)."""
+    with _DASK_CONTEXT_LOCK:
+        context = _DASK_CONTEXT.get(path)
+        if context is None:
+            with open_file(path, "rb") as handle:  # written by Dask in the run's own scratch folder
+                context = pickle.load(handle)
+            _DASK_CONTEXT.clear()
+            _DASK_CONTEXT[path] = context
+        return context
+
+
+def _rate_on_dask(job: ShardJob, context_path: str) -> ShardResult:
     distributed: Any = importlib.import_module("distributed")
-    result = rate_shard(job, context)
+    result = rate_shard(job, _dask_context(context_path))
     result.worker = str(distributed.get_worker().address)
     return result
 
@@ -180,7 +203,7 @@ class Dask:
     scheduler was seen running every task in one worker, one after the other), and one task per range of the
     merge."""
 
-    def __init__(self, context: RunContext, address: str) -> None:
+    def __init__(self, context: RunContext, address: str, scratch: str) -> None:
         try:
             distributed: Any = importlib.import_module("distributed")
         except ImportError:
@@ -189,7 +212,9 @@ class Dask:
             self.client: Any = distributed.Client(address, timeout="10s")
         except (OSError, TimeoutError) as error:
             raise DaskUnreachableError(address, str(error) or type(error).__name__) from None
-        self.context: Any = self.client.scatter(context, broadcast=True)
+        # The context goes to the workers in a file of the shared scratch folder, read by each worker's first
+        # shard: scattering it to every worker kept this process waiting 0.7 s before it began to read.
+        self.context_path = _write_context(context, scratch)
         self.workers = sorted(self.client.scheduler_info()["workers"])
 
     def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
@@ -198,7 +223,7 @@ class Dask:
         return list(self.client.gather(futures))
 
     def rate(self, jobs: Sequence[ShardJob]) -> Iterator[ShardResult]:
-        futures = [self.client.submit(_rate_on_dask, job, self.context, pure=False, **self._placed(index))
+        futures = [self.client.submit(_rate_on_dask, job, self.context_path, pure=False, **self._placed(index))
                    for index, job in enumerate(jobs)]
         return (future.result() for future in futures)
 
@@ -222,7 +247,7 @@ class Dask:
 def make_executor(context: RunContext, workers: int | None, dask: str | None, rows: int, scratch: str) -> Executor:
     """Dask when an address is given; else processes when more than one worker and enough rows; else here."""
     if dask:
-        return Dask(context, dask)
+        return Dask(context, dask, scratch)
     count = _workers(workers)
     if count > 1 and (workers is not None or rows >= PARALLEL_MIN_ROWS):
         return Processes(context, count, scratch)
