@@ -20,7 +20,7 @@ _QUOTED = re.compile(r"(?<!\w)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?!\w)")
 _NAMES = ("field ", "column ", "key ", "policy in force for ")
 """Quoted text after these words is a name (field 'duration_seconds'), which the reason keeps."""
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
-_NUMBER = re.compile(r"(?<![\w.])(?<!ISO )\d+(?:\.\d+)?(?![\w.])")  # a row's numbers, not "ISO 8601"
+_NUMBER = re.compile(r"(?<![\w.])(?<!ISO )(?<!alpha-)\d+(?:\.\d+)?(?![\w.])")  # not "ISO 3166 alpha-2"
 
 FIXES = (
     ("no tenant facts", "Load the tenant's facts (policyhistory load --tenants T --licenses L) with a valid_from "
@@ -38,6 +38,7 @@ FIXES = (
     ("destination", "Give the destination as an E.164 number (+33142685300) or an ISO country code."),
     ("call_type", "Use one of the call types the README lists (conf_out, user_out, conf_in, ...)."),
     ("field ", "Correct the field named in the reason to the form it expects."),
+    ("column ", "Correct the column named in the reason to the form it expects."),
 )
 
 

@@ -359,6 +359,10 @@ def test_a_refused_license_or_location_names_the_column_or_key_the_row_gave_it_b
     assert {"l1": "field 'licenses'", "l2": "field 'usage_location'",
             "j1": "column 'organizer_licenses' (licenses)", "j2": "field 'licenses'", "j3": "field 'licenses'",
             "j4": "column 'organizer_usage_location' (usage_location)", "j5": "field 'usage_location'"} == errors
+    # The summary's reasons keep the expected form's own digits (alpha-2) and give a column's reason its fix.
+    assert "column 'organizer_usage_location' (usage_location): expected an ISO 3166 alpha-2 country code" in (
+        result.stderr)
+    assert "fix: Correct the column named in the reason to the form it expects." in result.stderr
     inspected = invoke(tmp_path, "inspect", lines)
     assert "  1: column 'organizer_licenses' (licenses): expected one of " in inspected.output
     assert "  2: field 'licenses': expected one of " in inspected.output
