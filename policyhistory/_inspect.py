@@ -64,8 +64,10 @@ class Inspection:
                             else v)
 
     def lines(self) -> list[str]:
-        tenants = ", ".join(f"{t} ({n})" for t, n in self.tenants.items()) or \
-            "none in the file: give --tenant, or the store's only tenant is taken"
+        # Tenants are counted from the readable rows: where none is readable, that is why none is counted.
+        tenants = ", ".join(f"{t} ({n})" for t, n in self.tenants.items()) or (
+            "none counted (no row is readable)" if self.rows and not self.readable else
+            "none in the file: give --tenant, or the store's only tenant is taken")
         lines = [
             f"file: {self.file} ({self.form})",
             f"layout: {self.layout_title} [{self.layout}]",

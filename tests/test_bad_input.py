@@ -366,3 +366,4 @@ def test_a_refused_license_or_location_names_the_column_or_key_the_row_gave_it_b
     inspected = invoke(tmp_path, "inspect", lines)
     assert "  1: column 'organizer_licenses' (licenses): expected one of " in inspected.output
     assert "  2: field 'licenses': expected one of " in inspected.output
+    assert "tenants: none counted (no row is readable)" in inspected.output  # not "none in the file"
