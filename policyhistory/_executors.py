@@ -13,6 +13,7 @@ import importlib
 import multiprocessing
 import os
 import pickle
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -174,26 +175,27 @@ def _write_context(context: RunContext, scratch: str) -> str:
     return path
 
 
-_DASK_CONTEXT: dict[str, RunContext] = {}
+_DASK_CONTEXT: dict[tuple[str, str], RunContext] = {}
 _DASK_CONTEXT_LOCK = threading.Lock()
 
 
-def _dask_context(path: str) -> RunContext:
+def _dask_context(path: str, run: str) -> RunContext:
     """The run's context in a Dask worker: read from the shared folder by the worker's first shard of the run,
-    then kept for the others (a worker serves many runs: only the latest run's is kept)."""
+    then kept for the others (a worker serves many runs: only the latest run's is kept). `run` names the run:
+    a later run's scratch folder could, by chance, take the name of one removed."""
     with _DASK_CONTEXT_LOCK:
-        context = _DASK_CONTEXT.get(path)
+        context = _DASK_CONTEXT.get((path, run))
         if context is None:
             with open_file(path, "rb") as handle:  # written by Dask in the run's own scratch folder
                 context = pickle.load(handle)
             _DASK_CONTEXT.clear()
-            _DASK_CONTEXT[path] = context
+            _DASK_CONTEXT[(path, run)] = context
         return context
 
 
-def _rate_on_dask(job: ShardJob, context_path: str) -> ShardResult:
+def _rate_on_dask(job: ShardJob, context_path: str, run: str) -> ShardResult:
     distributed: Any = importlib.import_module("distributed")
-    result = rate_shard(job, _dask_context(context_path))
+    result = rate_shard(job, _dask_context(context_path, run))
     result.worker = str(distributed.get_worker().address)
     return result
 
@@ -215,6 +217,7 @@ class Dask:
         # The context goes to the workers in a file of the shared scratch folder, read by each worker's first
         # shard: scattering it to every worker kept this process waiting 0.7 s before it began to read.
         self.context_path = _write_context(context, scratch)
+        self.run = secrets.token_hex(8)
         self.workers = sorted(self.client.scheduler_info()["workers"])
 
     def map_chunks(self, function: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
@@ -223,8 +226,8 @@ class Dask:
         return list(self.client.gather(futures))
 
     def rate(self, jobs: Sequence[ShardJob]) -> Iterator[ShardResult]:
-        futures = [self.client.submit(_rate_on_dask, job, self.context_path, pure=False, **self._placed(index))
-                   for index, job in enumerate(jobs)]
+        futures = [self.client.submit(_rate_on_dask, job, self.context_path, self.run, pure=False,
+                                      **self._placed(index)) for index, job in enumerate(jobs)]
         return (future.result() for future in futures)
 
     def offload(self, function: Callable[[T], R], argument: T) -> None:

@@ -169,6 +169,28 @@ def test_scale_dask_with_a_file_url_workdir_gives_the_local_workdirs_records(tmp
     assert [] == list((tmp_path / "shared").iterdir())
 
 
+def test_scale_dask_workers_take_each_runs_own_context(tmp_path, dask_address):
+    """A Dask worker serves run after run, each with its own context (policies as known then, tenant facts),
+    which it reads from the run's scratch folder once: a run under another known_at, on the same workers, gets
+    its own answers, not the context the workers read for the run before."""
+    rows = [{"call_id": f"c{index}", "tenant_id": TENANT_IDS[index % 4],
+             "start": f"2018-09-{1 + index % 28:02d}T{index % 24:02d}:00:00Z", "duration_seconds": str(60 * index),
+             "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "",
+             "organizer_licenses": "audio_conferencing;communications_credits",
+             "destination": DESTINATIONS[index % len(DESTINATIONS)]} for index in range(60)]
+    path = tmp_path / "calls.csv"
+    _write(path, rows)
+    store = _store(tmp_path)
+    found = {}
+    for known_at in ("2018-07-01T00:00:00Z", KNOWN_AT, "2018-07-01T00:00:00Z"):
+        here = list(Rerate(store, [path], known_at=known_at, workers=1).records_json())
+        there = list(Rerate(store, [path], known_at=known_at, dask=dask_address, shards=4).records_json())
+        strip = [json.loads(line) | {"run_id": None} for line in here]
+        assert strip == [json.loads(line) | {"run_id": None} for line in there]
+        found[known_at] = [record["outcome"] for record in strip]
+    assert found["2018-07-01T00:00:00Z"] != found[KNOWN_AT]  # the two beliefs differ for September 2018
+
+
 def test_scale_cli_workers_and_dask_give_the_same_output(tmp_path, dask_address):
     examples = Path(__file__).resolve().parent.parent / "examples"
     args = ["--db", str(tmp_path / "p.db"), "rerate", str(examples / "PSTN.calls.2022-06-30.csv"),
