@@ -179,7 +179,12 @@ def first_given(value: Any, synonym: Any) -> Any:
     licenses, organizer_usage_location or usage_location, organizer_id or user_id): an empty cell, or one of
     spaces beside a synonym that is given, does not hide the synonym; a cell of spaces alone is read (and
     refused, where its field needs a value) as the row has it."""
-    return synonym if not value or (not _given(value) and _given(synonym)) else value
+    return synonym if _takes_synonym(value, synonym) else value
+
+
+def _takes_synonym(value: Any, synonym: Any) -> bool:
+    """first_given takes the synonym: the value is empty, or spaces beside a synonym that is given."""
+    return not value or (not _given(value) and _given(synonym))
 
 
 def _given(value: Any) -> bool:
@@ -333,8 +338,7 @@ class OwnLayout(LayoutReader):
             value, synonym = (raw[at(name)] if at(name) < len(raw) else None for name in pair)
         else:
             return pair[0] if pair[0] in self._index else None
-        column = pair[1] if synonym is not None and (not value or (not _given(value) and _given(synonym))) \
-            else pair[0]  # as first_given takes them
+        column = pair[1] if synonym is not None and _takes_synonym(value, synonym) else pair[0]
         return column if column != field and column in self._index else None
 
     def read(self, values: list[Any], tenant_id: str | None = None) -> CallFields:

@@ -296,7 +296,7 @@ def _json_rows(name: str, handle: Any, array: bool) -> Generator[tuple[int, Row]
         if array:
             try:
                 text = handle.read()
-                records = json.loads(text, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
+                records = loads_as_written(text)
                 if type(records) is list and not all(type(record) is dict for record in records):
                     # A record that is not an object is refused quoting it: with its numbers as written.
                     plain = json.loads(text, object_pairs_hook=unique_keys)
@@ -340,8 +340,8 @@ float 0.1, the same call id as 0.1), 9e2 is "9e2" (not 900.0), -0 is "-0"; each 
 
 
 def loads_as_written(text: str | bytes) -> Any:
-    """JSON as a call file's is read: numbers as their text (NUMBERS_AS_TEXT), a key twice refused. For the
-    calls `rate --call` and the service take, so that a call reads the same there as in a call file."""
+    """JSON as a call file's is read: numbers as their text (NUMBERS_AS_TEXT), a key twice refused. The call
+    files' readers, `rate --call` and the service read calls so: a call reads the same wherever it is given."""
     return json.loads(text, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
 
 
@@ -351,7 +351,7 @@ def json_line_rows(text: str) -> list[Row]:
     if not text.strip():
         return []
     try:
-        record = json.loads(text, object_pairs_hook=unique_keys, **NUMBERS_AS_TEXT)
+        record = loads_as_written(text)
         if type(record) is not dict:  # refused quoting it: with its numbers as written (5, not '5')
             record = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as error:
