@@ -63,6 +63,18 @@ def _write(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+def _conference_calls(tmp_path: Path, count: int, month: str, seconds: int, licenses: str) -> Path:
+    """calls.csv of `count` conference dial-outs over the four tenants in `month` (YYYY-MM), the n-th lasting
+    n * `seconds`, the organizers holding `licenses`."""
+    path = tmp_path / "calls.csv"
+    _write(path, [{"call_id": f"c{index}", "tenant_id": TENANT_IDS[index % 4],
+                   "start": f"{month}-{1 + index % 28:02d}T{index % 24:02d}:00:00Z",
+                   "duration_seconds": str(seconds * index), "call_type": "conf_out", "organizer_id": "o",
+                   "organizer_usage_location": "", "organizer_licenses": licenses,
+                   "destination": DESTINATIONS[index % len(DESTINATIONS)]} for index in range(count)])
+    return path
+
+
 def _call(row: dict[str, str]) -> dict[str, Any]:
     return {"call_id": row["call_id"], "tenant_id": row["tenant_id"], "start": row["start"],
             "duration_seconds": row["duration_seconds"], "call_type": row["call_type"],
@@ -136,13 +148,7 @@ def test_scale_same_records_one_by_one_batched_sharded_processes_and_dask(tmp_pa
 
 
 def test_scale_dask_spreads_shards_over_its_workers(tmp_path, dask_address):
-    rows = [{"call_id": f"c{index}", "tenant_id": TENANT_IDS[index % 4],
-             "start": f"2020-10-{1 + index % 28:02d}T{index % 24:02d}:00:00Z", "duration_seconds": str(60 * index),
-             "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "",
-             "organizer_licenses": "audio_conferencing;communications_credits",
-             "destination": DESTINATIONS[index % len(DESTINATIONS)]} for index in range(200)]
-    path = tmp_path / "calls.csv"
-    _write(path, rows)
+    path = _conference_calls(tmp_path, 200, "2020-10", 60, "audio_conferencing;communications_credits")
     store = _store(tmp_path)
     here, _ = _rerate(store, path, workers=1)
     there, run = _rerate(store, path, dask=dask_address, shards=8)
@@ -152,13 +158,7 @@ def test_scale_dask_spreads_shards_over_its_workers(tmp_path, dask_address):
 
 
 def test_scale_dask_with_a_file_url_workdir_gives_the_local_workdirs_records(tmp_path, dask_address):
-    rows = [{"call_id": f"c{index}", "tenant_id": TENANT_IDS[index % 4],
-             "start": f"2020-11-{1 + index % 28:02d}T{index % 24:02d}:00:00Z", "duration_seconds": str(45 * index),
-             "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "",
-             "organizer_licenses": "audio_conferencing", "destination": DESTINATIONS[index % len(DESTINATIONS)]}
-            for index in range(120)]
-    path = tmp_path / "calls.csv"
-    _write(path, rows)
+    path = _conference_calls(tmp_path, 120, "2020-11", 45, "audio_conferencing")
     store = _store(tmp_path)
     (tmp_path / "local").mkdir()
     (tmp_path / "shared").mkdir()
@@ -173,13 +173,7 @@ def test_scale_dask_workers_take_each_runs_own_context(tmp_path, dask_address):
     """A Dask worker serves run after run, each with its own context (policies as known then, tenant facts),
     which it reads from the run's scratch folder once: a run under another known_at, on the same workers, gets
     its own answers, not the context the workers read for the run before."""
-    rows = [{"call_id": f"c{index}", "tenant_id": TENANT_IDS[index % 4],
-             "start": f"2018-09-{1 + index % 28:02d}T{index % 24:02d}:00:00Z", "duration_seconds": str(60 * index),
-             "call_type": "conf_out", "organizer_id": "o", "organizer_usage_location": "",
-             "organizer_licenses": "audio_conferencing;communications_credits",
-             "destination": DESTINATIONS[index % len(DESTINATIONS)]} for index in range(60)]
-    path = tmp_path / "calls.csv"
-    _write(path, rows)
+    path = _conference_calls(tmp_path, 60, "2018-09", 60, "audio_conferencing;communications_credits")
     store = _store(tmp_path)
     found = {}
     for known_at in ("2018-07-01T00:00:00Z", KNOWN_AT, "2018-07-01T00:00:00Z"):
